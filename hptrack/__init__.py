@@ -1,0 +1,46 @@
+"""hptrack: reproducible, auditable grid and random search, recorded in one SQLite file.
+
+The search classes are drop-ins for scikit-learn's and load it lazily, so
+``import hptrack`` (and the query commands) stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    DriftError,
+    HptrackError,
+    SpecError,
+    SpecMismatchError,
+    StoreError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+)
+from .store import Store
+
+if TYPE_CHECKING:  # editors and mypy still see the real classes
+    from .search import GridSearchCV, RandomizedSearchCV
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DriftError",
+    "GridSearchCV",
+    "HptrackError",
+    "RandomizedSearchCV",
+    "SpecError",
+    "SpecMismatchError",
+    "Store",
+    "StoreError",
+    "StudyNotFoundError",
+    "TrialNotFoundError",
+]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: load scikit-learn only when asked
+    if name in {"GridSearchCV", "RandomizedSearchCV"}:
+        from . import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module 'hptrack' has no attribute {name!r}")

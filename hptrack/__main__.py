@@ -1,0 +1,3 @@
+from hptrack.cli import main
+
+main()

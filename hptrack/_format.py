@@ -1,0 +1,145 @@
+"""Small pure functions that turn query results into terminal text."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .query import StudySummary, Trial
+
+
+def short(hash_value: str | None) -> str:
+    """The 12-character form of a sha256 hex digest."""
+    return hash_value[:12] if hash_value else "-"
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    """``C=1 gamma=0.001``: compact, keys sorted, values as JSON."""
+    return " ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(params.items()))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain left-aligned text table."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
+def studies_table(studies: Sequence[StudySummary]) -> str:
+    if not studies:
+        return "no studies in this store yet (hptrack run SPEC)"
+    rows = [
+        [
+            s.name,
+            s.search,
+            f"{s.n_complete}/{s.n_failed}/{s.n_trials}",
+            number(s.best_score),
+            s.metric,
+            short(s.code_hash),
+            s.created[:19].replace("T", " "),
+        ]
+        for s in studies
+    ]
+    return table(
+        ["study", "search", "complete/failed/total", "best", "metric", "code", "created"], rows
+    )
+
+
+def trials_table(trials: Sequence[Trial], metrics: Sequence[str]) -> str:
+    if not trials:
+        return "no trials match"
+    headers = ["#", "rank", "status", *[f"{m} (mean ± std)" for m in metrics], "params"]
+    rows = []
+    for t in trials:
+        rows.append(
+            [
+                str(t.number),
+                str(t.rank) if t.rank is not None else "-",
+                t.status,
+                *[
+                    f"{number(t.mean[m])} ± {number(t.std[m])}" if t.mean[m] is not None else "-"
+                    for m in metrics
+                ],
+                params_text(t.params),
+            ]
+        )
+    return table(headers, rows)
+
+
+def trial_text(trial: Trial, metrics: Sequence[str], *, title: str) -> str:
+    lines = [title, f"  status:    {trial.status}", f"  rank:      {trial.rank or '-'}"]
+    lines.append(f"  params:    {json.dumps(trial.params, sort_keys=True)}")
+    for m in metrics:
+        folds = ", ".join(number(v) for v in trial.scores[m])
+        lines.append(f"  {m}: {number(trial.mean[m])} ± {number(trial.std[m])}  (folds: {folds})")
+        if trial.train_scores and m in trial.train_scores:
+            folds = ", ".join(number(v) for v in trial.train_scores[m])
+            lines.append(f"  {m} (train): folds {folds}")
+    fit = [v for v in trial.fit_time if v is not None]
+    if fit:
+        lines.append(f"  fit time:  {sum(fit):.3f} s over {len(fit)} folds")
+    lines.append(f"  seed:      {json.dumps(trial.seed, sort_keys=True)}")
+    lines.append(f"  code hash: {short(trial.code_hash)}   data hash: {short(trial.data_hash)}")
+    lines.append(
+        f"  ran:       {trial.started or '-'} -> {trial.finished or '-'} on {trial.host or '-'}"
+    )
+    for fold, error in sorted(trial.errors.items()):
+        last = error.strip().splitlines()[-1] if error.strip() else error
+        lines.append(f"  fold {fold} failed: {last}")
+    for fold, origin in sorted(trial.origins.items()):
+        lines.append(f"  fold {fold} reused from {json.dumps(origin, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def study_text(info: Mapping[str, Any]) -> str:
+    prov = info["provenance"]
+    env = prov.get("environment", {})
+    git = prov.get("git", {})
+    counts = info["counts"]
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(env.get("versions", {}).items()) if v)
+    lines = [
+        f"study {info['name']}",
+        f"  search:      {info['search']}, {info['n_trials']} trials x {info['n_folds']} folds",
+        f"  trials:      {counts['complete']} complete, {counts['failed']} failed, "
+        f"{counts['running']} running, {counts['pending']} pending",
+        f"  metrics:     {', '.join(info['metrics'])} (ranked by {info['metrics'][0]})",
+        f"  seed:        {info['seed']}",
+        f"  estimator:   {prov.get('estimator', '-')}",
+        f"  cv:          {prov.get('cv', '-')}",
+        f"  spec file:   {prov.get('spec_file') or prov.get('api') or '-'}",
+        f"  code hash:   {short(info['code_hash'])}",
+    ]
+    if len(info.get("code_hashes", [])) > 1:
+        lines.append(
+            "  WARNING:     trials ran under mixed code hashes: "
+            + ", ".join(short(h) for h in info["code_hashes"])
+        )
+    for path, digest in sorted(info["code"].get("sources", {}).items()):
+        lines.append(f"    source     {path} {short(digest)}")
+    lines += [
+        f"  data hash:   {short(info['data_hash'])}  "
+        + "; ".join(
+            f"{d['name']} {d.get('type', '')} {tuple(d['shape'])} {d.get('dtype', '')}".rstrip()
+            for d in info["data"]
+            if d.get("type") != "none"
+        ),
+        f"  split hash:  {short(info['split_hash'])}",
+        f"  git:         {git.get('commit') or '-'}" + (" (dirty)" if git.get("dirty") else ""),
+        f"  python:      {env.get('python', '-')} on {env.get('platform', '-')}",
+        f"  versions:    {versions or '-'}",
+        f"  host:        {env.get('host', '-')}",
+        f"  created:     {info['created']}",
+    ]
+    return "\n".join(lines)

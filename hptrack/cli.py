@@ -1,0 +1,391 @@
+"""The ``hptrack`` command line: parse, call one library function, print, pick the exit code.
+
+Exit codes: 0 success; 1 a check failed; 2 bad input or unusable store (one
+``Error: ...`` line on stderr); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import _format
+from .errors import HptrackError
+from .store import Store
+
+
+class _InputError(click.ClickException):
+    exit_code = 2  # SPEC: bad input or unusable store
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:  # the one place errors are translated
+        try:
+            return super().invoke(ctx)
+        except HptrackError as exc:
+            raise _InputError(str(exc)) from exc
+        except KeyboardInterrupt:
+            click.echo(
+                "Interrupted; completed trials are saved (continue with `hptrack resume STUDY`)",
+                err=True,
+            )
+            ctx.exit(130)
+
+
+store_option = click.option(
+    "--store",
+    "store_path",
+    envvar="HPTRACK_STORE",
+    default="hptrack.db",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Store file (or set HPTRACK_STORE).",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout."
+)
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, allow_nan=False))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hptrack")
+def cli() -> None:
+    """Record, query and resume grid and random hyperparameter searches.
+
+    Every trial, with the score of every fold for every metric, its seeds and the
+    hashes of code and data, goes into one SQLite store.
+
+    Example: hptrack run examples/digits_svc.toml
+    """
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C: release unfinished trials, exit 130."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _progress(total: int, label: str) -> tuple[Any, Callable[[Any, str | None], None]]:
+    bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+
+    def on_fold(result: Any, status: str | None) -> None:
+        if status is not None:
+            bar.update(1)
+
+    return bar, on_fold
+
+
+def _run(
+    store_path: Path,
+    plan: Any,
+    *,
+    n_jobs: int,
+    max_trials: int | None,
+    retry_failed: bool,
+    allow_code_change: bool,
+    report: Path | None,
+) -> None:
+    from .runner import run_plan
+
+    with Store(store_path) as store, _sigterm_as_interrupt():
+        stored = store.stored_study(plan.name)
+        remaining = len(plan.candidates)
+        if stored is not None:
+            counts = store.counts(stored.id)
+            remaining = (
+                counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
+            )
+        if max_trials is not None:
+            remaining = min(remaining, max_trials)
+        bar, on_fold = _progress(remaining, plan.name)
+        with bar:
+            summary = run_plan(
+                store,
+                plan,
+                n_jobs=n_jobs,
+                max_trials=max_trials,
+                retry_failed=retry_failed,
+                allow_code_change=allow_code_change,
+                on_fold=on_fold,
+            )
+        study = store.study(plan.name)
+        top = study.trials(status="complete", top=5)
+        if report is not None:
+            _write_report(store, [plan.name], report)
+    state = (
+        "finished"
+        if summary.finished
+        else f"{summary.n_pending} trial(s) left; continue with `hptrack resume {summary.study}`"
+    )
+    click.echo(
+        f"{summary.study}: {summary.trials_finished} trial(s) run now "
+        f"({summary.folds_fitted} folds fitted) in {summary.elapsed:.1f} s; {summary.n_complete} complete, "
+        f"{summary.n_failed} failed of {summary.n_trials}; {state}",
+        err=True,
+    )
+    if summary.recovered:
+        click.echo(f"re-ran trial(s) abandoned by dead workers: {summary.recovered}", err=True)
+    click.echo(_format.trials_table(top, study.metrics))
+
+
+def _write_report(store: Store, names: list[str], out: Path) -> None:
+    from .report import write_report
+
+    write_report(store, names, out)
+    click.echo(f"report written to {out}", err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@store_option
+@click.option(
+    "--n-jobs",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Parallel worker processes (-1: all cores).",
+)
+@click.option("--max-trials", type=click.IntRange(min=0), help="Stop after this many more trials.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write an HTML report when done.",
+)
+def run(
+    spec: Path, store_path: Path, n_jobs: int, max_trials: int | None, report: Path | None
+) -> None:
+    """Run the study SPEC (a TOML file), or resume it if it already exists.
+
+    Example: hptrack run examples/digits_svc.toml --store runs.db --n-jobs 2
+    """
+    from .runner import plan_from_spec
+    from .spec import load_spec
+
+    plan = plan_from_spec(load_spec(spec))  # validated before the store is touched
+    _run(
+        store_path,
+        plan,
+        n_jobs=n_jobs,
+        max_trials=max_trials,
+        retry_failed=False,
+        allow_code_change=False,
+        report=report,
+    )
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel worker processes.")
+@click.option("--max-trials", type=click.IntRange(min=0), help="Stop after this many more trials.")
+@click.option("--retry-failed", is_flag=True, help="Run failed trials again.")
+@click.option("--allow-code-change", is_flag=True, help="Continue although code or data changed.")
+def resume(
+    study: str,
+    store_path: Path,
+    n_jobs: int,
+    max_trials: int | None,
+    retry_failed: bool,
+    allow_code_change: bool,
+) -> None:
+    """Continue STUDY from the spec stored in the store (no spec file needed).
+
+    Example: hptrack resume digits-svc --store runs.db
+    """
+    from .runner import plan_from_spec, spec_from_store
+
+    with Store(store_path, readonly=True) as store:
+        stored = store.require_study(study)
+    plan = plan_from_spec(spec_from_store(stored))
+    _run(
+        store_path,
+        plan,
+        n_jobs=n_jobs,
+        max_trials=max_trials,
+        retry_failed=retry_failed,
+        allow_code_change=allow_code_change,
+        report=None,
+    )
+
+
+@cli.command()
+@store_option
+@json_option
+def studies(store_path: Path, as_json: bool) -> None:
+    """List the studies in the store, with trial counts and best scores.
+
+    Example: hptrack studies --store runs.db --json
+    """
+    with Store(store_path, readonly=True) as store:
+        found = store.studies()
+    if as_json:
+        _emit_json([s.to_dict() for s in found])
+    else:
+        click.echo(_format.studies_table(found))
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@click.option("--sort", "sort_metric", help="Sort by this metric's mean, best first.")
+@click.option("--top", type=click.IntRange(min=1), help="Show only the best N trials.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "running", "complete", "failed"]),
+    help="Only trials with this status.",
+)
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout (cv_results_ columns).")
+def trials(
+    study: str,
+    store_path: Path,
+    sort_metric: str | None,
+    top: int | None,
+    status: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """List the trials of STUDY: params, mean ± std per metric, rank, status.
+
+    Example: hptrack trials digits-svc --top 5 --sort accuracy
+    """
+    with Store(store_path, readonly=True) as store:
+        found = store.study(study)
+        rows = found.trials(status=status, sort=sort_metric, top=top)
+        if as_csv:
+            wanted = {t.number for t in rows}
+            order = {t.number: i for i, t in enumerate(rows)}
+            flat = sorted(
+                (r for r in found.export_rows() if r["number"] in wanted),
+                key=lambda r: order[r["number"]],
+            )
+            click.echo(_csv(flat), nl=False)
+            return
+    if as_json:
+        _emit_json([t.to_dict() for t in rows])
+    else:
+        click.echo(_format.trials_table(rows, found.metrics))
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@json_option
+def best(study: str, store_path: Path, as_json: bool) -> None:
+    """Show the best trial of STUDY: params, fold scores, mean, std, seed, provenance.
+
+    Example: hptrack best digits-svc --json
+    """
+    with Store(store_path, readonly=True) as store:
+        found = store.study(study)
+        trial = found.best()
+    if as_json:
+        _emit_json(trial.to_dict())
+    else:
+        click.echo(
+            _format.trial_text(
+                trial, found.metrics, title=f"best trial of {found.name}: #{trial.number}"
+            )
+        )
+
+
+@cli.command()
+@click.argument("study")
+@click.argument("number", required=False, type=int)
+@store_option
+@json_option
+def show(study: str, number: int | None, store_path: Path, as_json: bool) -> None:
+    """Show the full provenance of STUDY, or of its trial NUMBER.
+
+    Example: hptrack show digits-svc 3
+    """
+    with Store(store_path, readonly=True) as store:
+        found = store.study(study)
+        if number is None:
+            info = found.to_dict()
+            if as_json:
+                _emit_json(info)
+            else:
+                click.echo(_format.study_text(info))
+            return
+        trial = found.trial(number)
+    if as_json:
+        _emit_json(trial.to_dict())
+    else:
+        text = _format.trial_text(
+            trial, found.metrics, title=f"trial #{trial.number} of {found.name}"
+        )
+        errors = "\n".join(f"\nfold {k} traceback:\n{v}" for k, v in sorted(trial.errors.items()))
+        click.echo(text + errors)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
+        )
+    return buffer.getvalue()
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of stdout.",
+)
+def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
+    """Export STUDY as a flat table in scikit-learn's cv_results_ naming.
+
+    Columns: param_C, split0_test_accuracy, mean_test_accuracy, std_test_accuracy,
+    rank_test_accuracy, ...
+
+    Example: hptrack export digits-svc --format csv -o results.csv
+    """
+    with Store(store_path, readonly=True) as store:
+        rows = store.study(study).export_rows()
+    text = _csv(rows) if fmt == "csv" else json.dumps(rows, indent=2, allow_nan=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise HptrackError(f"cannot write {str(output)!r}: {exc.strerror}") from exc
+        click.echo(f"wrote {len(rows)} trials to {output}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="hptrack")

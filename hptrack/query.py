@@ -1,0 +1,719 @@
+"""Read objects behind :class:`hptrack.Store`: studies, trials, ranking, ``cv_results_``.
+
+Everything here is read-only SQL on a plain ``sqlite3`` connection, so query commands
+start fast and work on read-only files. Returned objects are frozen snapshots.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import HptrackError, SpecError, StudyNotFoundError, TrialNotFoundError
+
+STATUSES = ("pending", "running", "complete", "failed")
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One row of ``hptrack studies``."""
+
+    name: str
+    search: str
+    n_trials: int
+    n_complete: int
+    n_failed: int
+    metric: str
+    best_score: float | None
+    code_hash: str
+    data_hash: str
+    created: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "search": self.search,
+            "n_trials": self.n_trials,
+            "n_complete": self.n_complete,
+            "n_failed": self.n_failed,
+            "metric": self.metric,
+            "best_score": self.best_score,
+            "code_hash": self.code_hash,
+            "data_hash": self.data_hash,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial: params, per-fold scores per metric, summary statistics and provenance."""
+
+    number: int
+    params: dict[str, Any]
+    status: str
+    scores: dict[str, list[float | None]]
+    mean: dict[str, float | None]
+    std: dict[str, float | None]
+    rank: int | None
+    seed: dict[str, Any]
+    code_hash: str | None
+    data_hash: str | None = None
+    train_scores: dict[str, list[float | None]] | None = None
+    fit_time: list[float | None] = field(default_factory=list)
+    score_time: list[float | None] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    origins: dict[int, Any] = field(default_factory=dict)
+    started: str | None = None
+    finished: str | None = None
+    host: str | None = None
+    pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN becomes None)."""
+        out = {
+            "number": self.number,
+            "params": self.params,
+            "status": self.status,
+            "scores": self.scores,
+            "mean": self.mean,
+            "std": self.std,
+            "rank": self.rank,
+            "seed": self.seed,
+            "code_hash": self.code_hash,
+            "data_hash": self.data_hash,
+            "fit_time": self.fit_time,
+            "score_time": self.score_time,
+            "errors": {str(k): v for k, v in self.errors.items()},
+            "started": self.started,
+            "finished": self.finished,
+            "host": self.host,
+            "pid": self.pid,
+        }
+        if self.train_scores is not None:
+            out["train_scores"] = self.train_scores
+        if self.origins:
+            out["origins"] = {str(k): v for k, v in self.origins.items()}
+        return _json_safe(out)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def study_not_found(conn: sqlite3.Connection, name: str, path: Path | None) -> StudyNotFoundError:
+    names = [row[0] for row in conn.execute("SELECT name FROM studies ORDER BY id")]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    where = f" in {path}" if path is not None else ""
+    if close:
+        hint = f"; did you mean {close[0]!r}?"
+    elif names:
+        hint = f"; studies: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+    else:
+        hint = "; the store has no studies yet (hptrack run SPEC)"
+    return StudyNotFoundError(f"no study named {name!r}{where}{hint}")
+
+
+def list_studies(conn: sqlite3.Connection) -> list[StudySummary]:
+    """Every study in creation order, with trial counts and best score."""
+    rows = conn.execute(
+        """
+        SELECT s.name, s.search, s.n_trials, s.metrics, s.code_hash, s.data_hash, s.created,
+            (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete'),
+            (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'failed'),
+            (SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete')
+        FROM studies s ORDER BY s.id
+        """
+    ).fetchall()
+    return [
+        StudySummary(
+            name=name,
+            search=search,
+            n_trials=n_trials,
+            n_complete=n_complete,
+            n_failed=n_failed,
+            metric=json.loads(metrics)[0],
+            best_score=best,
+            code_hash=code_hash,
+            data_hash=data_hash,
+            created=created,
+        )
+        for (
+            name,
+            search,
+            n_trials,
+            metrics,
+            code_hash,
+            data_hash,
+            created,
+            n_complete,
+            n_failed,
+            best,
+        ) in rows
+    ]
+
+
+class Study:
+    """A study in a store: its spec and provenance, and queries over its trials.
+
+    Get one with ``Store.study(name)``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, row: Mapping[str, Any], store_path: Path | None):
+        self._conn = conn
+        self.store_path = store_path
+        self.id: int = row["id"]
+        self.name: str = row["name"]
+        self.search: str = row["search"]
+        self.n_trials: int = row["n_trials"]
+        self.n_folds: int = row["n_folds"]
+        self.metrics: list[str] = json.loads(row["metrics"])
+        self.seed: int = row["seed"]
+        self.spec: dict[str, Any] = json.loads(row["spec"])
+        self.spec_hash: str = row["spec_hash"]
+        self.code_hash: str = row["code_hash"]
+        self.code: dict[str, Any] = json.loads(row["code"])
+        self.data_hash: str = row["data_hash"]
+        self.data: list[dict[str, Any]] = json.loads(row["data"])
+        self.split_hash: str = row["split_hash"]
+        self.provenance: dict[str, Any] = json.loads(row["provenance"])
+        self.created: str = row["created"]
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, name: str, *, store_path: Path | None = None) -> Study:
+        conn.row_factory = None
+        cursor = conn.execute("SELECT * FROM studies WHERE name = ?", (name,))
+        row = cursor.fetchone()
+        if row is None:
+            raise study_not_found(conn, name, store_path)
+        columns = [d[0] for d in cursor.description]
+        return cls(conn, dict(zip(columns, row)), store_path)
+
+    def __repr__(self) -> str:
+        return f"<Study {self.name!r}: {self.search}, {self.n_trials} trials>"
+
+    @property
+    def metric(self) -> str:
+        """The ranking metric (the first one)."""
+        return self.metrics[0]
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials per status."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, n in self._conn.execute(
+            "SELECT status, count(*) FROM trials WHERE study_id = ? GROUP BY status", (self.id,)
+        ):
+            counts[status] = n
+        return counts
+
+    def code_hashes(self) -> list[str]:
+        """Distinct code hashes that trials ran under (more than one: mixed code)."""
+        return [
+            row[0]
+            for row in self._conn.execute(
+                "SELECT DISTINCT code_hash FROM trials WHERE study_id = ? AND code_hash IS NOT "
+                "NULL ORDER BY code_hash",
+                (self.id,),
+            )
+        ]
+
+    def summary(self) -> StudySummary:
+        counts = self.counts()
+        best = self._conn.execute(
+            "SELECT max(score) FROM trials WHERE study_id = ? AND status = 'complete'", (self.id,)
+        ).fetchone()[0]
+        return StudySummary(
+            name=self.name,
+            search=self.search,
+            n_trials=self.n_trials,
+            n_complete=counts["complete"],
+            n_failed=counts["failed"],
+            metric=self.metric,
+            best_score=best,
+            code_hash=self.code_hash,
+            data_hash=self.data_hash,
+            created=self.created,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study's full provenance as JSON-ready data."""
+        counts = self.counts()
+        return _json_safe(
+            {
+                "name": self.name,
+                "search": self.search,
+                "n_trials": self.n_trials,
+                "n_folds": self.n_folds,
+                "counts": counts,
+                "metrics": self.metrics,
+                "seed": self.seed,
+                "spec": self.spec,
+                "spec_hash": self.spec_hash,
+                "code_hash": self.code_hash,
+                "code": self.code,
+                "code_hashes": self.code_hashes(),
+                "data_hash": self.data_hash,
+                "data": self.data,
+                "split_hash": self.split_hash,
+                "provenance": self.provenance,
+                "created": self.created,
+            }
+        )
+
+    # ------------------------------------------------------------------ trials
+
+    def _check_metric(self, metric: str) -> str:
+        if metric not in self.metrics:
+            close = difflib.get_close_matches(metric, self.metrics, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(
+                f"study {self.name!r} has no metric {metric!r}{hint} (recorded: "
+                f"{', '.join(self.metrics)})"
+            )
+        return metric
+
+    def trials(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        sort: str | None = None,
+        top: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        min_score: Mapping[str, float] | None = None,
+    ) -> list[Trial]:
+        """Trials of the study.
+
+        Parameters
+        ----------
+        status : str or list of str, optional
+            Keep only these statuses (pending, running, complete, failed).
+        sort : str, optional
+            A metric: best first by its mean (trials without a mean last). Default: by
+            number, unless ``top`` is given, which sorts by the ranking metric.
+        top : int, optional
+            Keep only the first ``top`` trials after sorting.
+        params : dict, optional
+            Keep trials whose params include these values (``{"C": 1.0}``).
+        min_score : dict, optional
+            Keep trials whose mean of each metric is at least the given value.
+        """
+        statuses = self._statuses(status)
+        if top is not None and top < 1:
+            raise SpecError(f"top = {top!r} must be >= 1")
+        if sort is not None:
+            self._check_metric(sort)
+        if min_score:
+            for metric in min_score:
+                self._check_metric(metric)
+        if top is not None and sort is None:
+            sort = self.metric
+        fast = sort == self.metric and not params and not min_score
+        where = "study_id = ?"
+        args: list[Any] = [self.id]
+        if statuses is not None:
+            where += f" AND status IN ({','.join('?' * len(statuses))})"
+            args.extend(statuses)
+        if fast:
+            order = "ORDER BY (status = 'complete' AND score IS NOT NULL) DESC, score DESC, number"
+            limit = f" LIMIT {int(top)}" if top is not None else ""
+            rows = self._trial_rows(f"WHERE {where} {order}{limit}", args)
+            return self._build(rows, whole_study=statuses is None and top is None)
+        rows = self._trial_rows(f"WHERE {where} ORDER BY number", args)
+        trials = self._build(rows, whole_study=statuses is None)
+        if params:
+            wanted = json.loads(json.dumps(params))
+            trials = [t for t in trials if all(t.params.get(k) == v for k, v in wanted.items())]
+        if min_score:
+            trials = [
+                t
+                for t in trials
+                if all(
+                    t.mean.get(m) is not None and _nan(t.mean[m]) >= v for m, v in min_score.items()
+                )
+            ]
+        if sort is not None:
+            trials.sort(key=lambda t: (-_sort_value(t.mean.get(sort)), t.number))
+        return trials[:top] if top is not None else trials
+
+    def _statuses(self, status: str | Iterable[str] | None) -> list[str] | None:
+        if status is None:
+            return None
+        statuses = [status] if isinstance(status, str) else list(status)
+        for s in statuses:
+            if s not in STATUSES:
+                close = difflib.get_close_matches(s, STATUSES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise SpecError(f"unknown status {s!r}{hint} (one of {', '.join(STATUSES)})")
+        return statuses
+
+    def trial(self, number: int) -> Trial:
+        """Trial ``number``; raise :class:`TrialNotFoundError` if there is none."""
+        rows = self._trial_rows("WHERE study_id = ? AND number = ?", [self.id, int(number)])
+        if not rows:
+            raise TrialNotFoundError(
+                f"study {self.name!r} has no trial {number!r} (trials are numbered 0 to "
+                f"{self.n_trials - 1})"
+            )
+        return self._build(rows, whole_study=False)[0]
+
+    def best(self) -> Trial:
+        """The best complete trial by the ranking metric (lowest number among ties)."""
+        trials = self.trials(status="complete", top=1)
+        if not trials or trials[0].rank is None:
+            counts = self.counts()
+            raise HptrackError(
+                f"study {self.name!r} has no complete trial yet ({counts['pending']} pending, "
+                f"{counts['running']} running, {counts['failed']} failed); "
+                f"continue it with `hptrack resume {self.name}`"
+            )
+        return trials[0]
+
+    def _trial_rows(self, clause: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._conn.execute(
+            "SELECT id, number, params, status, score, seed, code_hash, data_hash, started, "
+            f"finished, host, pid FROM trials {clause}",
+            list(args),
+        ).fetchall()
+
+    def _build(self, rows: list[tuple[Any, ...]], *, whole_study: bool) -> list[Trial]:
+        import numpy as np
+
+        ids = [row[0] for row in rows]
+        scores, folds = self._fold_data(ids, whole_study=whole_study)
+        n, k = len(rows), self.n_folds
+        test = {m: np.full((n, k), np.nan) for m in self.metrics}
+        train: dict[str, Any] = {}
+        have = np.zeros((n, k), dtype=bool)
+        index = {trial_id: i for i, trial_id in enumerate(ids)}
+        for trial_id, fold, metric, test_value, train_value in scores:
+            i = index.get(trial_id)
+            if i is None or metric not in test or fold >= k:
+                continue
+            test[metric][i, fold] = _nan(test_value)
+            if train_value is not None or metric in train:
+                train.setdefault(metric, np.full((n, k), np.nan))[i, fold] = _nan(train_value)
+        fit = np.full((n, k), np.nan)
+        score_t = np.full((n, k), np.nan)
+        errors: dict[int, dict[int, str]] = {}
+        origins: dict[int, dict[int, Any]] = {}
+        for trial_id, fold, fit_time, score_time, error, origin in folds:
+            i = index.get(trial_id)
+            if i is None or fold >= k:
+                continue
+            have[i, fold] = True
+            fit[i, fold] = _nan(fit_time)
+            score_t[i, fold] = _nan(score_time)
+            if error:
+                errors.setdefault(i, {})[fold] = error
+            if origin:
+                origins.setdefault(i, {})[fold] = json.loads(origin)
+        means = {m: np.average(a, axis=1) for m, a in test.items()}
+        stds = {
+            m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1))
+            for m, a in test.items()
+        }
+        ranks = self._ranks([row[4] if row[3] == "complete" else None for row in rows])
+        out: list[Trial] = []
+        for i, row in enumerate(rows):
+            (
+                _id,
+                number,
+                params,
+                status,
+                _score,
+                seed,
+                code_hash,
+                data_hash,
+                started,
+                finished,
+                host,
+                pid,
+            ) = row
+            complete_folds = bool(have[i].all())
+
+            def folds_of(array: Any, i: int = i) -> list[float | None]:
+                return [None if math.isnan(v) else float(v) for v in array[i]]
+
+            out.append(
+                Trial(
+                    number=number,
+                    params=json.loads(params),
+                    status=status,
+                    scores={m: folds_of(a) for m, a in test.items()},
+                    mean={m: float(means[m][i]) if complete_folds else None for m in test},
+                    std={m: float(stds[m][i]) if complete_folds else None for m in test},
+                    rank=ranks[i],
+                    seed=json.loads(seed) if seed else {},
+                    code_hash=code_hash,
+                    data_hash=data_hash,
+                    train_scores={m: folds_of(a) for m, a in train.items()} if train else None,
+                    fit_time=folds_of(fit),
+                    score_time=folds_of(score_t),
+                    errors=errors.get(i, {}),
+                    origins=origins.get(i, {}),
+                    started=started,
+                    finished=finished,
+                    host=host,
+                    pid=pid,
+                )
+            )
+        return out
+
+    def _fold_data(
+        self, ids: list[int], *, whole_study: bool
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        scores_sql = "SELECT trial_id, fold, metric, test, train FROM scores WHERE trial_id "
+        folds_sql = (
+            "SELECT trial_id, fold, fit_time, score_time, error, origin FROM folds WHERE trial_id "
+        )
+        if whole_study:
+            sub = "IN (SELECT id FROM trials WHERE study_id = ?)"
+            return (
+                self._conn.execute(scores_sql + sub, (self.id,)).fetchall(),
+                self._conn.execute(folds_sql + sub, (self.id,)).fetchall(),
+            )
+        scores: list[tuple[Any, ...]] = []
+        folds: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = f"IN ({','.join('?' * len(chunk))})"
+            scores.extend(self._conn.execute(scores_sql + marks, chunk).fetchall())
+            folds.extend(self._conn.execute(folds_sql + marks, chunk).fetchall())
+        return scores, folds
+
+    def _ranks(self, scores: list[float | None]) -> list[int | None]:
+        """Rank by the ranking metric among complete trials, ties sharing the lowest rank."""
+        wanted = [s for s in scores if s is not None]
+        if not wanted:
+            return [None] * len(scores)
+        if len(wanted) <= 200:
+            ranks: list[int | None] = []
+            for s in scores:
+                if s is None:
+                    ranks.append(None)
+                    continue
+                above = self._conn.execute(
+                    "SELECT count(*) FROM trials WHERE study_id = ? AND status = 'complete' "
+                    "AND score > ?",
+                    (self.id, s),
+                ).fetchone()[0]
+                ranks.append(1 + int(above))
+            return ranks
+        everything = sorted(
+            row[0]
+            for row in self._conn.execute(
+                "SELECT -score FROM trials WHERE study_id = ? AND status = 'complete' AND "
+                "score IS NOT NULL",
+                (self.id,),
+            )
+        )
+        return [None if s is None else 1 + bisect.bisect_left(everything, -s) for s in scores]
+
+    # ------------------------------------------------------------------ exports
+
+    def cv_results(self) -> dict[str, Any]:
+        """The study as scikit-learn's ``cv_results_`` (trials by number; failed unranked)."""
+        trials = self.trials()
+        return cv_results_layout(
+            [t.params for t in trials],
+            n_splits=self.n_folds,
+            test_scores={m: [[_nan(v) for v in t.scores[m]] for t in trials] for m in self.metrics},
+            train_scores=(
+                {
+                    m: [[_nan(v) for v in (t.train_scores or {}).get(m, [])] for t in trials]
+                    for m in self.metrics
+                }
+                if any(t.train_scores for t in trials)
+                else None
+            ),
+            fit_time=[[_nan(v) for v in t.fit_time] for t in trials],
+            score_time=[[_nan(v) for v in t.score_time] for t in trials],
+            ranks={self.metric: [t.rank for t in trials]},
+        )
+
+    def export_rows(self) -> list[dict[str, Any]]:
+        """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``)."""
+        trials = self.trials()
+        param_names = sorted({k for t in trials for k in t.params})
+        rank_of = _min_ranks_by_metric(trials, self.metrics)
+        rows = []
+        for t in trials:
+            row: dict[str, Any] = {"number": t.number, "status": t.status}
+            for name in param_names:
+                row[f"param_{name}"] = t.params.get(name)
+            row["params"] = json.dumps(t.params, sort_keys=True)
+            for m in self.metrics:
+                for fold, value in enumerate(t.scores[m]):
+                    row[f"split{fold}_test_{m}"] = value
+                row[f"mean_test_{m}"] = t.mean[m]
+                row[f"std_test_{m}"] = t.std[m]
+                row[f"rank_test_{m}"] = rank_of[m].get(t.number)
+            if t.train_scores:
+                for m in self.metrics:
+                    values = t.train_scores.get(m, [])
+                    for fold, value in enumerate(values):
+                        row[f"split{fold}_train_{m}"] = value
+                    row[f"mean_train_{m}"] = _mean_or_none(values)
+                    row[f"std_train_{m}"] = _std_or_none(values)
+            for label, values in (("fit_time", t.fit_time), ("score_time", t.score_time)):
+                row[f"mean_{label}"] = _mean_or_none(values)
+                row[f"std_{label}"] = _std_or_none(values)
+            row["seed"] = json.dumps(t.seed, sort_keys=True)
+            row["code_hash"] = t.code_hash
+            row["error"] = next(iter(t.errors.values()), None)
+            if t.origins:
+                row["origin"] = json.dumps(t.origins, sort_keys=True)
+            rows.append(_json_safe(row))
+        return rows
+
+
+def _sort_value(value: float | None) -> float:
+    if value is None or math.isnan(value):
+        return -math.inf
+    return value
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    import numpy as np
+
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.average(np.array(values, dtype=np.float64)))
+
+
+def _std_or_none(values: Sequence[float | None]) -> float | None:
+    import numpy as np
+
+    if not values or any(v is None for v in values):
+        return None
+    array = np.array(values, dtype=np.float64)
+    return float(np.sqrt(np.average((array - np.average(array)) ** 2)))
+
+
+def _min_ranks_by_metric(
+    trials: Sequence[Trial], metrics: Sequence[str]
+) -> dict[str, dict[int, int]]:
+    """Per metric, ``min`` ranks of complete trials with a finite mean."""
+    out: dict[str, dict[int, int]] = {}
+    for m in metrics:
+        scored = [
+            (t.number, t.mean[m])
+            for t in trials
+            if t.status == "complete" and t.mean[m] is not None and math.isfinite(t.mean[m])  # type: ignore[arg-type]
+        ]
+        negated = sorted(-float(v) for _, v in scored)  # type: ignore[arg-type]
+        out[m] = {n: 1 + bisect.bisect_left(negated, -float(v)) for n, v in scored}  # type: ignore[arg-type]
+    return out
+
+
+def min_rank(values: Any) -> Any:
+    """scikit-learn's ranking: ``rankdata(-values, method="min")``, NaN tied with the worst.
+
+    Returns an int32 array; all-NaN input ranks every candidate 1, as scikit-learn does.
+    """
+    import numpy as np
+
+    means = np.asarray(values, dtype=np.float64)
+    if means.size == 0:
+        return np.zeros(0, dtype=np.int32)
+    if np.isnan(means).all():
+        return np.ones_like(means, dtype=np.int32)
+    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    ordered = np.sort(-filled)
+    return (np.searchsorted(ordered, -filled, side="left") + 1).astype(np.int32)
+
+
+def cv_results_layout(
+    candidate_params: Sequence[Mapping[str, Any]],
+    *,
+    n_splits: int,
+    test_scores: Mapping[str, Any],
+    train_scores: Mapping[str, Any] | None,
+    fit_time: Any,
+    score_time: Any,
+    ranks: Mapping[str, Sequence[int | None]] | None = None,
+    key_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Build a dict laid out as scikit-learn's ``cv_results_``.
+
+    Parameters
+    ----------
+    candidate_params : list of dict
+        The params of each candidate, in order.
+    n_splits : int
+        Folds per candidate.
+    test_scores, train_scores : dict of metric -> array (n_candidates, n_splits)
+        Fold scores (NaN for a failed fold).
+    fit_time, score_time : array (n_candidates, n_splits)
+    ranks : dict of metric -> list, optional
+        Ranks to use instead of scikit-learn's (the store leaves failed trials unranked,
+        shown as 0 is not possible in an int array, so such columns become object arrays).
+    key_names : dict of metric -> str, optional
+        The name each metric gets in the keys (``"score"`` for single-metric searches).
+    """
+    import numpy as np
+    from numpy.ma import MaskedArray
+
+    n_candidates = len(candidate_params)
+    names = dict(key_names or {})
+    results: dict[str, Any] = {}
+
+    def _store(key_name: str, array: Any, *, splits: bool = False, rank: str | None = None) -> None:
+        array = np.array(array, dtype=np.float64).reshape(n_candidates, n_splits)
+        if splits:
+            for split_idx in range(n_splits):
+                results[f"split{split_idx}_{key_name}"] = array[:, split_idx]
+        array_means = np.average(array, axis=1)
+        results[f"mean_{key_name}"] = array_means
+        results[f"std_{key_name}"] = np.sqrt(
+            np.average((array - array_means[:, np.newaxis]) ** 2, axis=1)
+        )
+        if rank is not None:
+            given = (ranks or {}).get(rank)
+            if given is None:
+                results[f"rank_{key_name}"] = min_rank(array_means)
+            else:
+                results[f"rank_{key_name}"] = np.array(list(given), dtype=object)
+
+    _store("fit_time", fit_time)
+    _store("score_time", score_time)
+    param_results: dict[str, dict[int, Any]] = {}
+    for index, params in enumerate(candidate_params):
+        for name, value in params.items():
+            param_results.setdefault(f"param_{name}", {})[index] = value
+    for key, values in param_results.items():
+        value_list = list(values.values())
+        try:
+            arr = np.array(value_list)
+        except ValueError:
+            dtype = np.dtype(object)
+        else:
+            dtype = arr.dtype if arr.dtype.kind != "U" and arr.ndim == 1 else np.dtype(object)
+        masked = MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
+        for index, value in values.items():
+            masked[index] = value
+        results[key] = masked
+    results["params"] = list(candidate_params)
+    for metric, array in test_scores.items():
+        label = names.get(metric, metric)
+        _store(f"test_{label}", array, splits=True, rank=metric)
+        if train_scores is not None and metric in train_scores:
+            _store(f"train_{label}", train_scores[metric], splits=True)
+    return results

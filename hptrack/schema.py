@@ -1,0 +1,147 @@
+"""The store's schema: ordered migrations keyed on ``PRAGMA user_version``.
+
+Tables
+------
+studies  one row per study: spec, hashes, provenance (JSON columns hold canonical JSON).
+trials   one row per trial: params, status, claim (host, pid, heartbeat), ranking score.
+folds    one row per evaluated fold of a trial: times, error, where a reused result came from.
+scores   one row per (trial, fold, metric): test and train score.
+
+Views
+-----
+trial_summary  a row per trial with its study's name, params and mean test scores.
+fold_scores    a row per (study, trial, fold, metric) score.
+
+Never edit a shipped migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+APPLICATION_TABLES = ("studies", "trials", "folds", "scores")
+
+_V1 = """
+CREATE TABLE studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    search TEXT NOT NULL,
+    n_trials INTEGER NOT NULL,
+    n_folds INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    code TEXT NOT NULL,
+    data_hash TEXT NOT NULL,
+    data TEXT NOT NULL,
+    split_hash TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE trials (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    seed TEXT,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'complete', 'failed')),
+    score REAL,
+    code_hash TEXT,
+    data_hash TEXT,
+    started TEXT,
+    finished TEXT,
+    heartbeat TEXT,
+    host TEXT,
+    pid INTEGER,
+    UNIQUE (study_id, number)
+);
+CREATE INDEX trials_by_status ON trials (study_id, status, number);
+CREATE INDEX trials_by_score ON trials (study_id, score DESC) WHERE status = 'complete';
+CREATE TABLE folds (
+    id INTEGER PRIMARY KEY,
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    fold INTEGER NOT NULL,
+    fit_time REAL,
+    score_time REAL,
+    error TEXT,
+    finished TEXT NOT NULL,
+    host TEXT,
+    origin TEXT,
+    UNIQUE (trial_id, fold)
+);
+CREATE TABLE scores (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    fold INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    test REAL,
+    train REAL,
+    PRIMARY KEY (trial_id, fold, metric)
+) WITHOUT ROWID;
+CREATE VIEW trial_summary AS
+SELECT
+    s.name AS study,
+    t.number,
+    t.status,
+    t.params,
+    t.score,
+    (SELECT json_group_object(metric, mean_test) FROM (
+        SELECT metric, avg(test) AS mean_test FROM scores
+        WHERE scores.trial_id = t.id GROUP BY metric)) AS mean_test,
+    t.seed,
+    t.code_hash,
+    t.started,
+    t.finished,
+    t.host
+FROM trials t JOIN studies s ON s.id = t.study_id;
+CREATE VIEW fold_scores AS
+SELECT
+    s.name AS study,
+    t.number AS trial,
+    sc.fold,
+    sc.metric,
+    sc.test,
+    sc.train,
+    f.fit_time,
+    f.score_time,
+    f.error
+FROM scores sc
+JOIN trials t ON t.id = sc.trial_id
+JOIN studies s ON s.id = t.study_id
+LEFT JOIN folds f ON f.trial_id = sc.trial_id AND f.fold = sc.fold;
+"""
+
+
+def _v1_initial(db: Database) -> None:
+    db.executescript(_V1)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def newer_error(path: Path, version: int) -> StoreError:
+    return StoreError(
+        f"{path} was written by a newer hptrack (schema {version}; this version reads up to "
+        f"{SCHEMA_VERSION}); upgrade hptrack (pip install -U hptrack); the file was not changed"
+    )
+
+
+def upgrade(db: Database, path: Path) -> None:
+    """Apply the migrations the store lacks, each in its own transaction."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise newer_error(path, current)
+    for version, migrate in enumerate(MIGRATIONS[current:], start=current + 1):
+        with db.atomic():  # the change and its version bump commit together
+            migrate(db)
+            db.execute(f"PRAGMA user_version = {int(version)}")

@@ -1,0 +1,95 @@
+"""Search spaces: grid order and reproducible random sampling.
+
+Grid trials follow ``sklearn.model_selection.ParameterGrid`` order. Random trial ``i``
+is drawn from ``np.random.default_rng(np.random.SeedSequence([seed, i]))`` alone, so it
+has the same params whatever ran before it and in whatever order workers finish.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A distribution declared in a TOML spec: ``{dist = "loguniform", low = 1e-4, high = 1}``."""
+
+    kind: str
+    low: float | int | None = None
+    high: float | int | None = None
+    values: tuple[Any, ...] | None = None
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """One value drawn with ``rng``, as a plain Python scalar."""
+        if self.kind == "loguniform":
+            assert self.low is not None and self.high is not None
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        if self.kind == "uniform":
+            assert self.low is not None and self.high is not None
+            return float(rng.uniform(self.low, self.high))
+        if self.kind == "randint":
+            assert self.low is not None and self.high is not None
+            return int(rng.integers(int(self.low), int(self.high)))
+        assert self.values is not None
+        return self.values[int(rng.integers(len(self.values)))]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML form of this distribution."""
+        if self.kind == "choice":
+            return {"dist": "choice", "values": list(self.values or ())}
+        return {"dist": self.kind, "low": self.low, "high": self.high}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def grid_candidates(
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every configuration of a grid, in ``ParameterGrid`` order (keys sorted)."""
+    from sklearn.model_selection import ParameterGrid
+
+    return [dict(params) for params in ParameterGrid(param_grid)]
+
+
+def sample_candidate(
+    distributions: Mapping[str, Any] | Sequence[Mapping[str, Any]], seed: int, number: int
+) -> dict[str, Any]:
+    """Random trial ``number``'s params, drawn from ``SeedSequence([seed, number])`` alone.
+
+    ``distributions`` maps each param to a list (uniform choice), a
+    :class:`Distribution`, or an object with ``rvs(random_state=...)`` such as a
+    ``scipy.stats`` distribution; a list of such dicts picks one dict uniformly first,
+    as scikit-learn's ``ParameterSampler`` does.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, number]))
+    if isinstance(distributions, Mapping):
+        space: Mapping[str, Any] = distributions
+    else:
+        space = distributions[int(rng.integers(len(distributions)))]
+    params: dict[str, Any] = {}
+    for key in sorted(space):
+        dist = space[key]
+        if isinstance(dist, Distribution):
+            params[key] = dist.sample(rng)
+        elif hasattr(dist, "rvs"):
+            params[key] = _plain(dist.rvs(random_state=rng))
+        else:
+            values = list(dist)
+            params[key] = values[int(rng.integers(len(values)))]
+    return params
+
+
+def random_candidates(
+    distributions: Mapping[str, Any] | Sequence[Mapping[str, Any]], seed: int, n_trials: int
+) -> list[dict[str, Any]]:
+    """Params of random trials ``0..n_trials-1``."""
+    return [sample_candidate(distributions, seed, number) for number in range(n_trials)]

@@ -1,0 +1,475 @@
+"""Study specs: read a TOML file, validate every field up front, resolve ``module:attr``.
+
+Validation happens before anything touches the store, so a refused spec writes
+nothing. Every message names the file and key, quotes the offending value and says
+what would be accepted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+import sys
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+from .space import DISTRIBUTIONS, Distribution
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SEARCH_KINDS = ("grid", "random")
+CV_KINDS = ("kfold", "stratified", "group", "holdout")
+TOP_KEYS = (
+    "name",
+    "search",
+    "n_trials",
+    "seed",
+    "estimator",
+    "data",
+    "metrics",
+    "train_scores",
+    "error_score",
+    "fixed",
+    "cv",
+    "space",
+)
+CV_KEYS = ("kind", "folds", "shuffle", "test_size")
+DEFAULT_METRIC = "score"  # the estimator's own ``score`` method
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_study_name(name: object, where: str = "study name") -> str:
+    """Return ``name`` if it is a valid study name, else raise :class:`SpecError`."""
+    if not isinstance(name, str):
+        raise SpecError(f"{where} must be a string, got {name!r} ({type(name).__name__})")
+    if not 1 <= len(name) <= 100:
+        raise SpecError(f"{where} must be 1 to 100 characters, got {len(name)}: {name[:40]!r}")
+    if ":" in name:
+        raise SpecError(f"{where} {name!r} contains ':', which separates store and study")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise SpecError(f"{where} {name!r} contains a control character")
+    return name
+
+
+@dataclass(frozen=True)
+class CVSpec:
+    """The cross-validation scheme of a spec."""
+
+    kind: str | None = None  # None: stratified for classifiers, kfold otherwise
+    folds: int = 5
+    shuffle: bool = False
+    test_size: float = 0.2
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "holdout":
+            return {"kind": "holdout", "test_size": self.test_size}
+        return {"kind": self.kind, "folds": self.folds, "shuffle": self.shuffle}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study spec, as read from TOML (SPEC section 2)."""
+
+    name: str
+    search: str
+    estimator: str
+    data: str
+    space: dict[str, list[Any] | Distribution]
+    n_trials: int | None = None
+    seed: int = 0
+    metrics: tuple[str, ...] = (DEFAULT_METRIC,)
+    train_scores: bool = False
+    error_score: float | str = math.nan
+    fixed: dict[str, Any] = field(default_factory=dict)
+    cv: CVSpec = field(default_factory=CVSpec)
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "<spec>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data: what is stored, compared and hashed (no paths)."""
+        return {
+            "name": self.name,
+            "search": self.search,
+            "n_trials": self.n_trials,
+            "seed": self.seed,
+            "estimator": self.estimator,
+            "data": self.data,
+            "metrics": list(self.metrics),
+            "train_scores": self.train_scores,
+            "error_score": self.error_score,
+            "fixed": dict(self.fixed),
+            "cv": self.cv.to_dict(),
+            "space": {
+                key: value.to_dict() if isinstance(value, Distribution) else list(value)
+                for key, value in self.space.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(
+        cls, raw: Mapping[str, Any], *, base_dir: Path, source: str = "<spec>"
+    ) -> StudySpec:
+        """Validate a parsed spec (every field) and return it; raise :class:`SpecError`."""
+        return _parse(raw, base_dir=base_dir, source=source)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a TOML study spec.
+
+    Raises
+    ------
+    SpecError
+        The file is missing, is not valid TOML, or any field is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path.name}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path.name}: not a UTF-8 text file") from exc
+    return _parse(raw, base_dir=path.resolve().parent, source=path.name)
+
+
+def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
+    def fail(message: str) -> SpecError:
+        return SpecError(f"{source}: {message}")
+
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise fail(f"unknown key {key!r}{_did_you_mean(key, TOP_KEYS)}")
+    for key in ("name", "search", "estimator", "data", "space"):
+        if key not in raw:
+            raise fail(f"missing required key {key!r}")
+
+    name = check_study_name(raw["name"], where="name")
+    search = raw["search"]
+    if search not in SEARCH_KINDS:
+        raise fail(
+            f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}"
+        )
+
+    n_trials = raw.get("n_trials")
+    if search == "random":
+        if n_trials is None:
+            raise fail("n_trials is required for a random search (e.g. n_trials = 40)")
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise fail(f"n_trials = {n_trials!r} must be a whole number >= 1")
+    elif n_trials is not None:
+        raise fail("n_trials is only for random search; a grid study runs every combination")
+
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise fail(f"seed = {seed!r} must be a whole number from 0 to 2**32 - 1")
+
+    for key in ("estimator", "data"):
+        _check_import_path(raw[key], key, fail)
+
+    metrics_raw = raw.get("metrics", [DEFAULT_METRIC])
+    if isinstance(metrics_raw, str):
+        metrics_raw = [metrics_raw]
+    if not isinstance(metrics_raw, list) or not metrics_raw:
+        raise fail("metrics must be a non-empty list of scorer names, e.g. ['accuracy']")
+    for metric in metrics_raw:
+        if not isinstance(metric, str):
+            raise fail(f"metrics: {metric!r} is not a scorer name")
+    if len(set(metrics_raw)) != len(metrics_raw):
+        raise fail(f"metrics {metrics_raw!r} lists a metric twice")
+
+    train_scores = raw.get("train_scores", False)
+    if not isinstance(train_scores, bool):
+        raise fail(f"train_scores = {train_scores!r} must be true or false")
+
+    error_score = raw.get("error_score", math.nan)
+    if error_score != "raise" and (
+        isinstance(error_score, bool) or not isinstance(error_score, (int, float))
+    ):
+        raise fail(f"error_score = {error_score!r} must be a number (e.g. nan) or 'raise'")
+    if isinstance(error_score, int):
+        error_score = float(error_score)
+
+    fixed = raw.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise fail("[fixed] must be a table of parameter = value")
+
+    cv = _parse_cv(raw.get("cv", {}), fail)
+    space = _parse_space(raw["space"], search, fail)
+    overlap = sorted(set(space) & set(fixed))
+    if overlap:
+        raise fail(f"{overlap[0]!r} is in both [fixed] and [space]; keep it in one")
+
+    return StudySpec(
+        name=name,
+        search=search,
+        estimator=raw["estimator"],
+        data=raw["data"],
+        space=space,
+        n_trials=n_trials,
+        seed=seed,
+        metrics=tuple(metrics_raw),
+        train_scores=train_scores,
+        error_score=error_score,
+        fixed=dict(fixed),
+        cv=cv,
+        base_dir=base_dir,
+        source=source,
+    )
+
+
+def _check_import_path(value: object, key: str, fail: Any) -> None:
+    if not isinstance(value, str) or value.count(":") != 1 or not all(value.split(":")):
+        hint = ""
+        if isinstance(value, str) and ":" not in value and "." in value:
+            module, _, attr = value.rpartition(".")
+            hint = f"; did you mean '{module}:{attr}'?"
+        raise fail(f"{key} = {value!r} must be 'module:attr' (e.g. 'sklearn.svm:SVC'){hint}")
+
+
+def _parse_cv(raw: object, fail: Any) -> CVSpec:
+    if not isinstance(raw, dict):
+        raise fail("[cv] must be a table, e.g. [cv] kind = 'stratified', folds = 5")
+    for key in raw:
+        if key not in CV_KEYS:
+            raise fail(f"[cv] unknown key {key!r}{_did_you_mean(key, CV_KEYS)}")
+    kind = raw.get("kind")
+    if kind is not None and kind not in CV_KINDS:
+        raise fail(
+            f"[cv] kind = {kind!r} must be one of {', '.join(CV_KINDS)}"
+            f"{_did_you_mean(kind, CV_KINDS)}"
+        )
+    folds = raw.get("folds", 5)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise fail(f"[cv] folds = {folds!r} must be a whole number >= 2")
+    shuffle = raw.get("shuffle", False)
+    if not isinstance(shuffle, bool):
+        raise fail(f"[cv] shuffle = {shuffle!r} must be true or false")
+    test_size = raw.get("test_size", 0.2)
+    if (
+        isinstance(test_size, bool)
+        or not isinstance(test_size, (int, float))
+        or not (0 < test_size < 1)
+    ):
+        raise fail(f"[cv] test_size = {test_size!r} must be a fraction between 0 and 1")
+    if kind == "holdout" and "folds" in raw:
+        raise fail("[cv] folds does not apply to kind = 'holdout' (one split; set test_size)")
+    if kind == "group" and shuffle:
+        raise fail("[cv] shuffle does not apply to kind = 'group' (GroupKFold does not shuffle)")
+    return CVSpec(kind=kind, folds=folds, shuffle=shuffle, test_size=float(test_size))
+
+
+def _parse_space(raw: object, search: str, fail: Any) -> dict[str, list[Any] | Distribution]:
+    if not isinstance(raw, dict) or not raw:
+        raise fail("[space] must be a non-empty table of parameter = [values]")
+    space: dict[str, list[Any] | Distribution] = {}
+    for key, value in raw.items():
+        where = f"[space] {key}"
+        if isinstance(value, list):
+            if not value:
+                raise fail(f"{where} is an empty list; give at least one value")
+            space[key] = value
+        elif isinstance(value, dict):
+            if search == "grid":
+                raise fail(
+                    f"{where} is a distribution, which only a random search can sample; "
+                    "a grid study takes a list of values"
+                )
+            space[key] = _parse_distribution(value, where, fail)
+        else:
+            raise fail(
+                f"{where} = {value!r} must be a list of values (e.g. [{value!r}]) "
+                "or a distribution table"
+            )
+    return space
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse_distribution(raw: dict[str, Any], where: str, fail: Any) -> Distribution:
+    kind = raw.get("dist")
+    if kind is None:
+        raise fail(f"{where} needs dist = one of {', '.join(DISTRIBUTIONS)}")
+    if kind not in DISTRIBUTIONS:
+        raise fail(
+            f"{where}: unknown distribution {kind!r}{_did_you_mean(kind, DISTRIBUTIONS)} "
+            f"(one of {', '.join(DISTRIBUTIONS)})"
+        )
+    allowed = ("dist", "values") if kind == "choice" else ("dist", "low", "high")
+    for key in raw:
+        if key not in allowed:
+            raise fail(
+                f"{where}: unknown key {key!r} for dist = {kind!r} (takes {', '.join(allowed[1:])})"
+            )
+    if kind == "choice":
+        values = raw.get("values")
+        if not isinstance(values, list) or not values:
+            raise fail(f"{where}: choice needs values = a non-empty list")
+        return Distribution("choice", values=tuple(values))
+    for key in ("low", "high"):
+        if key not in raw:
+            raise fail(f"{where}: {kind} needs both low and high")
+        if not _number(raw[key]):
+            raise fail(f"{where}: {key} = {raw[key]!r} must be a finite number")
+    low, high = raw["low"], raw["high"]
+    if kind == "randint" and not (isinstance(low, int) and isinstance(high, int)):
+        raise fail(f"{where}: randint bounds must be whole numbers, got low={low!r}, high={high!r}")
+    if not low < high:
+        raise fail(f"{where}: low ({low!r}) must be less than high ({high!r})")
+    if kind == "loguniform" and low <= 0:
+        raise fail(f"{where}: loguniform needs low > 0, got low={low!r}")
+    return Distribution(kind, low=low, high=high)
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def _importable_from(base_dir: Path, module_name: str) -> None:
+    """Let ``module:attr`` name a module beside the spec file (a user's own code).
+
+    The directory stays on ``sys.path`` so that worker processes can unpickle the
+    user's classes. A module of the same name imported earlier from elsewhere (another
+    spec's directory) is dropped, so this spec gets its own.
+    """
+    entry = str(base_dir)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+    top = module_name.split(".")[0]
+    local = base_dir / f"{top}.py"
+    package = base_dir / top / "__init__.py"
+    loaded = sys.modules.get(top)
+    if loaded is not None and (local.is_file() or package.is_file()):
+        current = Path(getattr(loaded, "__file__", "") or "").resolve()
+        if current not in (local.resolve(), package.resolve()):
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+
+
+def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> Any:
+    """Import ``module:attr`` (``base_dir`` first on the path); raise :class:`SpecError`."""
+    module_name, _, attr = path.partition(":")
+    _importable_from(base_dir, module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise SpecError(
+            f"{source}: {key} = {path!r}: cannot import module {module_name!r} ({exc})"
+        ) from exc
+    except Exception as exc:
+        raise SpecError(
+            f"{source}: {key} = {path!r}: importing {module_name!r} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            raise SpecError(
+                f"{source}: {key} = {path!r}: module {module_name!r} has no attribute "
+                f"{attr!r}{_did_you_mean(part, names)}"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def make_estimator(spec: StudySpec) -> Any:
+    """The spec's estimator with its ``[fixed]`` params set, every space key checked.
+
+    Raises
+    ------
+    SpecError
+        The estimator cannot be imported or built, or a ``[fixed]``/``[space]`` key is not
+        one of its parameters (the message names the valid ones).
+    """
+    factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
+    if not callable(factory):
+        raise SpecError(
+            f"{spec.source}: estimator = {spec.estimator!r} is not a class or a factory function"
+        )
+    try:
+        estimator = factory()
+    except Exception as exc:
+        raise SpecError(
+            f"{spec.source}: estimator = {spec.estimator!r}: calling it failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
+        raise SpecError(
+            f"{spec.source}: estimator = {spec.estimator!r} returned a "
+            f"{type(estimator).__name__}, not a scikit-learn estimator (no fit/get_params)"
+        )
+    valid = estimator.get_params(deep=True)
+    label = type(estimator).__name__
+    for section, keys in (("[fixed]", spec.fixed), ("[space]", spec.space)):
+        for key in keys:
+            if key not in valid:
+                shown = ", ".join(sorted(k for k in valid if "__" not in k or "__" in key))
+                raise SpecError(
+                    f"{spec.source}: {section} {key} is not a parameter of {label}"
+                    f"{_did_you_mean(key, valid) or f' (valid: {shown})'}"
+                )
+    if spec.fixed:
+        estimator.set_params(**{k: to_param(v) for k, v in spec.fixed.items()})
+    return estimator
+
+
+def to_param(value: Any) -> Any:
+    """A TOML value as an estimator param: arrays become tuples (``hidden_layer_sizes``)."""
+    if isinstance(value, list):
+        return tuple(to_param(v) for v in value)
+    return value
+
+
+def check_metrics(spec: StudySpec) -> None:
+    """Raise :class:`SpecError` for a metric that is not a scikit-learn scorer name."""
+    from sklearn.metrics import get_scorer_names
+
+    names = set(get_scorer_names())
+    for metric in spec.metrics:
+        if metric != DEFAULT_METRIC and metric not in names:
+            raise SpecError(
+                f"{spec.source}: metrics: {metric!r} is not a scikit-learn scorer"
+                f"{_did_you_mean(metric, names)} (see sklearn.metrics.get_scorer_names())"
+            )
+
+
+def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted names of the fields that differ between two spec dicts (``name`` ignored)."""
+    changed: list[str] = []
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for key in sorted(set(a) | set(b), key=str):
+                if prefix == "" and key == "name":
+                    continue
+                walk(a.get(key, _MISSING), b.get(key, _MISSING), f"{prefix}{key}.")
+        elif _comparable(a) != _comparable(b):
+            changed.append(prefix.rstrip("."))
+
+    walk(old, new, "")
+    return changed
+
+
+_MISSING = object()
+
+
+def _comparable(value: Any) -> Any:
+    from .fingerprint import canonical_json
+
+    if value is _MISSING:
+        return "<missing>"
+    return canonical_json(value)

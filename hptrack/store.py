@@ -1,0 +1,576 @@
+"""The store: one SQLite file holding studies, trials, folds and scores.
+
+:class:`Store` opens, creates, upgrades or refuses a file, and is the only writer:
+trials are claimed atomically, each fold's scores commit in their own transaction,
+and a trial turns ``complete`` in the same transaction as its last fold. Before any
+write the file is checked (SQLite? an hptrack store? a newer schema?) so that a
+refused file stays byte-identical. Reads (:mod:`hptrack.query`) run on a plain
+``sqlite3`` connection, opened read-only for query commands.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import StoreError
+from .fingerprint import canonical_json
+from .schema import APPLICATION_TABLES, SCHEMA_VERSION, newer_error, upgrade
+
+if TYPE_CHECKING:
+    from .query import Study, StudySummary
+
+DEFAULT_STORE = "hptrack.db"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_SECONDS = 60.0
+
+
+def default_store_path() -> Path:
+    """``$HPTRACK_STORE`` if set, else ``./hptrack.db``."""
+    return Path(os.environ.get("HPTRACK_STORE") or DEFAULT_STORE)
+
+
+def utcnow() -> str:
+    """The current UTC time, ISO-8601 with microseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """Everything written when a study is created."""
+
+    name: str
+    search: str
+    n_folds: int
+    metrics: list[str]
+    seed: int
+    spec: dict[str, Any]
+    code_hash: str
+    code: dict[str, Any]
+    data_hash: str
+    data: list[dict[str, Any]]
+    split_hash: str
+    provenance: dict[str, Any]
+    trial_params: list[str]  # canonical JSON of each trial's params, by number
+    trial_seeds: list[str]  # canonical JSON of each trial's seeds, by number
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """The stored identity of a study: what a resume is checked against."""
+
+    id: int
+    name: str
+    spec: dict[str, Any]
+    code_hash: str
+    code: dict[str, Any]
+    data_hash: str
+    split_hash: str
+    n_trials: int
+    n_folds: int
+    metrics: list[str]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FoldRecord:
+    """One fold's outcome, as the coordinator commits it."""
+
+    fold: int
+    test: dict[str, float]
+    train: dict[str, float] | None
+    fit_time: float
+    score_time: float
+    error: str | None = None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: it will never finish its trial
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Store:
+    """An hptrack store: one SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The store file; default ``$HPTRACK_STORE``, else ``./hptrack.db``.
+    readonly : bool, default=False
+        Open for queries only: never creates, upgrades or writes the file, and works on
+        read-only files and directories (falling back to SQLite's ``immutable=1``).
+
+    Raises
+    ------
+    StoreError
+        The file is not SQLite, not an hptrack store, corrupt, from a newer hptrack, or
+        (read-only) does not exist. The file is left untouched.
+
+    Examples
+    --------
+    >>> with Store("hptrack.db", readonly=True) as store:  # doctest: +SKIP
+    ...     print(store.study("digits-svc").best().params)
+    """
+
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.readonly = readonly
+        self._db: Any = None
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        if readonly:
+            self._conn = self._open_readonly()
+        else:
+            self._conn = self._open_writable()
+
+    # ------------------------------------------------------------------ opening
+
+    def _check_file(self) -> bool:
+        """Raise unless the path is absent, empty or an SQLite file; True if it has content."""
+        if self.path.is_dir():
+            raise StoreError(f"store {str(self.path)!r} is a directory; give a file path")
+        if not self.path.exists():
+            return False
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"cannot read store {str(self.path)!r}: {exc.strerror}") from exc
+        if not header:
+            return False
+        if header != _SQLITE_HEADER:
+            raise StoreError(
+                f"{self.path} is not an SQLite file, so not an hptrack store; "
+                "give another --store path; the file was not changed"
+            )
+        return True
+
+    def _check_schema(self, conn: sqlite3.Connection) -> int:
+        """Raise unless ``conn`` holds an hptrack store (or nothing); return its version."""
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is corrupt or not a database ({exc}); the file was not changed"
+            ) from exc
+        if version > SCHEMA_VERSION:
+            raise newer_error(self.path, version)
+        if (tables or version) and not set(APPLICATION_TABLES) <= tables:
+            raise StoreError(
+                f"{self.path} is an SQLite database but not an hptrack store "
+                f"(tables: {', '.join(sorted(tables)) or 'none'}); give another --store path; "
+                "the file was not changed"
+            )
+        return int(version)
+
+    def _open_writable(self) -> sqlite3.Connection:
+        has_content = self._check_file()
+        if has_content:  # inspect read-only first: a refused file stays byte-identical
+            probe = self._connect_readonly()
+            try:
+                self._check_schema(probe)
+            finally:
+                probe.close()
+        elif not self.path.parent.exists():
+            raise StoreError(
+                f"cannot create store {str(self.path)!r}: directory "
+                f"{str(self.path.parent)!r} does not exist"
+            )
+        from sqlite_utils import Database
+
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_SECONDS)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            self._db = Database(conn, execute_plugins=False, recursive_triggers=False)
+            self._db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            upgrade(self._db, self.path)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write store {self.path}: {exc}") from exc
+        return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+            conn.execute("PRAGMA user_version").fetchone()
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            # read-only media or a WAL file whose -shm cannot be created: read it as immutable
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+            return conn
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is corrupt or not a database ({exc}); the file was not changed"
+            ) from exc
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise StoreError(
+                f"store {str(self.path)!r} does not exist; run `hptrack run SPEC --store "
+                f"{self.path}` first, or pass --store / set HPTRACK_STORE"
+            )
+        if not self._check_file():
+            raise StoreError(f"store {str(self.path)!r} is empty: it holds no studies yet")
+        conn = self._connect_readonly()
+        version = self._check_schema(conn)
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} uses an older store schema ({version}); open it once with a write "
+                f"(e.g. `hptrack resume STUDY --store {self.path}`) to upgrade it"
+            )
+        return conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "readonly" if self.readonly else "writable"
+        return f"Store({str(self.path)!r}, {mode})"
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying ``sqlite3`` connection (for read-only SQL of your own)."""
+        return self._conn
+
+    def _writer(self) -> Any:
+        if self._db is None:
+            raise StoreError(f"store {self.path} was opened read-only")
+        return self._db
+
+    # ------------------------------------------------------------------ queries
+
+    def studies(self) -> list[StudySummary]:
+        """One summary per study, in creation order."""
+        from .query import list_studies
+
+        return list_studies(self._conn)
+
+    def study(self, name: str) -> Study:
+        """The study called ``name``.
+
+        Raises
+        ------
+        StudyNotFoundError
+            No such study (the message suggests close names).
+        """
+        from .query import Study
+
+        return Study.load(self._conn, name, store_path=self.path)
+
+    def stored_study(self, name: str) -> StoredStudy | None:
+        """The stored identity of study ``name``, or None."""
+        row = self._conn.execute(
+            "SELECT id, name, spec, code_hash, code, data_hash, split_hash, n_trials, n_folds, "
+            "metrics, provenance FROM studies WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredStudy(
+            id=row[0],
+            name=row[1],
+            spec=json.loads(row[2]),
+            code_hash=row[3],
+            code=json.loads(row[4]),
+            data_hash=row[5],
+            split_hash=row[6],
+            n_trials=row[7],
+            n_folds=row[8],
+            metrics=json.loads(row[9]),
+            provenance=json.loads(row[10]),
+        )
+
+    def require_study(self, name: str) -> StoredStudy:
+        """Like :meth:`stored_study`, raising :class:`StudyNotFoundError` when absent."""
+        stored = self.stored_study(name)
+        if stored is None:
+            from .query import study_not_found
+
+            raise study_not_found(self._conn, name, self.path)
+        return stored
+
+    # ------------------------------------------------------------------ writes
+
+    def create_study(self, record: StudyRecord) -> StoredStudy:
+        """Create a study and its pending trials in one transaction; return it.
+
+        If another process created it first, the existing study is returned.
+        """
+        db = self._writer()
+        now = utcnow()
+        with db.atomic():
+            if self.stored_study(record.name) is None:
+                cursor = db.execute(
+                    "INSERT INTO studies (name, search, n_trials, n_folds, metrics, seed, spec, "
+                    "spec_hash, code_hash, code, data_hash, data, split_hash, provenance, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.name,
+                        record.search,
+                        len(record.trial_params),
+                        record.n_folds,
+                        canonical_json(record.metrics),
+                        record.seed,
+                        canonical_json(record.spec),
+                        _sha(canonical_json(record.spec)),
+                        record.code_hash,
+                        canonical_json(record.code),
+                        record.data_hash,
+                        canonical_json(record.data),
+                        record.split_hash,
+                        canonical_json(record.provenance),
+                        now,
+                    ),
+                )
+                study_id = cursor.lastrowid
+                db.conn.executemany(
+                    "INSERT INTO trials (study_id, number, params, seed, status) "
+                    "VALUES (?, ?, ?, ?, 'pending')",
+                    (
+                        (study_id, number, params, seeds)
+                        for number, (params, seeds) in enumerate(
+                            zip(record.trial_params, record.trial_seeds)
+                        )
+                    ),
+                )
+        stored = self.stored_study(record.name)
+        assert stored is not None
+        return stored
+
+    def recover_abandoned(self, study_id: int, *, lease_seconds: float = 3600.0) -> list[int]:
+        """Return trials left ``running`` by dead workers to ``pending``; list their numbers.
+
+        A worker on this host is dead when its process is gone; a worker elsewhere when
+        its heartbeat is older than ``lease_seconds``. Folds it committed are kept.
+        """
+        db = self._writer()
+        rows = self._conn.execute(
+            "SELECT id, number, host, pid, heartbeat FROM trials "
+            "WHERE study_id = ? AND status = 'running'",
+            (study_id,),
+        ).fetchall()
+        now = _dt.datetime.now(_dt.timezone.utc)
+        dead: list[tuple[int, int]] = []
+        for trial_id, number, host, pid, heartbeat in rows:
+            if host == self._host and pid is not None:
+                if pid != self._pid and not _process_alive(pid):
+                    dead.append((trial_id, number))
+            elif (
+                heartbeat is None
+                or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds() > lease_seconds
+            ):
+                dead.append((trial_id, number))
+        if dead:
+            with db.atomic():
+                db.conn.executemany(
+                    "UPDATE trials SET status = 'pending', host = NULL, pid = NULL "
+                    "WHERE id = ? AND status = 'running'",
+                    [(trial_id,) for trial_id, _ in dead],
+                )
+        return [number for _, number in dead]
+
+    def reset_failed(self, study_id: int) -> int:
+        """Make failed trials pending again, dropping their failed folds; return how many."""
+        db = self._writer()
+        with db.atomic():
+            failed = "SELECT id FROM trials WHERE study_id = ? AND status = 'failed'"
+            db.execute(
+                f"DELETE FROM scores WHERE (trial_id, fold) IN (SELECT trial_id, fold FROM folds "
+                f"WHERE error IS NOT NULL AND trial_id IN ({failed}))",
+                (study_id,),
+            )
+            db.execute(
+                f"DELETE FROM folds WHERE error IS NOT NULL AND trial_id IN ({failed})",
+                (study_id,),
+            )
+            cursor = db.execute(
+                "UPDATE trials SET status = 'pending', score = NULL, finished = NULL "
+                "WHERE study_id = ? AND status = 'failed'",
+                (study_id,),
+            )
+        return int(cursor.rowcount)
+
+    def claim(
+        self, study_id: int, limit: int, *, code_hash: str, data_hash: str
+    ) -> list[tuple[int, int, str, set[int]]]:
+        """Atomically claim up to ``limit`` pending trials, lowest numbers first.
+
+        Returns ``(trial_id, number, params_json, folds_done)`` per claimed trial.
+        """
+        db = self._writer()
+        now = utcnow()
+        with db.atomic():
+            rows = list(
+                db.query(
+                    "UPDATE trials SET status = 'running', started = coalesce(started, :now), "
+                    "heartbeat = :now, host = :host, pid = :pid, code_hash = :code, "
+                    "data_hash = :data WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
+                    "AND status = 'pending' ORDER BY number LIMIT :limit) "
+                    "RETURNING id, number, params",
+                    {
+                        "now": now,
+                        "host": self._host,
+                        "pid": self._pid,
+                        "code": code_hash,
+                        "data": data_hash,
+                        "study": study_id,
+                        "limit": int(limit),
+                    },
+                )
+            )
+        rows.sort(key=lambda row: row["number"])
+        done = self._folds_done([row["id"] for row in rows])
+        return [
+            (row["id"], row["number"], row["params"], done.get(row["id"], set())) for row in rows
+        ]
+
+    def _folds_done(self, trial_ids: Sequence[int]) -> dict[int, set[int]]:
+        done: dict[int, set[int]] = {}
+        for start in range(0, len(trial_ids), 500):
+            chunk = list(trial_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for trial_id, fold in self._conn.execute(
+                f"SELECT trial_id, fold FROM folds WHERE trial_id IN ({marks})", chunk
+            ):
+                done.setdefault(trial_id, set()).add(fold)
+        return done
+
+    def commit_fold(
+        self, trial_id: int, result: FoldRecord, *, n_folds: int, rank_metric: str
+    ) -> str | None:
+        """Write one fold and its scores in one transaction.
+
+        After the trial's last fold, the same transaction marks it ``complete`` (or
+        ``failed`` if any fold failed) and stores its ranking score. Returns the trial's
+        new status when it finished, else None. A fold already recorded is left as is.
+        """
+        db = self._writer()
+        now = utcnow()
+        conn = db.conn
+        with db.atomic():
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
+                "finished, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    trial_id,
+                    result.fold,
+                    result.fit_time,
+                    result.score_time,
+                    result.error,
+                    now,
+                    self._host,
+                ),
+            )
+            if cursor.rowcount:
+                conn.executemany(
+                    "INSERT INTO scores (trial_id, fold, metric, test, train) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (
+                            trial_id,
+                            result.fold,
+                            metric,
+                            value,
+                            None if result.train is None else result.train.get(metric),
+                        )
+                        for metric, value in result.test.items()
+                    ],
+                )
+            n_done, n_failed = conn.execute(
+                "SELECT count(*), count(error) FROM folds WHERE trial_id = ?", (trial_id,)
+            ).fetchone()
+            if n_done < n_folds:
+                conn.execute("UPDATE trials SET heartbeat = ? WHERE id = ?", (now, trial_id))
+                return None
+            status = "failed" if n_failed else "complete"
+            score = None
+            if status == "complete":
+                fold_scores = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT test FROM scores WHERE trial_id = ? AND metric = ? ORDER BY fold",
+                        (trial_id, rank_metric),
+                    )
+                ]
+                score = _mean(fold_scores)
+            conn.execute(
+                "UPDATE trials SET status = ?, score = ?, finished = ?, heartbeat = ?, pid = NULL "
+                "WHERE id = ?",
+                (status, score, now, now, trial_id),
+            )
+        return status
+
+    def release(self, trial_ids: Iterable[int]) -> None:
+        """Return this process's unfinished claims to ``pending`` (Ctrl-C, errors)."""
+        ids = list(trial_ids)
+        if not ids:
+            return
+        db = self._writer()
+        with db.atomic():
+            db.conn.executemany(
+                "UPDATE trials SET status = 'pending', host = NULL, pid = NULL "
+                "WHERE id = ? AND status = 'running'",
+                [(trial_id,) for trial_id in ids],
+            )
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat of every trial this process is running."""
+        db = self._writer()
+        db.execute(
+            "UPDATE trials SET heartbeat = ? WHERE status = 'running' AND host = ? AND pid = ?",
+            (utcnow(), self._host, self._pid),
+        )
+
+    def counts(self, study_id: int) -> dict[str, int]:
+        """Number of trials per status."""
+        counts = dict.fromkeys(("pending", "running", "complete", "failed"), 0)
+        for status, n in self._conn.execute(
+            "SELECT status, count(*) FROM trials WHERE study_id = ? GROUP BY status", (study_id,)
+        ):
+            counts[status] = n
+        return counts
+
+
+def _sha(text: str) -> str:
+    from .fingerprint import sha256_text
+
+    return sha256_text(text)
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    """Mean as scikit-learn computes it (numpy), None if any value is missing or NaN."""
+    import numpy as np
+
+    array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    mean = float(np.average(array.reshape(1, -1), axis=1)[0])
+    return None if np.isnan(mean) else mean
