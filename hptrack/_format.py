@@ -21,9 +21,17 @@ def number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def _compact(value: Any) -> str:
+    if isinstance(value, float):
+        return format(value, ".4g")
+    if isinstance(value, list):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return json.dumps(value, sort_keys=True)
+
+
 def params_text(params: Mapping[str, Any]) -> str:
-    """``C=1 gamma=0.001``: compact, keys sorted, values as JSON."""
-    return " ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(params.items()))
+    """``C=1 gamma=0.001``: compact (floats to 4 significant digits), keys sorted."""
+    return " ".join(f"{k}={_compact(v)}" for k, v in sorted(params.items()))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -395,6 +395,8 @@ class Study:
     def _build(self, rows: list[tuple[Any, ...]], *, whole_study: bool) -> list[Trial]:
         import numpy as np
 
+        if not rows:
+            return []
         ids = [row[0] for row in rows]
         scores, folds = self._fold_data(ids, whole_study=whole_study)
         n, k = len(rows), self.n_folds

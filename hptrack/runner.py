@@ -256,6 +256,26 @@ def modules_of(*objects: Any) -> list[str]:
     return names
 
 
+def _forget_user_modules(spec: StudySpec) -> None:
+    """Drop the spec's own modules (beside the spec) from ``sys.modules``.
+
+    They are imported afresh, so the code that runs is the code that is hashed, even in a
+    long-lived process where the user edited the module since the last run.
+    """
+    import sys
+
+    base = spec.base_dir.resolve()
+    for path in (spec.estimator, spec.data):
+        top = path.partition(":")[0].split(".")[0]
+        loaded = sys.modules.get(top)
+        file = getattr(loaded, "__file__", None)
+        if loaded is None or not file or top == "hptrack":
+            continue
+        if Path(file).resolve().is_relative_to(base):
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+
+
 def plan_from_spec(spec: StudySpec) -> StudyPlan:
     """Validate a spec against its estimator, data and metrics, and build its plan.
 
@@ -264,6 +284,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     SpecError
         Anything about the spec that cannot run (before the store is touched).
     """
+    _forget_user_modules(spec)
     estimator = make_estimator(spec)
     check_metrics(spec)
     X, y, groups = load_data(spec)
@@ -333,9 +354,16 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
 def spec_from_store(stored: StoredStudy) -> StudySpec:
     """Rebuild the spec a study was created with (for ``hptrack resume``)."""
     base_dir = Path(stored.provenance.get("base_dir") or ".")
-    return StudySpec.from_dict(
-        stored.spec, base_dir=base_dir, source=stored.provenance.get("spec_file", stored.name)
-    )
+    raw = dict(stored.spec)
+    if raw.get("error_score") in ("NaN", "Infinity", "-Infinity"):  # canonical JSON's spelling
+        raw["error_score"] = float(raw["error_score"])
+    if raw.get("n_trials") is None:
+        raw.pop("n_trials", None)
+    cv = dict(raw.get("cv", {}))
+    if cv.get("kind") == "holdout":
+        cv.pop("folds", None)
+    raw["cv"] = cv
+    return StudySpec.from_dict(raw, base_dir=base_dir, source=stored.provenance.get("spec_file") or stored.name)
 
 
 # --------------------------------------------------------------------------- running
