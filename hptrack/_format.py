@@ -151,3 +151,34 @@ def study_text(info: Mapping[str, Any]) -> str:
         f"  created:     {info['created']}",
     ]
     return "\n".join(lines)
+
+
+def verify_text(report: Any) -> str:
+    """Per trial and fold: the recorded and the new score of each metric."""
+    lines = [
+        f"verify {report.study}: trials {', '.join(map(str, report.trials))}, "
+        f"tolerance {report.tolerance:g}"
+    ]
+    if report.code_hash_then != report.code_hash_now:
+        lines.append(
+            f"  code hash changed: {short(report.code_hash_then)} -> {short(report.code_hash_now)}"
+        )
+    if report.data_hash_then != report.data_hash_now:
+        lines.append(
+            f"  data hash changed: {short(report.data_hash_then)} -> {short(report.data_hash_now)}"
+        )
+    rows = [
+        [
+            str(c.trial),
+            str(c.fold),
+            c.metric,
+            "-" if c.recorded is None else repr(c.recorded),
+            "-" if c.new is None else repr(c.new),
+            "-" if c.delta is None else f"{c.delta:+.3g}",
+            "ok" if c.ok else "DRIFT",
+        ]
+        for c in report.checks
+    ]
+    lines.append(table(["trial", "fold", "metric", "recorded", "now", "delta", ""], rows))
+    lines.append("all fold scores match" if report.ok else f"{len(report.drifted)} fold score(s) drifted")
+    return "\n".join(lines)

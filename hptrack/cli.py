@@ -47,7 +47,7 @@ store_option = click.option(
     envvar="HPTRACK_STORE",
     default="hptrack.db",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # Store gives the one-line errors (directory, unreadable)
     help="Store file (or set HPTRACK_STORE).",
 )
 json_option = click.option(
@@ -168,7 +168,7 @@ def _write_report(store: Store, names: list[str], out: Path) -> None:
 @click.option("--max-trials", type=click.IntRange(min=0), help="Stop after this many more trials.")
 @click.option(
     "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Write an HTML report when done.",
 )
 def run(
@@ -362,7 +362,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Write here instead of stdout.",
 )
 def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
@@ -384,6 +384,86 @@ def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
         except OSError as exc:
             raise HptrackError(f"cannot write {str(output)!r}: {exc.strerror}") from exc
         click.echo(f"wrote {len(rows)} trials to {output}", err=True)
+
+
+@cli.command()
+@click.argument("studies", nargs=-1)
+@store_option
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The HTML file to write (with --all: a directory, created if needed).",
+)
+@click.option(
+    "--all", "all_studies", is_flag=True, help="A static site: index.html + a page per study."
+)
+@click.option(
+    "--templates",
+    "template_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of templates overriding the defaults (study.html, base.html, _*.html).",
+)
+def report(
+    studies: tuple[str, ...],
+    store_path: Path,
+    output: Path,
+    all_studies: bool,
+    template_dir: Path | None,
+) -> None:
+    """Write a self-contained HTML report of STUDY... (one file, a section per study).
+
+    \b
+    Example: hptrack report digits-svc -o report.html
+    A site:  hptrack report --all -o site/
+    """
+    from .report import write_report, write_site
+
+    if all_studies == bool(studies):
+        raise click.UsageError("give STUDY names or --all (not both)")
+    with Store(store_path, readonly=True) as store:
+        if all_studies:
+            write_site(store, output, template_dir=template_dir)
+        else:
+            write_report(store, list(studies), output, template_dir=template_dir)
+    click.echo(f"report written to {output}", err=True)
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@click.option("--trials", "n_trials", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Re-run this many complete trials, sampled with the study seed.")
+@click.option("--trial", "number", type=int, help="Re-run exactly this trial.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Largest accepted absolute difference per fold score.")
+@json_option
+def verify(study: str, store_path: Path, n_trials: int, number: int | None, tolerance: float,
+           as_json: bool) -> None:
+    """Re-run recorded trials of STUDY with today's code and data; compare fold scores.
+
+    Exit 1 on any drift beyond the tolerance, naming the trial, fold and delta.
+
+    Example: hptrack verify digits-svc --trials 2
+    """
+    from .verify import verify_study
+
+    with Store(store_path, readonly=True) as store:
+        report = verify_study(store, study, n_trials=n_trials, trial=number, tolerance=tolerance)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(_format.verify_text(report))
+    if not report.ok:
+        first = report.drifted[0]
+        click.echo(
+            f"drift: {len(report.drifted)} fold score(s) differ; first: trial {first.trial} fold "
+            f"{first.fold} {first.metric} recorded {first.recorded!r} now {first.new!r}"
+            + (f" (delta {first.delta:+.3g})" if first.delta is not None else ""),
+            err=True,
+        )
+        sys.exit(1)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ Hashes are full sha256 hex digests; the CLI shows their first 12 characters.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -175,13 +176,20 @@ def _is_user_module(module: Any) -> bool:
     return not any(resolved.startswith(root + os.sep) for root in roots)
 
 
+@functools.lru_cache(maxsize=1)
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> distributions (slow to compute: ~0.5 s, so once per process)."""
+    try:
+        return importlib.metadata.packages_distributions()
+    except Exception:  # pragma: no cover - broken metadata
+        return {}
+
+
+@functools.lru_cache(maxsize=256)
 def package_version(module_name: str) -> str | None:
     """Installed version of the distribution that provides a top-level module."""
     top = module_name.split(".")[0]
-    try:
-        dists = importlib.metadata.packages_distributions().get(top, [top])
-    except Exception:  # pragma: no cover - broken metadata
-        dists = [top]
+    dists = _distributions().get(top, [top])
     for dist in dists:
         try:
             return importlib.metadata.version(dist)

@@ -137,11 +137,28 @@ def newer_error(path: Path, version: int) -> StoreError:
 
 
 def upgrade(db: Database, path: Path) -> None:
-    """Apply the migrations the store lacks, each in its own transaction."""
-    current = db.execute("PRAGMA user_version").fetchone()[0]
-    if current > SCHEMA_VERSION:
-        raise newer_error(path, current)
-    for version, migrate in enumerate(MIGRATIONS[current:], start=current + 1):
-        with db.atomic():  # the change and its version bump commit together
-            migrate(db)
-            db.execute(f"PRAGMA user_version = {int(version)}")
+    """Apply the migrations the store lacks, each in its own transaction.
+
+    Each migration takes the write lock first (``BEGIN IMMEDIATE``) and reads the
+    version inside it, so two processes opening a new store at once apply it once.
+    """
+    conn = db.conn
+    while True:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current > SCHEMA_VERSION:
+            raise newer_error(path, current)
+        if current == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current < SCHEMA_VERSION:  # else another process migrated meanwhile
+                MIGRATIONS[current](db)
+                # the change and its version bump commit together; our int, as PRAGMA
+                # takes no bound parameters
+                conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

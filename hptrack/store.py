@@ -15,7 +15,8 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +106,145 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
+def _error_name(exc: sqlite3.Error) -> str:
+    """SQLite's name for an error (``SQLITE_CORRUPT``...), guessed from the text before 3.11."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if name:
+        return str(name)
+    text = str(exc)
+    for fragment, guess in (
+        ("malformed", "SQLITE_CORRUPT"),
+        ("not a database", "SQLITE_NOTADB"),
+        ("disk I/O error", "SQLITE_IOERR"),
+        ("unable to open", "SQLITE_CANTOPEN"),
+        ("readonly", "SQLITE_READONLY"),
+        ("locked", "SQLITE_BUSY"),
+    ):
+        if fragment in text:
+            return guess
+    return "SQLITE_ERROR"
+
+
+def _cannot_open_writably(exc: sqlite3.Error) -> bool:
+    """True for the errors of read-only files, directories and media (not for a busy store)."""
+    return _error_name(exc).startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR"))
+
+
+def _has_frames(wal: Path) -> bool:
+    """True if a ``-wal`` file holds frames (more than its 32-byte header)."""
+    try:
+        return wal.stat().st_size > 32
+    except OSError:
+        return False
+
+
+def _corrupt_error(path: Path, detail: object) -> StoreError:
+    return StoreError(
+        f"{path} is corrupt ({detail}); restore it from a backup or give another --store "
+        "path; the file was not changed"
+    )
+
+
+def _translate(path: Path, exc: sqlite3.Error) -> StoreError | None:
+    """A damaged file met in the middle of a query becomes a one-line StoreError."""
+    name = _error_name(exc)
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return StoreError(
+            f"{path} is corrupt ({exc}); restore it from a backup or give another --store path"
+        )
+    if name.startswith("SQLITE_IOERR"):
+        return StoreError(f"cannot read store {path} ({exc}); check the disk and the file")
+    return None
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose corruption and I/O errors are StoreErrors naming the file.
+
+    Other errors propagate unchanged (and with no reference cycle, which would keep the
+    cursor, hence the connection, open and its ``-wal`` file on disk until a GC pass).
+    """
+
+    connection: _Connection
+
+    def _translated(self, exc: sqlite3.Error) -> None:
+        error = _translate(self.connection.store_path, exc)
+        if error is not None:
+            raise error from exc
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        try:
+            return super().execute(sql, parameters)  # type: ignore[return-value]
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> _Cursor:
+        try:
+            return super().executemany(sql, seq_of_parameters)  # type: ignore[return-value]
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+    def executescript(self, sql_script: str, /) -> _Cursor:
+        try:
+            return super().executescript(sql_script)  # type: ignore[return-value]
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            self._translated(exc)
+            raise
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that remembers its store file and hands out :class:`_Cursor`\\ s."""
+
+    store_path: Path
+
+    def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
+        return super().cursor(factory or _Cursor)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:  # type: ignore[override]
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> Any:  # type: ignore[override]
+        return self.cursor().executescript(sql_script)
+
+
+def _connect(path: Path, target: str, *, uri: bool) -> _Connection:
+    conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_SECONDS, factory=_Connection)
+    conn.store_path = path
+    return conn
+
+
 class Store:
     """An hptrack store: one SQLite file.
 
@@ -120,7 +260,8 @@ class Store:
     ------
     StoreError
         The file is not SQLite, not an hptrack store, corrupt, from a newer hptrack, or
-        (read-only) does not exist. The file is left untouched.
+        (read-only) does not exist. The file is left untouched, and no ``-wal`` or
+        ``-shm`` file is left beside it.
 
     Examples
     --------
@@ -141,90 +282,188 @@ class Store:
 
     # ------------------------------------------------------------------ opening
 
-    def _check_file(self) -> bool:
-        """Raise unless the path is absent, empty or an SQLite file; True if it has content."""
+    def _check_file(self) -> bytes:
+        """Raise unless the path is absent, empty or an SQLite file; return its header.
+
+        The header (the first 100 bytes; empty for an absent or zero-byte file) is
+        checked for a sane page size and for truncation.
+        """
         if self.path.is_dir():
-            raise StoreError(f"store {str(self.path)!r} is a directory; give a file path")
+            raise StoreError(
+                f"store {str(self.path)!r} is a directory; give a file path such as "
+                f"{str(self.path / DEFAULT_STORE)!r}"
+            )
         if not self.path.exists():
-            return False
+            return b""
         try:
             with open(self.path, "rb") as handle:
-                header = handle.read(len(_SQLITE_HEADER))
+                header = handle.read(100)
+                size = os.fstat(handle.fileno()).st_size
         except OSError as exc:
-            raise StoreError(f"cannot read store {str(self.path)!r}: {exc.strerror}") from exc
+            raise StoreError(
+                f"cannot read store {str(self.path)!r}: {exc.strerror}; check its permissions"
+            ) from exc
         if not header:
-            return False
-        if header != _SQLITE_HEADER:
+            return b""
+        if not header.startswith(_SQLITE_HEADER):
             raise StoreError(
                 f"{self.path} is not an SQLite file, so not an hptrack store; "
                 "give another --store path; the file was not changed"
             )
-        return True
+        if len(header) < 100:
+            raise _corrupt_error(self.path, f"truncated to {size} bytes")
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        if page_size < 512 or page_size & (page_size - 1):
+            raise _corrupt_error(self.path, f"bad page size {page_size}")
+        n_pages = int.from_bytes(header[28:32], "big")
+        if n_pages and header[24:28] == header[92:96] and size < n_pages * page_size:
+            raise _corrupt_error(
+                self.path,
+                f"{size} bytes, but its header records {n_pages} pages of {page_size} bytes: "
+                "truncated or overwritten",
+            )
+        return header
 
     def _check_schema(self, conn: sqlite3.Connection) -> int:
-        """Raise unless ``conn`` holds an hptrack store (or nothing); return its version."""
+        """Raise unless ``conn`` holds a sound hptrack store (or nothing); return its version."""
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             tables = {
                 row[0]
                 for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             }
+            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            if _error_name(exc).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")):
+                raise _corrupt_error(self.path, exc) from exc
             raise StoreError(
-                f"{self.path} is corrupt or not a database ({exc}); the file was not changed"
+                f"cannot read store {self.path}: {exc}; try again; the file was not changed"
             ) from exc
+        except StoreError as exc:  # a damaged file, translated by _Cursor
+            raise _corrupt_error(self.path, exc.__cause__) from exc.__cause__
+        if check != "ok":
+            found = "; ".join(
+                line.strip() for line in str(check).splitlines() if not line.startswith("***")
+            )
+            raise _corrupt_error(self.path, f"quick_check: {found}")
+        if version == 0 and not tables:
+            return 0  # an empty SQLite database: a new store
+        if "studies" not in tables:
+            raise self._foreign_error(tables)
         if version > SCHEMA_VERSION:
             raise newer_error(self.path, version)
-        if (tables or version) and not set(APPLICATION_TABLES) <= tables:
-            raise StoreError(
-                f"{self.path} is an SQLite database but not an hptrack store "
-                f"(tables: {', '.join(sorted(tables)) or 'none'}); give another --store path; "
-                "the file was not changed"
-            )
-        return int(version)
+        if version == 0 or not set(APPLICATION_TABLES) <= tables:
+            raise self._foreign_error(tables)
+        return version
+
+    def _foreign_error(self, tables: set[str]) -> StoreError:
+        shown = sorted(tables)
+        listed = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
+        return StoreError(
+            f"{self.path} is an SQLite database but not an hptrack store (tables: "
+            f"{listed or 'none'}); give another --store path; the file was not changed"
+        )
 
     def _open_writable(self) -> sqlite3.Connection:
-        has_content = self._check_file()
-        if has_content:  # inspect read-only first: a refused file stays byte-identical
-            probe = self._connect_readonly()
+        header = self._check_file()
+        if header:  # inspect read-only first: a refused file stays byte-identical
+            probe = self._connect_readonly(header)
             try:
                 self._check_schema(probe)
             finally:
                 probe.close()
-        elif not self.path.parent.exists():
+        elif not self.path.parent.is_dir():
             raise StoreError(
                 f"cannot create store {str(self.path)!r}: directory "
-                f"{str(self.path.parent)!r} does not exist"
+                f"{str(self.path.parent)!r} does not exist; create it first or give "
+                "another --store path"
             )
         from sqlite_utils import Database
 
+        conn = None
         try:
-            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_SECONDS)
+            conn = _connect(self.path, str(self.path), uri=False)
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             self._db = Database(conn, execute_plugins=False, recursive_triggers=False)
             self._db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             upgrade(self._db, self.path)
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot write store {self.path}: {exc}") from exc
+            # SQLite silently opens a file it may not write read-only: find out now, not
+            # at the first trial
+            conn.execute("BEGIN IMMEDIATE")
+            try:  # rewrite the version as it is: a write that a read-only file refuses
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                conn.execute(f"PRAGMA user_version = {version}")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            hint = (
+                "; check the permissions of the file and its directory (queries work "
+                "read-only)"
+                if _cannot_open_writably(exc)
+                else ""
+            )
+            raise StoreError(f"cannot write store {self.path}: {exc}{hint}") from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         return conn
 
-    def _connect_readonly(self) -> sqlite3.Connection:
+    def _connect_readonly(self, header: bytes) -> sqlite3.Connection:
+        """A connection that never writes the file and leaves no new file beside it.
+
+        A WAL-mode file with no ``-wal`` beside it has no open connection and holds
+        every commit. Opened ``mode=ro`` SQLite would create ``-wal`` and ``-shm`` and,
+        unable to checkpoint, leave them behind; so it is opened read-write with
+        ``query_only``, whose close, as the last connection, removes them again. When
+        the file or its directory is not writable it is read as ``immutable=1``. Any
+        other file is opened ``mode=ro``, falling back to ``immutable=1`` on read-only
+        media (where a ``-wal`` holding commits cannot be read: that is refused).
+        """
         uri = self.path.resolve().as_uri()
-        try:
-            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
-            conn.execute("PRAGMA user_version").fetchone()
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        wal = Path(f"{self.path}-wal")
+        wal_mode = header[18:20] == b"\x02\x02"
+        if wal_mode and not wal.exists():
+            writable = os.access(self.path, os.W_OK) and os.access(
+                self.path.resolve().parent, os.W_OK
+            )
+            modes = ["mode=rw", "immutable=1"] if writable else ["immutable=1"]
+        else:
+            modes = ["mode=ro", "immutable=1"]
+        for mode in modes:
+            conn = _connect(self.path, f"{uri}?{mode}", uri=True)
+            try:
+                if mode == "mode=rw":
+                    conn.execute("PRAGMA query_only = ON")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if mode == "immutable=1" or not _cannot_open_writably(exc):
+                    raise StoreError(
+                        f"cannot read store {self.path}: {exc}; check the file's permissions; "
+                        "the file was not changed"
+                    ) from exc
+                if _has_frames(wal):
+                    raise StoreError(
+                        f"cannot read store {self.path}: its write-ahead log {wal.name} holds "
+                        f"commits but cannot be opened here ({exc}); copy the store with its "
+                        "-wal and -shm files to a writable directory"
+                    ) from exc
+                continue
+            except StoreError as exc:  # a damaged file, translated by _Cursor
+                conn.close()
+                raise _corrupt_error(self.path, exc.__cause__) from exc.__cause__
+            except BaseException:
+                conn.close()
+                raise
             return conn
-        except sqlite3.OperationalError:
-            # read-only media or a WAL file whose -shm cannot be created: read it as immutable
-            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
-            return conn
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path} is corrupt or not a database ({exc}); the file was not changed"
-            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _open_readonly(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -232,11 +471,25 @@ class Store:
                 f"store {str(self.path)!r} does not exist; run `hptrack run SPEC --store "
                 f"{self.path}` first, or pass --store / set HPTRACK_STORE"
             )
-        if not self._check_file():
-            raise StoreError(f"store {str(self.path)!r} is empty: it holds no studies yet")
-        conn = self._connect_readonly()
-        version = self._check_schema(conn)
+        header = self._check_file()
+        if not header:
+            raise StoreError(
+                f"store {str(self.path)!r} is empty: it holds no studies yet; run "
+                f"`hptrack run SPEC --store {self.path}` first"
+            )
+        conn = self._connect_readonly(header)
+        try:
+            version = self._check_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
         if version < SCHEMA_VERSION:
+            conn.close()
+            if version == 0:
+                raise StoreError(
+                    f"store {str(self.path)!r} is an empty SQLite database: it holds no "
+                    f"studies yet; run `hptrack run SPEC --store {self.path}` first"
+                )
             raise StoreError(
                 f"{self.path} uses an older store schema ({version}); open it once with a write "
                 f"(e.g. `hptrack resume STUDY --store {self.path}`) to upgrade it"
@@ -266,6 +519,29 @@ class Store:
         if self._db is None:
             raise StoreError(f"store {self.path} was opened read-only")
         return self._db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """One write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
+
+        A concurrent writer then makes it wait (busy timeout) rather than fail when a read
+        in the transaction is followed by a write. Inside an open transaction it nests as
+        a savepoint (``db.atomic()``).
+        """
+        db = self._writer()
+        conn = db.conn
+        if conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ queries
 
@@ -326,9 +602,8 @@ class Store:
 
         If another process created it first, the existing study is returned.
         """
-        db = self._writer()
         now = utcnow()
-        with db.atomic():
+        with self._transaction() as db:
             if self.stored_study(record.name) is None:
                 cursor = db.execute(
                     "INSERT INTO studies (name, search, n_trials, n_folds, metrics, seed, spec, "
@@ -373,36 +648,33 @@ class Store:
         A worker on this host is dead when its process is gone; a worker elsewhere when
         its heartbeat is older than ``lease_seconds``. Folds it committed are kept.
         """
-        db = self._writer()
-        rows = self._conn.execute(
-            "SELECT id, number, host, pid, heartbeat FROM trials "
-            "WHERE study_id = ? AND status = 'running'",
-            (study_id,),
-        ).fetchall()
-        now = _dt.datetime.now(_dt.timezone.utc)
-        dead: list[tuple[int, int]] = []
-        for trial_id, number, host, pid, heartbeat in rows:
-            if host == self._host and pid is not None:
-                if pid != self._pid and not _process_alive(pid):
+        with self._transaction() as db:  # read and reset together: no live claim is lost
+            rows = db.conn.execute(
+                "SELECT id, number, host, pid, heartbeat FROM trials "
+                "WHERE study_id = ? AND status = 'running' ORDER BY number",
+                (study_id,),
+            ).fetchall()
+            now = _dt.datetime.now(_dt.timezone.utc)
+            dead: list[tuple[int, int]] = []
+            for trial_id, number, host, pid, heartbeat in rows:
+                if host == self._host and pid is not None:
+                    if pid != self._pid and not _process_alive(pid):
+                        dead.append((trial_id, number))
+                elif (
+                    heartbeat is None
+                    or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds()
+                    > lease_seconds
+                ):
                     dead.append((trial_id, number))
-            elif (
-                heartbeat is None
-                or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds() > lease_seconds
-            ):
-                dead.append((trial_id, number))
-        if dead:
-            with db.atomic():
-                db.conn.executemany(
-                    "UPDATE trials SET status = 'pending', host = NULL, pid = NULL "
-                    "WHERE id = ? AND status = 'running'",
-                    [(trial_id,) for trial_id, _ in dead],
-                )
+            db.conn.executemany(
+                "UPDATE trials SET status = 'pending', host = NULL, pid = NULL WHERE id = ?",
+                [(trial_id,) for trial_id, _ in dead],
+            )
         return [number for _, number in dead]
 
     def reset_failed(self, study_id: int) -> int:
         """Make failed trials pending again, dropping their failed folds; return how many."""
-        db = self._writer()
-        with db.atomic():
+        with self._transaction() as db:
             failed = "SELECT id FROM trials WHERE study_id = ? AND status = 'failed'"
             db.execute(
                 f"DELETE FROM scores WHERE (trial_id, fold) IN (SELECT trial_id, fold FROM folds "
@@ -427,9 +699,8 @@ class Store:
 
         Returns ``(trial_id, number, params_json, folds_done)`` per claimed trial.
         """
-        db = self._writer()
         now = utcnow()
-        with db.atomic():
+        with self._transaction() as db:
             rows = list(
                 db.query(
                     "UPDATE trials SET status = 'running', started = coalesce(started, :now), "
@@ -474,10 +745,9 @@ class Store:
         ``failed`` if any fold failed) and stores its ranking score. Returns the trial's
         new status when it finished, else None. A fold already recorded is left as is.
         """
-        db = self._writer()
         now = utcnow()
-        conn = db.conn
-        with db.atomic():
+        with self._transaction() as db:
+            conn = db.conn
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
                 "finished, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -491,7 +761,13 @@ class Store:
                     self._host,
                 ),
             )
-            if cursor.rowcount:
+            if cursor.rowcount == 0:  # committed before: leave a finished trial as it is
+                (status,) = conn.execute(
+                    "SELECT status FROM trials WHERE id = ?", (trial_id,)
+                ).fetchone()
+                if status in ("complete", "failed"):
+                    return None
+            else:
                 conn.executemany(
                     "INSERT INTO scores (trial_id, fold, metric, test, train) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -535,8 +811,7 @@ class Store:
         ids = list(trial_ids)
         if not ids:
             return
-        db = self._writer()
-        with db.atomic():
+        with self._transaction() as db:
             db.conn.executemany(
                 "UPDATE trials SET status = 'pending', host = NULL, pid = NULL "
                 "WHERE id = ? AND status = 'running'",
