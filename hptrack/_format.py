@@ -60,9 +60,7 @@ def studies_table(studies: Sequence[StudySummary]) -> str:
         ]
         for s in studies
     ]
-    return table(
-        ["study", "search", "complete/failed/total", "best", "metric", "code", "created"], rows
-    )
+    return table(["study", "search", "complete/failed/total", "best", "metric", "code", "created"], rows)
 
 
 def trials_table(trials: Sequence[Trial], metrics: Sequence[str]) -> str:
@@ -100,9 +98,7 @@ def trial_text(trial: Trial, metrics: Sequence[str], *, title: str) -> str:
         lines.append(f"  fit time:  {sum(fit):.3f} s over {len(fit)} folds")
     lines.append(f"  seed:      {json.dumps(trial.seed, sort_keys=True)}")
     lines.append(f"  code hash: {short(trial.code_hash)}   data hash: {short(trial.data_hash)}")
-    lines.append(
-        f"  ran:       {trial.started or '-'} -> {trial.finished or '-'} on {trial.host or '-'}"
-    )
+    lines.append(f"  ran:       {trial.started or '-'} -> {trial.finished or '-'} on {trial.host or '-'}")
     for fold, error in sorted(trial.errors.items()):
         last = error.strip().splitlines()[-1] if error.strip() else error
         lines.append(f"  fold {fold} failed: {last}")
@@ -156,17 +152,12 @@ def study_text(info: Mapping[str, Any]) -> str:
 def verify_text(report: Any) -> str:
     """Per trial and fold: the recorded and the new score of each metric."""
     lines = [
-        f"verify {report.study}: trials {', '.join(map(str, report.trials))}, "
-        f"tolerance {report.tolerance:g}"
+        f"verify {report.study}: trials {', '.join(map(str, report.trials))}, tolerance {report.tolerance:g}"
     ]
     if report.code_hash_then != report.code_hash_now:
-        lines.append(
-            f"  code hash changed: {short(report.code_hash_then)} -> {short(report.code_hash_now)}"
-        )
+        lines.append(f"  code hash changed: {short(report.code_hash_then)} -> {short(report.code_hash_now)}")
     if report.data_hash_then != report.data_hash_now:
-        lines.append(
-            f"  data hash changed: {short(report.data_hash_then)} -> {short(report.data_hash_now)}"
-        )
+        lines.append(f"  data hash changed: {short(report.data_hash_then)} -> {short(report.data_hash_now)}")
     rows = [
         [
             str(c.trial),

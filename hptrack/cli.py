@@ -50,9 +50,7 @@ store_option = click.option(
     type=click.Path(path_type=Path),  # Store gives the one-line errors (directory, unreadable)
     help="Store file (or set HPTRACK_STORE).",
 )
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout."
-)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
 def _emit_json(value: Any) -> None:
@@ -105,16 +103,14 @@ def _run(
     allow_code_change: bool,
     report: Path | None,
 ) -> None:
-    from .runner import run_plan
+    from .runner import open_study, run_plan
 
+    if report is not None and not report.parent.is_dir():
+        raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
     with Store(store_path) as store, _sigterm_as_interrupt():
-        stored = store.stored_study(plan.name)
-        remaining = len(plan.candidates)
-        if stored is not None:
-            counts = store.counts(stored.id)
-            remaining = (
-                counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
-            )
+        stored, _ = open_study(store, plan, allow_code_change=allow_code_change)  # refuse early
+        counts = store.counts(stored.id)
+        remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
         if max_trials is not None:
             remaining = min(remaining, max_trials)
         bar, on_fold = _progress(remaining, plan.name)
@@ -171,9 +167,7 @@ def _write_report(store: Store, names: list[str], out: Path) -> None:
     type=click.Path(path_type=Path),
     help="Write an HTML report when done.",
 )
-def run(
-    spec: Path, store_path: Path, n_jobs: int, max_trials: int | None, report: Path | None
-) -> None:
+def run(spec: Path, store_path: Path, n_jobs: int, max_trials: int | None, report: Path | None) -> None:
     """Run the study SPEC (a TOML file), or resume it if it already exists.
 
     Example: hptrack run examples/digits_svc.toml --store runs.db --n-jobs 2
@@ -303,9 +297,7 @@ def best(study: str, store_path: Path, as_json: bool) -> None:
         _emit_json(trial.to_dict())
     else:
         click.echo(
-            _format.trial_text(
-                trial, found.metrics, title=f"best trial of {found.name}: #{trial.number}"
-            )
+            _format.trial_text(trial, found.metrics, title=f"best trial of {found.name}: #{trial.number}")
         )
 
 
@@ -332,9 +324,7 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
     if as_json:
         _emit_json(trial.to_dict())
     else:
-        text = _format.trial_text(
-            trial, found.metrics, title=f"trial #{trial.number} of {found.name}"
-        )
+        text = _format.trial_text(trial, found.metrics, title=f"trial #{trial.number} of {found.name}")
         errors = "\n".join(f"\nfold {k} traceback:\n{v}" for k, v in sorted(trial.errors.items()))
         click.echo(text + errors)
 
@@ -347,18 +337,14 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
-        )
+        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
     return buffer.getvalue()
 
 
 @cli.command()
 @click.argument("study")
 @store_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
-)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option(
     "-o",
     "--output",
@@ -396,9 +382,7 @@ def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
     type=click.Path(path_type=Path),
     help="The HTML file to write (with --all: a directory, created if needed).",
 )
-@click.option(
-    "--all", "all_studies", is_flag=True, help="A static site: index.html + a page per study."
-)
+@click.option("--all", "all_studies", is_flag=True, help="A static site: index.html + a page per study.")
 @click.option(
     "--templates",
     "template_dir",
@@ -433,14 +417,26 @@ def report(
 @cli.command()
 @click.argument("study")
 @store_option
-@click.option("--trials", "n_trials", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Re-run this many complete trials, sampled with the study seed.")
+@click.option(
+    "--trials",
+    "n_trials",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Re-run this many complete trials, sampled with the study seed.",
+)
 @click.option("--trial", "number", type=int, help="Re-run exactly this trial.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Largest accepted absolute difference per fold score.")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Largest accepted absolute difference per fold score.",
+)
 @json_option
-def verify(study: str, store_path: Path, n_trials: int, number: int | None, tolerance: float,
-           as_json: bool) -> None:
+def verify(
+    study: str, store_path: Path, n_trials: int, number: int | None, tolerance: float, as_json: bool
+) -> None:
     """Re-run recorded trials of STUDY with today's code and data; compare fold scores.
 
     Exit 1 on any drift beyond the tolerance, naming the trial, fold and delta.

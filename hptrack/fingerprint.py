@@ -168,8 +168,7 @@ def _is_user_module(module: Any) -> bool:
         return False
     resolved = os.path.realpath(path)
     roots = {
-        os.path.realpath(p)
-        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+        os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
     }
     if "site-packages" in resolved or "dist-packages" in resolved:
         return False
@@ -199,9 +198,7 @@ def package_version(module_name: str) -> str | None:
     return getattr(module, "__version__", None)
 
 
-def code_fingerprint(
-    modules: Iterable[str], *, base_dir: Path | None = None
-) -> tuple[str, dict[str, Any]]:
+def code_fingerprint(modules: Iterable[str], *, base_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
     """Hash of the code a study runs: the user's own modules' sources and package versions.
 
     Parameters
@@ -267,9 +264,7 @@ def git_state(directory: Path) -> dict[str, Any]:
 
     def _git(*args: str) -> str | None:
         try:
-            done = subprocess.run(
-                ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10
-            )
+            done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
@@ -286,7 +281,9 @@ def environment(estimator_module: str | None = None) -> dict[str, Any]:
     versions = {name: package_version(name) for name in ("numpy", "sklearn", "scipy")}
     if estimator_module:
         top = estimator_module.split(".")[0]
-        versions.setdefault(top, package_version(top))
+        version = package_version(top)
+        if version is not None:  # None: the user's own module (hashed in the code hash)
+            versions.setdefault(top, version)
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

@@ -126,9 +126,7 @@ def seed_params(estimator: Any, seed: int, fixed: Sequence[str] = ()) -> dict[st
     return {
         key: int(seed)
         for key, value in sorted(params.items())
-        if (key == "random_state" or key.endswith("__random_state"))
-        and value is None
-        and key not in fixed
+        if (key == "random_state" or key.endswith("__random_state")) and value is None and key not in fixed
     }
 
 
@@ -140,8 +138,9 @@ def load_data(spec: StudySpec) -> tuple[Any, Any, Any]:
     try:
         loaded = loader()
     except Exception as exc:
+        message = " ".join(str(exc).split())
         raise SpecError(
-            f"{spec.source}: data = {spec.data!r}: calling it failed: {type(exc).__name__}: {exc}"
+            f"{spec.source}: data = {spec.data!r}: calling it failed: {type(exc).__name__}: {message}"
         ) from exc
     groups = None
     if hasattr(loaded, "data") and hasattr(loaded, "target"):
@@ -152,27 +151,33 @@ def load_data(spec: StudySpec) -> tuple[Any, Any, Any]:
         groups = loaded[2] if len(loaded) == 3 else None
     else:
         raise SpecError(
-            f"{spec.source}: data = {spec.data!r} returned a {type(loaded).__name__}; it must "
-            "return (X, y), (X, y, groups) or a Bunch with .data and .target"
+            f"{spec.source}: data = {spec.data!r} returned an object of type "
+            f"{type(loaded).__name__}; it must return (X, y), (X, y, groups) or a Bunch with "
+            ".data and .target"
         )
-    n = _n_samples(X)
+    n = _n_samples(X, "X", spec)
     for label, value in (("y", y), ("groups", groups)):
-        if value is not None and _n_samples(value) != n:
+        if value is not None and _n_samples(value, label, spec) != n:
             raise SpecError(
                 f"{spec.source}: data = {spec.data!r}: X has {n} samples but {label} has "
-                f"{_n_samples(value)}"
+                f"{_n_samples(value, label, spec)}"
             )
     if spec.cv.kind == "group" and groups is None:
         raise SpecError(
-            f"{spec.source}: [cv] kind = 'group' needs groups: the data loader must return "
-            "(X, y, groups)"
+            f"{spec.source}: [cv] kind = 'group' needs groups: the data loader must return (X, y, groups)"
         )
     return X, y, groups
 
 
-def _n_samples(value: Any) -> int:
-    shape = getattr(value, "shape", None)
-    return int(shape[0]) if shape is not None else len(value)
+def _n_samples(value: Any, label: str, spec: StudySpec) -> int:
+    try:
+        shape = getattr(value, "shape", None)
+        return int(shape[0]) if shape is not None else len(value)
+    except (TypeError, IndexError) as exc:
+        raise SpecError(
+            f"{spec.source}: data = {spec.data!r} returned {label} of type "
+            f"{type(value).__name__}; it must return array-likes (numpy arrays, lists, DataFrames)"
+        ) from exc
 
 
 def make_splitter(spec: StudySpec, estimator: Any, y: Any) -> Any:
@@ -214,7 +219,7 @@ def resolved_cv_kind(spec: StudySpec, estimator: Any, y: Any) -> str:
 
 
 def compute_splits(
-    splitter: Any, X: Any, y: Any, groups: Any, where: str
+    splitter: Any, X: Any, y: Any, groups: Any, where: str, hint: str = ""
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The folds as index arrays; a splitter that cannot split this data is a SpecError."""
     import warnings
@@ -222,12 +227,10 @@ def compute_splits(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. a class smaller than n_splits
-            return [
-                (np.asarray(train), np.asarray(test))
-                for train, test in splitter.split(X, y, groups)
-            ]
+            return [(np.asarray(train), np.asarray(test)) for train, test in splitter.split(X, y, groups)]
     except (ValueError, UserWarning) as exc:
-        raise SpecError(f"{where}: the CV splitter cannot split this data: {exc}") from exc
+        message = " ".join(str(exc).split())
+        raise SpecError(f"{where}: the CV splitter cannot split this data: {message}{hint}") from exc
 
 
 def build_scorers(metrics: Sequence[str], estimator: Any) -> dict[str, Any]:
@@ -246,10 +249,13 @@ def modules_of(*objects: Any) -> list[str]:
     for obj in objects:
         if obj is None:
             continue
-        module = getattr(obj, "__module__", None) or type(obj).__module__
-        names.append(module)
+        module = getattr(obj, "__module__", None)
+        if module:
+            names.append(module)
+        if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params"):
+            continue  # a class or a function: its own module is what matters
         names.append(type(obj).__module__)
-        if hasattr(obj, "get_params") and not isinstance(obj, type):
+        if hasattr(obj, "get_params"):
             for value in obj.get_params(deep=True).values():
                 if hasattr(value, "get_params") and hasattr(value, "fit"):
                     names.append(type(value).__module__)
@@ -289,7 +295,12 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     check_metrics(spec)
     X, y, groups = load_data(spec)
     splitter = make_splitter(spec, estimator, y)
-    splits = compute_splits(splitter, X, y, groups, spec.source)
+    hint = (
+        "; use a larger [cv] test_size"
+        if spec.cv.kind == "holdout"
+        else f"; use fewer [cv] folds (now {spec.cv.folds})"
+    )
+    splits = compute_splits(splitter, X, y, groups, spec.source, hint)
 
     fixed_seeds = seed_params(estimator, spec.seed, fixed=[*spec.fixed, *spec.space])
     if fixed_seeds:
@@ -313,9 +324,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
 
     factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
     loader = resolve(spec.data, base_dir=spec.base_dir, key="data", source=spec.source)
-    code_hash, code_info = code_fingerprint(
-        modules_of(factory, loader, estimator), base_dir=spec.base_dir
-    )
+    code_hash, code_info = code_fingerprint(modules_of(factory, loader, estimator), base_dir=spec.base_dir)
     data_hash, data_info = data_fingerprint({"X": X, "y": y, "groups": groups})
     spec_dict = spec.to_dict()
     spec_dict["cv"] = {**spec_dict["cv"], "kind": resolved_cv_kind(spec, estimator, y)}
@@ -363,7 +372,8 @@ def spec_from_store(stored: StoredStudy) -> StudySpec:
     if cv.get("kind") == "holdout":
         cv.pop("folds", None)
     raw["cv"] = cv
-    return StudySpec.from_dict(raw, base_dir=base_dir, source=stored.provenance.get("spec_file") or stored.name)
+    source = stored.provenance.get("spec_file") or stored.name
+    return StudySpec.from_dict(raw, base_dir=base_dir, source=source)
 
 
 # --------------------------------------------------------------------------- running
@@ -390,9 +400,7 @@ def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change:
         raise DriftError(stored.name, [*drift, "(different CV splits cannot be mixed)"])
 
 
-def open_study(
-    store: Store, plan: StudyPlan, *, allow_code_change: bool = False
-) -> tuple[StoredStudy, bool]:
+def open_study(store: Store, plan: StudyPlan, *, allow_code_change: bool = False) -> tuple[StoredStudy, bool]:
     """Create the plan's study, or check the stored one is the same study."""
     stored = store.stored_study(plan.name)
     created = stored is None
@@ -536,9 +544,7 @@ def _execute(plan: StudyPlan, tasks: list[FoldTask], workers: int) -> Iterator[F
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
             train, test = plan.splits[task.fold]
-            yield evaluate_fold(
-                task, plan.estimator, plan.X, plan.y, train, test, plan.scorers, **kwargs
-            )
+            yield evaluate_fold(task, plan.estimator, plan.X, plan.y, train, test, plan.scorers, **kwargs)
         return
     from joblib import Parallel, delayed
 

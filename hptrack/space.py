@@ -30,7 +30,9 @@ class Distribution:
         """One value drawn with ``rng``, as a plain Python scalar."""
         if self.kind == "loguniform":
             assert self.low is not None and self.high is not None
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            # exp(log(x)) may round one ulp outside [low, high]: keep the bounds exact
+            return float(min(max(value, self.low), self.high))
         if self.kind == "uniform":
             assert self.low is not None and self.high is not None
             return float(rng.uniform(self.low, self.high))

@@ -7,9 +7,11 @@ what would be accepted.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import importlib
 import math
+import pkgutil
 import sys
 import unicodedata
 from collections.abc import Mapping
@@ -43,23 +45,48 @@ TOP_KEYS = (
 )
 CV_KEYS = ("kind", "folds", "shuffle", "test_size")
 DEFAULT_METRIC = "score"  # the estimator's own ``score`` method
+REQUIRED_KEYS = {  # key: an example of what to add
+    "name": 'name = "digits-svc"',
+    "search": 'search = "grid"',
+    "estimator": 'estimator = "sklearn.svm:SVC"',
+    "data": 'data = "sklearn.datasets:load_digits"',
+    "space": "a [space] table, e.g. C = [0.1, 1, 10]",
+}
 
 
-def _did_you_mean(word: str, options: Any) -> str:
+def _did_you_mean(word: object, options: Any) -> str:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _one_line(text: object) -> str:
+    """``text`` with every run of whitespace (newlines included) as one space."""
+    return " ".join(str(text).split())
+
+
+def _unknown(key: str, options: Any) -> str:
+    """``; did you mean 'x'?`` or, with no close match, the keys that are accepted."""
+    return _did_you_mean(key, options) or f"; remove it (accepted: {', '.join(options)})"
 
 
 def check_study_name(name: object, where: str = "study name") -> str:
     """Return ``name`` if it is a valid study name, else raise :class:`SpecError`."""
     if not isinstance(name, str):
-        raise SpecError(f"{where} must be a string, got {name!r} ({type(name).__name__})")
+        raise SpecError(
+            f"{where} = {name!r} must be a string ({type(name).__name__} given), e.g. 'digits-svc'"
+        )
     if not 1 <= len(name) <= 100:
-        raise SpecError(f"{where} must be 1 to 100 characters, got {len(name)}: {name[:40]!r}")
+        raise SpecError(
+            f"{where} = {name[:40]!r}{'...' if len(name) > 40 else ''} has {len(name)} "
+            "characters; use 1 to 100, e.g. 'digits-svc'"
+        )
     if ":" in name:
-        raise SpecError(f"{where} {name!r} contains ':', which separates store and study")
+        raise SpecError(
+            f"{where} = {name!r} contains ':', which separates store and study "
+            "('other.db:name'); use another character such as '-'"
+        )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise SpecError(f"{where} {name!r} contains a control character")
+        raise SpecError(f"{where} = {name!r} contains a control character (tab, newline, ...); remove it")
     return name
 
 
@@ -118,9 +145,7 @@ class StudySpec:
         }
 
     @classmethod
-    def from_dict(
-        cls, raw: Mapping[str, Any], *, base_dir: Path, source: str = "<spec>"
-    ) -> StudySpec:
+    def from_dict(cls, raw: Mapping[str, Any], *, base_dir: Path, source: str = "<spec>") -> StudySpec:
         """Validate a parsed spec (every field) and return it; raise :class:`SpecError`."""
         return _parse(raw, base_dir=base_dir, source=source)
 
@@ -134,14 +159,28 @@ def load_spec(path: str | Path) -> StudySpec:
         The file is missing, is not valid TOML, or any field is invalid.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"spec file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise SpecError(f"spec file {str(path)!r} is a directory; give the path of a TOML study spec")
+    if not path.exists():
+        raise SpecError(
+            f"spec file {str(path)!r} does not exist; check the path "
+            "(examples/digits_svc.toml shows the format)"
+        )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path.name}: not valid TOML ({exc})") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is harmless
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path.name}: not a UTF-8 text file") from exc
+        raise SpecError(
+            f"{path.name}: not a UTF-8 text file (byte {data[exc.start : exc.start + 1]!r} at "
+            f"offset {exc.start}); save it as UTF-8"
+        ) from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path.name}: not valid TOML: {_one_line(exc)}; fix the syntax") from exc
     return _parse(raw, base_dir=path.resolve().parent, source=path.name)
 
 
@@ -151,30 +190,34 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
 
     for key in raw:
         if key not in TOP_KEYS:
-            raise fail(f"unknown key {key!r}{_did_you_mean(key, TOP_KEYS)}")
-    for key in ("name", "search", "estimator", "data", "space"):
+            raise fail(f"unknown key {key!r}{_unknown(key, TOP_KEYS)}")
+    for key, example in REQUIRED_KEYS.items():
         if key not in raw:
-            raise fail(f"missing required key {key!r}")
+            raise fail(f"missing required key {key!r}; add {example}")
 
-    name = check_study_name(raw["name"], where="name")
+    try:
+        name = check_study_name(raw["name"], where="name")
+    except SpecError as exc:
+        raise fail(str(exc)) from None
     search = raw["search"]
-    if search not in SEARCH_KINDS:
-        raise fail(
-            f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}"
-        )
+    if not isinstance(search, str) or search not in SEARCH_KINDS:
+        raise fail(f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}")
 
     n_trials = raw.get("n_trials")
     if search == "random":
         if n_trials is None:
-            raise fail("n_trials is required for a random search (e.g. n_trials = 40)")
+            raise fail("n_trials is required for a random search; add e.g. n_trials = 40")
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-            raise fail(f"n_trials = {n_trials!r} must be a whole number >= 1")
+            raise fail(f"n_trials = {n_trials!r} must be a whole number >= 1, e.g. n_trials = 40")
     elif n_trials is not None:
-        raise fail("n_trials is only for random search; a grid study runs every combination")
+        raise fail(
+            f"n_trials = {n_trials!r} is only for search = 'random'; remove it "
+            "(a grid study runs every combination)"
+        )
 
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise fail(f"seed = {seed!r} must be a whole number from 0 to 2**32 - 1")
+        raise fail(f"seed = {seed!r} must be a whole number from 0 to 2**32 - 1, e.g. seed = 0")
 
     for key in ("estimator", "data"):
         _check_import_path(raw[key], key, fail)
@@ -183,12 +226,16 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     if isinstance(metrics_raw, str):
         metrics_raw = [metrics_raw]
     if not isinstance(metrics_raw, list) or not metrics_raw:
-        raise fail("metrics must be a non-empty list of scorer names, e.g. ['accuracy']")
+        raise fail(
+            f"metrics = {raw.get('metrics')!r} must be a non-empty list of scorer names, "
+            'e.g. metrics = ["accuracy"]'
+        )
     for metric in metrics_raw:
         if not isinstance(metric, str):
-            raise fail(f"metrics: {metric!r} is not a scorer name")
-    if len(set(metrics_raw)) != len(metrics_raw):
-        raise fail(f"metrics {metrics_raw!r} lists a metric twice")
+            raise fail(f'metrics: {metric!r} is not a scorer name; use strings such as "accuracy"')
+    duplicates = sorted({m for m in metrics_raw if metrics_raw.count(m) > 1})
+    if duplicates:
+        raise fail(f"metrics = {metrics_raw!r} lists {duplicates[0]!r} twice; keep one")
 
     train_scores = raw.get("train_scores", False)
     if not isinstance(train_scores, bool):
@@ -198,19 +245,25 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     if error_score != "raise" and (
         isinstance(error_score, bool) or not isinstance(error_score, (int, float))
     ):
-        raise fail(f"error_score = {error_score!r} must be a number (e.g. nan) or 'raise'")
+        hint = _did_you_mean(error_score, ["raise"]) if isinstance(error_score, str) else ""
+        raise fail(f"error_score = {error_score!r} must be a number (e.g. nan or 0) or 'raise'{hint}")
     if isinstance(error_score, int):
         error_score = float(error_score)
 
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, dict):
-        raise fail("[fixed] must be a table of parameter = value")
+        raise fail(f"fixed = {fixed!r} must be a [fixed] table of parameter = value")
+    for key, value in fixed.items():
+        _check_value(value, f"[fixed] {key}", fail)
 
     cv = _parse_cv(raw.get("cv", {}), fail)
     space = _parse_space(raw["space"], search, fail)
     overlap = sorted(set(space) & set(fixed))
     if overlap:
-        raise fail(f"{overlap[0]!r} is in both [fixed] and [space]; keep it in one")
+        raise fail(
+            f"[fixed] {overlap[0]} is also in [space]; keep it in one of them "
+            "([fixed] holds it constant, [space] searches it)"
+        )
 
     return StudySpec(
         name=name,
@@ -239,17 +292,34 @@ def _check_import_path(value: object, key: str, fail: Any) -> None:
         raise fail(f"{key} = {value!r} must be 'module:attr' (e.g. 'sklearn.svm:SVC'){hint}")
 
 
+_TOML_TIMES = (datetime.date, datetime.time)  # datetime.datetime is a date
+
+
+def _check_value(value: object, where: str, fail: Any) -> None:
+    """Refuse TOML dates and times as parameter values (nothing can record or pass them)."""
+    if isinstance(value, _TOML_TIMES):
+        raise fail(
+            f"{where} = {value.isoformat()} is a TOML date/time; quote it if you mean "
+            f"the string ({str(value)!r})"
+        )
+    if isinstance(value, list):
+        for item in value:
+            _check_value(item, where, fail)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_value(item, where, fail)
+
+
 def _parse_cv(raw: object, fail: Any) -> CVSpec:
     if not isinstance(raw, dict):
-        raise fail("[cv] must be a table, e.g. [cv] kind = 'stratified', folds = 5")
+        raise fail(f"cv = {raw!r} must be a [cv] table, e.g. kind = 'stratified' and folds = 5")
     for key in raw:
         if key not in CV_KEYS:
-            raise fail(f"[cv] unknown key {key!r}{_did_you_mean(key, CV_KEYS)}")
+            raise fail(f"[cv] unknown key {key!r}{_unknown(key, CV_KEYS)}")
     kind = raw.get("kind")
-    if kind is not None and kind not in CV_KINDS:
+    if kind is not None and (not isinstance(kind, str) or kind not in CV_KINDS):
         raise fail(
-            f"[cv] kind = {kind!r} must be one of {', '.join(CV_KINDS)}"
-            f"{_did_you_mean(kind, CV_KINDS)}"
+            f"[cv] kind = {kind!r} must be one of {', '.join(CV_KINDS)}{_did_you_mean(kind, CV_KINDS)}"
         )
     folds = raw.get("folds", 5)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
@@ -258,25 +328,39 @@ def _parse_cv(raw: object, fail: Any) -> CVSpec:
     if not isinstance(shuffle, bool):
         raise fail(f"[cv] shuffle = {shuffle!r} must be true or false")
     test_size = raw.get("test_size", 0.2)
-    if (
-        isinstance(test_size, bool)
-        or not isinstance(test_size, (int, float))
-        or not (0 < test_size < 1)
-    ):
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not (0 < test_size < 1):
         raise fail(f"[cv] test_size = {test_size!r} must be a fraction between 0 and 1")
     if kind == "holdout" and "folds" in raw:
-        raise fail("[cv] folds does not apply to kind = 'holdout' (one split; set test_size)")
+        raise fail(
+            f"[cv] folds = {folds!r} does not apply to kind = 'holdout' (one split); "
+            "remove it and set test_size"
+        )
+    if kind == "holdout" and shuffle is False and "shuffle" in raw:
+        raise fail(
+            "[cv] shuffle = false does not apply to kind = 'holdout' (the split is always "
+            "shuffled with the study seed); remove it"
+        )
+    if kind != "holdout" and "test_size" in raw:
+        raise fail(
+            f"[cv] test_size = {test_size!r} applies only to kind = 'holdout'; remove it, "
+            "or set kind = 'holdout'"
+        )
     if kind == "group" and shuffle:
-        raise fail("[cv] shuffle does not apply to kind = 'group' (GroupKFold does not shuffle)")
+        raise fail(
+            "[cv] shuffle = true does not apply to kind = 'group' (GroupKFold does not shuffle); remove it"
+        )
     return CVSpec(kind=kind, folds=folds, shuffle=shuffle, test_size=float(test_size))
 
 
 def _parse_space(raw: object, search: str, fail: Any) -> dict[str, list[Any] | Distribution]:
-    if not isinstance(raw, dict) or not raw:
-        raise fail("[space] must be a non-empty table of parameter = [values]")
+    if not isinstance(raw, dict):
+        raise fail(f"space = {raw!r} must be a [space] table of parameter = [values]")
+    if not raw:
+        raise fail("[space] is empty; give at least one parameter, e.g. C = [0.1, 1, 10]")
     space: dict[str, list[Any] | Distribution] = {}
     for key, value in raw.items():
         where = f"[space] {key}"
+        _check_value(value, where, fail)
         if isinstance(value, list):
             if not value:
                 raise fail(f"{where} is an empty list; give at least one value")
@@ -290,8 +374,7 @@ def _parse_space(raw: object, search: str, fail: Any) -> dict[str, list[Any] | D
             space[key] = _parse_distribution(value, where, fail)
         else:
             raise fail(
-                f"{where} = {value!r} must be a list of values (e.g. [{value!r}]) "
-                "or a distribution table"
+                f"{where} = {value!r} must be a list of values (e.g. [{value!r}]) or a distribution table"
             )
     return space
 
@@ -303,8 +386,10 @@ def _number(value: object) -> bool:
 def _parse_distribution(raw: dict[str, Any], where: str, fail: Any) -> Distribution:
     kind = raw.get("dist")
     if kind is None:
-        raise fail(f"{where} needs dist = one of {', '.join(DISTRIBUTIONS)}")
-    if kind not in DISTRIBUTIONS:
+        raise fail(
+            f"{where} = {raw!r} needs dist = one of {', '.join(DISTRIBUTIONS)}, or use a list of values"
+        )
+    if not isinstance(kind, str) or kind not in DISTRIBUTIONS:
         raise fail(
             f"{where}: unknown distribution {kind!r}{_did_you_mean(kind, DISTRIBUTIONS)} "
             f"(one of {', '.join(DISTRIBUTIONS)})"
@@ -313,25 +398,32 @@ def _parse_distribution(raw: dict[str, Any], where: str, fail: Any) -> Distribut
     for key in raw:
         if key not in allowed:
             raise fail(
-                f"{where}: unknown key {key!r} for dist = {kind!r} (takes {', '.join(allowed[1:])})"
+                f"{where}: unknown key {key!r} for dist = {kind!r}"
+                f"{_did_you_mean(key, allowed[1:])} (takes {', '.join(allowed[1:])})"
             )
     if kind == "choice":
         values = raw.get("values")
         if not isinstance(values, list) or not values:
-            raise fail(f"{where}: choice needs values = a non-empty list")
+            raise fail(f"{where}: choice needs values = a non-empty list, got {values!r}")
         return Distribution("choice", values=tuple(values))
     for key in ("low", "high"):
         if key not in raw:
-            raise fail(f"{where}: {kind} needs both low and high")
+            raise fail(f"{where}: {kind} needs both low and high, {key} is missing")
         if not _number(raw[key]):
             raise fail(f"{where}: {key} = {raw[key]!r} must be a finite number")
     low, high = raw["low"], raw["high"]
     if kind == "randint" and not (isinstance(low, int) and isinstance(high, int)):
-        raise fail(f"{where}: randint bounds must be whole numbers, got low={low!r}, high={high!r}")
+        raise fail(
+            f"{where}: randint bounds must be whole numbers, got low = {low!r}, high = {high!r}; "
+            "use uniform for real numbers"
+        )
     if not low < high:
-        raise fail(f"{where}: low ({low!r}) must be less than high ({high!r})")
+        raise fail(
+            f"{where}: low = {low!r} must be less than high = {high!r}"
+            + ("; randint's high is exclusive" if kind == "randint" else "")
+        )
     if kind == "loguniform" and low <= 0:
-        raise fail(f"{where}: loguniform needs low > 0, got low={low!r}")
+        raise fail(f"{where}: loguniform needs low > 0, got low = {low!r}; use uniform")
     return Distribution(kind, low=low, high=high)
 
 
@@ -362,28 +454,55 @@ def _importable_from(base_dir: Path, module_name: str) -> None:
 def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> Any:
     """Import ``module:attr`` (``base_dir`` first on the path); raise :class:`SpecError`."""
     module_name, _, attr = path.partition(":")
+    where = f"{source}: {key} = {path!r}"
     _importable_from(base_dir, module_name)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        if module_name != missing and not module_name.startswith(missing + "."):
+            # the module exists but imports something that is not installed
+            raise SpecError(
+                f"{where}: importing {module_name!r} failed: {_one_line(exc)}; "
+                f"install {missing.split('.')[0]!r} or fix the import"
+            ) from exc
         raise SpecError(
-            f"{source}: {key} = {path!r}: cannot import module {module_name!r} ({exc})"
+            f"{where}: cannot import module {missing!r}{_module_hint(missing, base_dir)}"
         ) from exc
     except Exception as exc:
         raise SpecError(
-            f"{source}: {key} = {path!r}: importing {module_name!r} failed: "
-            f"{type(exc).__name__}: {exc}"
+            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
         ) from exc
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_")]
             raise SpecError(
-                f"{source}: {key} = {path!r}: module {module_name!r} has no attribute "
-                f"{attr!r}{_did_you_mean(part, names)}"
+                f"{where}: module {module_name!r} has no attribute {attr!r}"
+                f"{_did_you_mean(part, names) or '; check the name after the colon'}"
             )
         obj = getattr(obj, part)
     return obj
+
+
+def _module_hint(missing: str, base_dir: Path) -> str:
+    """A close module name next to ``missing`` (a sibling submodule, or a file by the spec)."""
+    parent, _, last = missing.rpartition(".")
+    try:
+        if parent:
+            search = getattr(importlib.import_module(parent), "__path__", None)
+            names = [f"{parent}.{m.name}" for m in pkgutil.iter_modules(search)] if search else []
+        else:  # a file beside the spec, or any installed top-level module
+            names = [m.name for m in pkgutil.iter_modules([str(base_dir)])]
+            names += sorted({m.name for m in pkgutil.iter_modules()} - set(names))
+    except Exception:  # the parent itself fails to import: no suggestion
+        names = []
+    close = _did_you_mean(missing, [n for n in names if not n.rpartition(".")[2].startswith("_")])
+    if close:
+        return close
+    if parent:
+        return "; check the module name before the colon"
+    return f"; check the spelling, install it, or put {last}.py beside the spec file ({str(base_dir)!r})"
 
 
 def make_estimator(spec: StudySpec) -> Any:
@@ -398,19 +517,22 @@ def make_estimator(spec: StudySpec) -> Any:
     factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
     if not callable(factory):
         raise SpecError(
-            f"{spec.source}: estimator = {spec.estimator!r} is not a class or a factory function"
+            f"{spec.source}: estimator = {spec.estimator!r} is a {type(factory).__name__}, not "
+            "a class or a factory function; name an estimator class such as 'sklearn.svm:SVC'"
         )
     try:
         estimator = factory()
     except Exception as exc:
         raise SpecError(
-            f"{spec.source}: estimator = {spec.estimator!r}: calling it failed: "
-            f"{type(exc).__name__}: {exc}"
+            f"{spec.source}: estimator = {spec.estimator!r}: calling it with no arguments "
+            f"failed: {type(exc).__name__}: {_one_line(exc)}; name a class or a factory "
+            "function that takes no arguments"
         ) from exc
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise SpecError(
-            f"{spec.source}: estimator = {spec.estimator!r} returned a "
-            f"{type(estimator).__name__}, not a scikit-learn estimator (no fit/get_params)"
+            f"{spec.source}: estimator = {spec.estimator!r} gives a "
+            f"{type(estimator).__name__}, not a scikit-learn estimator (no fit/get_params); "
+            "name an estimator class such as 'sklearn.svm:SVC'"
         )
     valid = estimator.get_params(deep=True)
     label = type(estimator).__name__
@@ -420,7 +542,7 @@ def make_estimator(spec: StudySpec) -> Any:
                 shown = ", ".join(sorted(k for k in valid if "__" not in k or "__" in key))
                 raise SpecError(
                     f"{spec.source}: {section} {key} is not a parameter of {label}"
-                    f"{_did_you_mean(key, valid) or f' (valid: {shown})'}"
+                    f"{_did_you_mean(key, valid) or f'; its parameters are {shown}'}"
                 )
     if spec.fixed:
         estimator.set_params(**{k: to_param(v) for k, v in spec.fixed.items()})
@@ -443,7 +565,8 @@ def check_metrics(spec: StudySpec) -> None:
         if metric != DEFAULT_METRIC and metric not in names:
             raise SpecError(
                 f"{spec.source}: metrics: {metric!r} is not a scikit-learn scorer"
-                f"{_did_you_mean(metric, names)} (see sklearn.metrics.get_scorer_names())"
+                f"{_did_you_mean(metric, sorted(names | {DEFAULT_METRIC}))} "
+                "(see sklearn.metrics.get_scorer_names(), or 'score' for the estimator's own)"
             )
 
 

@@ -1,0 +1,957 @@
+"""The HTML report: build the context (frozen dataclasses) first, render templates second.
+
+:func:`build_context` reads the store and computes, sorts and formats everything a page
+shows, including the coordinates of every plot, so templates only loop, branch and
+place values (autoescaped; nothing user-supplied is ever marked safe). :func:`render`
+turns a context into HTML with the templates in ``templates/`` (or a team's own
+directory first, see :func:`render`), and :func:`write_report` / :func:`write_site`
+write files. The output is self-contained (inline CSS and SVG, no network reference,
+no JavaScript) and deterministic: the same store renders the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import HptrackError
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from .query import Study, Trial
+    from .store import Store
+
+TOP_N = 50  # configurations in the ranking table
+MAX_FAILED_SHOWN = 100  # failed trials listed in full; the rest are counted
+ERROR_LINES = 5  # last lines of a traceback shown per failed trial
+DECIMALS = 4  # every score is shown with this many decimals
+MAX_FOLD_DOTS = 500  # above this many trials a plot shows means only
+MISSING = "–"  # shown for a value that does not exist
+
+__all__ = [
+    "BestTrial",
+    "DataArray",
+    "FailedTrial",
+    "Field",
+    "FoldError",
+    "IndexContext",
+    "IndexEntry",
+    "ParamPlot",
+    "ParamValue",
+    "PlotPoint",
+    "Provenance",
+    "RankedTrial",
+    "Ranking",
+    "ReportContext",
+    "Score",
+    "StudyReport",
+    "Tick",
+    "build_context",
+    "build_index",
+    "render",
+    "write_report",
+    "write_site",
+]
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass(frozen=True)
+class ParamValue:
+    """One parameter of a trial, its value as display text (strings unquoted, else JSON)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Score:
+    """One metric of one trial: ``mean ± std`` and the fold scores, formatted."""
+
+    metric: str
+    mean: str
+    std: str
+    folds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RankedTrial:
+    """A row of the ranking table; ``params`` follows ``Ranking.param_names``."""
+
+    rank: int
+    number: int
+    params: tuple[ParamValue, ...]
+    scores: tuple[Score, ...]
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The best ``TOP_N`` complete trials, best first (rank, then number)."""
+
+    metric: str
+    metrics: tuple[str, ...]
+    param_names: tuple[str, ...]
+    rows: tuple[RankedTrial, ...]
+    n_ranked: int  # complete trials with a rank
+    truncated: bool  # more ranked trials than rows
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The best configuration, with its params as JSON ready to copy."""
+
+    number: int
+    params: tuple[ParamValue, ...]
+    params_json: str
+    scores: tuple[Score, ...]
+    seed_json: str
+    started: str
+    finished: str
+    host: str
+    n_tied: int  # other complete trials sharing rank 1
+
+
+@dataclass(frozen=True)
+class Tick:
+    """An axis tick: pixel position along its axis, label and (x axis) text transform."""
+
+    position: str
+    label: str
+    transform: str = ""
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    """A point in SVG pixel coordinates, with a tooltip."""
+
+    x: str
+    y: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ParamPlot:
+    """Mean score of the ranking metric against one parameter, as SVG coordinates.
+
+    ``scale`` is ``"log"``, ``"linear"`` or ``"categorical"``; ``means`` are trial
+    means, ``folds`` the fold scores, ``best_line`` the polyline through the best mean
+    at each value.
+    """
+
+    param: str
+    metric: str
+    scale: str
+    description: str
+    note: str
+    width: int
+    height: int
+    left: str
+    right: str
+    top: str
+    bottom: str
+    frame_width: str
+    frame_height: str
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    x_tick_label_y: str
+    x_tick_label_anchor: str
+    y_tick_label_x: str
+    x_title_x: str
+    x_title_y: str
+    y_title_x: str
+    y_title_y: str
+    y_title_transform: str
+    means: tuple[PlotPoint, ...]
+    folds: tuple[PlotPoint, ...]
+    best_line: str
+
+
+@dataclass(frozen=True)
+class Field:
+    """A labelled provenance value; ``full`` is the unabbreviated form (hashes)."""
+
+    label: str
+    value: str
+    full: str = ""
+
+
+@dataclass(frozen=True)
+class DataArray:
+    """One input of the data fingerprint (X, y, groups); ``dtype``/``shape`` may be ""."""
+
+    name: str
+    kind: str
+    dtype: str
+    shape: str
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Everything needed to audit or reproduce the study."""
+
+    seed: str
+    estimator_seeds: str
+    code_hash: Field
+    sources: tuple[Field, ...]
+    git_commit: str
+    git_dirty: str
+    data_hash: Field
+    data_arrays: tuple[DataArray, ...]
+    split_hash: Field
+    spec_hash: Field
+    spec_file: str
+    base_dir: str
+    estimator: str
+    cv: str
+    python: str
+    platform: str
+    machine: str
+    host: str
+    trial_hosts: tuple[str, ...]  # hosts trials ran on, when not just ``host``
+    packages: tuple[Field, ...]
+    spec_json: str
+
+
+@dataclass(frozen=True)
+class FoldError:
+    """The last lines of an error shared by one or more folds (``"Folds 0, 1, 2"``)."""
+
+    folds: str
+    lines: str
+
+
+@dataclass(frozen=True)
+class FailedTrial:
+    """A failed trial: its params and the end of each distinct fold error."""
+
+    number: int
+    params: tuple[ParamValue, ...]
+    errors: tuple[FoldError, ...]
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """One study's section of a report."""
+
+    anchor: str
+    name: str
+    search: str
+    metric: str
+    metrics: tuple[str, ...]
+    n_folds: int
+    n_trials: int
+    n_complete: int
+    n_failed: int
+    n_pending: int
+    n_running: int
+    created: str
+    started: str  # first trial start ("" if none started)
+    finished: str  # last trial finish ("" if none finished)
+    duration: str
+    warnings: tuple[str, ...]
+    ranking: Ranking | None  # None: no complete trial yet
+    best: BestTrial | None
+    plots: tuple[ParamPlot, ...]
+    provenance: Provenance
+    failures: tuple[FailedTrial, ...]
+    n_failures_hidden: int
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """A report page: one section per study. ``home`` links back to a site's index."""
+
+    template: ClassVar[str] = "study.html"
+
+    title: str
+    studies: tuple[StudyReport, ...]
+    store_name: str
+    generator: str
+    home: str = ""
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A study on a site's index page."""
+
+    name: str
+    href: str
+    search: str
+    metric: str
+    best_score: str
+    n_complete: int
+    n_failed: int
+    n_trials: int
+    created: str
+
+
+@dataclass(frozen=True)
+class IndexContext:
+    """A site's ``index.html``: one row per study."""
+
+    template: ClassVar[str] = "index.html"
+
+    title: str
+    studies: tuple[IndexEntry, ...]
+    store_name: str
+    generator: str
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_context(store: Store, names: Sequence[str], *, home: str = "") -> ReportContext:
+    """Read studies ``names`` from ``store`` and build the report context.
+
+    Parameters
+    ----------
+    store : Store
+        An open store (read-only is enough).
+    names : list of str
+        Study names, in the order their sections appear (duplicates are dropped).
+    home : str, optional
+        Relative link back to a site's index page.
+
+    Returns
+    -------
+    ReportContext
+
+    Raises
+    ------
+    StudyNotFoundError
+        A name is not a study in the store.
+    HptrackError
+        No study names were given.
+    """
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        raise HptrackError("no study to report; give at least one study name")
+    studies = [store.study(name) for name in wanted]  # every name checked before any work
+    sections = tuple(_study_report(study, f"study-{i}") for i, study in enumerate(studies, 1))
+    if len(sections) == 1:
+        title = f"{sections[0].name} · hptrack report"
+    else:
+        title = f"hptrack report: {len(sections)} studies"
+    return ReportContext(
+        title=title,
+        studies=sections,
+        store_name=store.path.name,
+        generator=_generator(),
+        home=home,
+    )
+
+
+def _generator() -> str:
+    from . import __version__
+
+    return f"hptrack {__version__}"
+
+
+def _study_report(study: Study, anchor: str) -> StudyReport:
+    trials = study.trials()  # by number
+    counts = study.counts()
+    metric = study.metric
+    ranked = sorted((t for t in trials if t.rank is not None), key=lambda t: (t.rank, t.number))
+    started = sorted(t.started for t in trials if t.started)
+    finished = sorted(t.finished for t in trials if t.finished)
+    first, last = (started[0] if started else None), (finished[-1] if finished else None)
+    failed = [t for t in trials if t.status == "failed"]
+    return StudyReport(
+        anchor=anchor,
+        name=study.name,
+        search=study.search,
+        metric=metric,
+        metrics=tuple(study.metrics),
+        n_folds=study.n_folds,
+        n_trials=study.n_trials,
+        n_complete=counts["complete"],
+        n_failed=counts["failed"],
+        n_pending=counts["pending"],
+        n_running=counts["running"],
+        created=_timestamp(study.created),
+        started=_timestamp(first) if first else "",
+        finished=_timestamp(last) if last else "",
+        duration=_duration(first, last),
+        warnings=_warnings(study, trials),
+        ranking=_ranking(ranked, study.metrics) if ranked else None,
+        best=_best(ranked, study.metrics) if ranked else None,
+        plots=_plots(ranked, metric),
+        provenance=_provenance(study, trials),
+        failures=tuple(_failed_trial(t) for t in failed[:MAX_FAILED_SHOWN]),
+        n_failures_hidden=max(0, len(failed) - MAX_FAILED_SHOWN),
+    )
+
+
+def _number(value: float | None) -> str:
+    """A score with ``DECIMALS`` decimals; ``MISSING`` for None or NaN."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    return f"{value + 0.0:.{DECIMALS}f}"  # + 0.0 turns -0.0 into 0.0
+
+
+def _value_text(value: Any) -> str:
+    """A parameter value as text: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _params(params: Mapping[str, Any]) -> tuple[ParamValue, ...]:
+    return tuple(ParamValue(k, _value_text(v)) for k, v in sorted(params.items()))
+
+
+def _scores(trial: Trial, metrics: Sequence[str]) -> tuple[Score, ...]:
+    return tuple(
+        Score(
+            metric=m,
+            mean=_number(trial.mean.get(m)),
+            std=_number(trial.std.get(m)),
+            folds=tuple(_number(v) for v in trial.scores.get(m, [])),
+        )
+        for m in metrics
+    )
+
+
+def _parse_time(value: str | None) -> _dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.astimezone(_dt.timezone.utc)
+
+
+def _timestamp(value: str | None) -> str:
+    """``2024-05-01 12:30:05 UTC`` (the stored text if it is not ISO-8601)."""
+    parsed = _parse_time(value)
+    if parsed is None:
+        return value or MISSING
+    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    """Wall time from ``start`` to ``end``: ``4.2 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    begin, finish = _parse_time(start), _parse_time(end)
+    if begin is None or finish is None or finish < begin:
+        return MISSING
+    seconds = (finish - begin).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+    return f"{whole // 86400} d {whole % 86400 // 3600:02d} h"
+
+
+def _short(hash_value: str | None) -> str:
+    return hash_value[:12] if hash_value else MISSING
+
+
+def _hash_field(label: str, hash_value: str | None) -> Field:
+    return Field(label, _short(hash_value), hash_value or "")
+
+
+def _warnings(study: Study, trials: Sequence[Trial]) -> tuple[str, ...]:
+    warnings: list[str] = []
+    hashes = study.code_hashes()
+    if len(hashes) > 1:
+        per_hash = {h: sum(1 for t in trials if t.code_hash == h) for h in hashes}
+        listed = ", ".join(f"{_short(h)} ({n} trial{'s' if n != 1 else ''})" for h, n in per_hash.items())
+        warnings.append(
+            f"Trials ran under {len(hashes)} different code hashes: {listed}. Scores from "
+            "different code may not be comparable; `hptrack show` explains each hash."
+        )
+    elif hashes and study.code_hash and hashes[0] != study.code_hash:
+        warnings.append(
+            f"Trials ran under code {_short(hashes[0])}, not the code the study was created "
+            f"with ({_short(study.code_hash)})."
+        )
+    return tuple(warnings)
+
+
+def _ranking(ranked: Sequence[Trial], metrics: Sequence[str]) -> Ranking:
+    shown = ranked[:TOP_N]
+    names = tuple(sorted({k for t in shown for k in t.params}))
+    best_number = ranked[0].number
+    rows = tuple(
+        RankedTrial(
+            rank=int(t.rank or 0),
+            number=t.number,
+            params=tuple(
+                ParamValue(n, _value_text(t.params[n]) if n in t.params else MISSING) for n in names
+            ),
+            scores=_scores(t, metrics),
+            is_best=t.number == best_number,
+        )
+        for t in shown
+    )
+    return Ranking(
+        metric=metrics[0],
+        metrics=tuple(metrics),
+        param_names=names,
+        rows=rows,
+        n_ranked=len(ranked),
+        truncated=len(ranked) > len(shown),
+    )
+
+
+def _best(ranked: Sequence[Trial], metrics: Sequence[str]) -> BestTrial:
+    best = ranked[0]
+    return BestTrial(
+        number=best.number,
+        params=_params(best.params),
+        params_json=json.dumps(best.params, indent=2, sort_keys=True, ensure_ascii=False),
+        scores=_scores(best, metrics),
+        seed_json=json.dumps(best.seed, sort_keys=True),
+        started=_timestamp(best.started),
+        finished=_timestamp(best.finished),
+        host=best.host or MISSING,
+        n_tied=sum(1 for t in ranked[1:] if t.rank == best.rank),
+    )
+
+
+def _provenance(study: Study, trials: Sequence[Trial]) -> Provenance:
+    prov = study.provenance
+    env: Mapping[str, Any] = prov.get("environment") or {}
+    git: Mapping[str, Any] = prov.get("git") or {}
+    code = study.code
+    versions: dict[str, str] = {}
+    for name, version in sorted((env.get("versions") or {}).items()):
+        versions[name] = version or "unknown"
+    for name, version in sorted((code.get("packages") or {}).items()):
+        if version and name not in versions:
+            versions[name] = version
+    dirty = git.get("dirty")
+    python = env.get("python") or code.get("python") or MISSING
+    if env.get("implementation"):
+        python = f"{python} ({env['implementation']})"
+    hosts = tuple(sorted({t.host for t in trials if t.host}))
+    return Provenance(
+        seed=str(study.seed),
+        estimator_seeds=json.dumps(prov.get("seeds") or {}, sort_keys=True),
+        code_hash=_hash_field("code hash", study.code_hash),
+        sources=tuple(
+            _hash_field(path, digest) for path, digest in sorted((code.get("sources") or {}).items())
+        ),
+        git_commit=git.get("commit") or "not in a git work tree",
+        git_dirty=MISSING if dirty is None else ("yes: uncommitted changes" if dirty else "no"),
+        data_hash=_hash_field("data fingerprint", study.data_hash),
+        data_arrays=tuple(_data_array(item) for item in study.data),
+        split_hash=_hash_field("split hash", study.split_hash),
+        spec_hash=_hash_field("spec hash", study.spec_hash),
+        spec_file=str(prov.get("spec_file") or MISSING),
+        base_dir=str(prov.get("base_dir") or MISSING),
+        estimator=str(prov.get("estimator") or study.spec.get("estimator") or MISSING),
+        cv=str(prov.get("cv") or MISSING),
+        python=python,
+        platform=str(env.get("platform") or MISSING),
+        machine=str(env.get("machine") or MISSING),
+        host=str(env.get("host") or MISSING),
+        trial_hosts=hosts if hosts != (env.get("host"),) else (),
+        packages=tuple(Field(name, version) for name, version in versions.items()),
+        spec_json=json.dumps(study.spec, indent=2, sort_keys=True, ensure_ascii=False),
+    )
+
+
+def _data_array(item: Mapping[str, Any]) -> DataArray:
+    shape = item.get("shape")
+    return DataArray(
+        name=str(item.get("name", MISSING)),
+        kind=str(item.get("type", MISSING)),
+        dtype=str(item.get("dtype") or ""),
+        shape=" × ".join(str(n) for n in shape) if shape else "",
+    )
+
+
+def _failed_trial(trial: Trial) -> FailedTrial:
+    by_error: dict[str, list[int]] = {}
+    for fold, error in sorted(trial.errors.items()):
+        by_error.setdefault(_last_lines(error), []).append(fold)
+    return FailedTrial(
+        number=trial.number,
+        params=_params(trial.params),
+        errors=tuple(
+            FoldError(
+                folds=f"Fold{'s' if len(folds) > 1 else ''} {', '.join(str(f) for f in folds)}",
+                lines=lines,
+            )
+            for lines, folds in sorted(by_error.items(), key=lambda item: item[1][0])
+        ),
+    )
+
+
+def _last_lines(error: str) -> str:
+    lines = [line.rstrip() for line in error.splitlines() if line.strip()]
+    return "\n".join(lines[-ERROR_LINES:]) or "(no error text recorded)"
+
+
+# --------------------------------------------------------------------------- plots
+
+_WIDTH, _HEIGHT, _HEIGHT_ROTATED = 480, 290, 310  # rotated tick labels need more room
+_LEFT, _RIGHT, _TOP, _BOTTOM = 64.0, 464.0, 16.0, 240.0  # the plot area
+_INSET = 12.0  # keeps points off the frame
+_MAX_LABEL = 12  # characters of a categorical tick label
+
+
+def _px(value: float) -> str:
+    return f"{value + 0.0:.1f}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _plots(ranked: Sequence[Trial], metric: str) -> tuple[ParamPlot, ...]:
+    scored = [
+        (t, mean)
+        for t in sorted(ranked, key=lambda t: t.number)
+        if (mean := t.mean.get(metric)) is not None and math.isfinite(mean)
+    ]
+    names = sorted({k for t, _ in scored for k in t.params})
+    return tuple(_param_plot(name, scored, metric) for name in names)
+
+
+def _nice_ticks(lo: float, hi: float, max_ticks: int = 7) -> tuple[float, float, list[tuple[float, str]]]:
+    """Round ticks (1, 2 or 5 times a power of ten apart) covering ``[lo, hi]``.
+
+    Returns the axis ends and ``(value, label)`` pairs, the finest spacing that needs at
+    most ``max_ticks`` ticks.
+    """
+    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):  # one value (up to rounding error)
+        middle = (lo + hi) / 2
+        pad = abs(middle) * 0.05 or 0.5
+        lo, hi = middle - pad, middle + pad
+    exponent = math.floor(math.log10((hi - lo) / 10))
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * 10.0**exponent
+            start, stop = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+            if stop - start + 1 <= max_ticks:
+                decimals = max(0, -exponent)
+                ticks = [(k * step, f"{k * step + 0.0:.{decimals}f}") for k in range(start, stop + 1)]
+                return ticks[0][0], ticks[-1][0], ticks
+        exponent += 1
+
+
+def _pow10_label(exponent: int) -> str:
+    return f"{10.0**exponent:g}" if -4 <= exponent <= 4 else f"1e{exponent}"
+
+
+def _linear(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
+    """Map ``[lo, hi]`` onto pixels ``[a, b]`` (a single value maps to the middle)."""
+
+    def to_pixel(value: float) -> float:
+        return a + (value - lo) / (hi - lo) * (b - a) if hi > lo else (a + b) / 2
+
+    return to_pixel
+
+
+def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, str]], bool]:
+    """Scale, the pixel x of each value, the ticks, and whether tick labels are rotated.
+
+    Numbers get a log axis when they are positive and span two decades or more, else a
+    linear one; anything else (strings, booleans, None, mixed) gets evenly spaced
+    categories in order of first appearance.
+    """
+    a, b = _LEFT + _INSET, _RIGHT - _INSET
+    if values and all(_is_number(v) for v in values):
+        lo, hi = float(min(values)), float(max(values))
+        if lo > 0 and hi / lo >= 100:
+            e_lo, e_hi = math.log10(lo), math.log10(hi)
+            to_x = _linear(e_lo, e_hi, a, b)
+            exponents = range(math.ceil(e_lo - 1e-9), math.floor(e_hi + 1e-9) + 1)
+            ticks = [(to_x(float(k)), _pow10_label(k)) for k in exponents]
+            return "log", [to_x(math.log10(v)) for v in values], ticks, False
+        start, stop, nice = _nice_ticks(lo, hi)
+        to_x = _linear(start, stop, a, b)
+        ticks = [(to_x(v), label) for v, label in nice]
+        return "linear", [to_x(float(v)) for v in values], ticks, False
+    keys = [json.dumps(v, sort_keys=True) for v in values]
+    labels: dict[str, str] = {}
+    for key, value in zip(keys, values):
+        labels.setdefault(key, _value_text(value))
+    slot = (_RIGHT - _LEFT) / max(len(labels), 1)
+    position = {key: _LEFT + (i + 0.5) * slot for i, key in enumerate(labels)}
+    rotate = len(labels) > 6 or any(len(label) > 8 for label in labels.values())
+    ticks = [(position[key], _truncate(label)) for key, label in labels.items()]
+    return "categorical", [position[key] for key in keys], ticks, rotate
+
+
+def _param_plot(name: str, scored: Sequence[tuple[Trial, float]], metric: str) -> ParamPlot:
+    points = [(t, mean) for t, mean in scored if name in t.params]
+    scale, xs, x_ticks, rotate = _x_axis([t.params[name] for t, _ in points])
+    with_folds = len(points) <= MAX_FOLD_DOTS
+    folds = [
+        (x, t, v)
+        for x, (t, _) in zip(xs, points)
+        for v in (t.scores.get(metric, []) if with_folds else [])
+        if v is not None and math.isfinite(v)
+    ]
+    y_values = [mean for _, mean in points] + [v for _, _, v in folds]
+    y_lo, y_hi, y_ticks = _nice_ticks(min(y_values, default=0.0), max(y_values, default=1.0))
+    y_of = _linear(y_lo, y_hi, _BOTTOM - _INSET / 2, _TOP + _INSET / 2)
+
+    best_at: dict[str, tuple[float, float]] = {}  # pixel x -> (x, best mean there)
+    for x, (_, mean) in zip(xs, points):
+        if _px(x) not in best_at or mean > best_at[_px(x)][1]:
+            best_at[_px(x)] = (x, mean)
+    line = sorted(best_at.values())
+    label_y = _BOTTOM + 16
+    n_missing = len(scored) - len(points)
+    note = {"log": "log scale", "linear": "linear scale", "categorical": "categories"}[scale]
+    if n_missing:
+        note += f"; {n_missing} trial{'s' if n_missing != 1 else ''} without {name} not shown"
+    if not with_folds:
+        note += f"; fold scores not drawn for {len(points)} trials"
+
+    def value_of(t: Trial) -> str:
+        return f"trial {t.number}: {name} = {_value_text(t.params[name])}"
+
+    return ParamPlot(
+        param=name,
+        metric=metric,
+        scale=scale,
+        description=f"mean {metric} against {name} ({len(points)} complete trials"
+        + ("; dots: fold scores)" if with_folds else ")"),
+        note=note,
+        width=_WIDTH,
+        height=_HEIGHT_ROTATED if rotate else _HEIGHT,
+        left=_px(_LEFT),
+        right=_px(_RIGHT),
+        top=_px(_TOP),
+        bottom=_px(_BOTTOM),
+        frame_width=_px(_RIGHT - _LEFT),
+        frame_height=_px(_BOTTOM - _TOP),
+        x_ticks=tuple(
+            Tick(_px(x), label, f"rotate(-30 {_px(x)} {_px(label_y)})" if rotate else "")
+            for x, label in x_ticks
+        ),
+        y_ticks=tuple(Tick(_px(y_of(v)), label) for v, label in y_ticks),
+        x_tick_label_y=_px(label_y),
+        x_tick_label_anchor="end" if rotate else "middle",
+        y_tick_label_x=_px(_LEFT - 6),
+        x_title_x=_px((_LEFT + _RIGHT) / 2),
+        x_title_y=_px(_HEIGHT_ROTATED - 6 if rotate else label_y + 24),
+        y_title_x=_px(14),
+        y_title_y=_px((_TOP + _BOTTOM) / 2),
+        y_title_transform=f"rotate(-90 {_px(14)} {_px((_TOP + _BOTTOM) / 2)})",
+        means=tuple(
+            PlotPoint(
+                _px(x),
+                _px(y_of(mean)),
+                f"{value_of(t)}, mean {metric} {_number(mean)} ± {_number(t.std.get(metric))}",
+            )
+            for x, (t, mean) in zip(xs, points)
+        ),
+        folds=tuple(
+            PlotPoint(_px(x), _px(y_of(v)), f"{value_of(t)}, fold {metric} {_number(v)}") for x, t, v in folds
+        ),
+        best_line=" ".join(f"{_px(x)},{_px(y_of(m))}" for x, m in line) if len(line) > 1 else "",
+    )
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+
+
+# --------------------------------------------------------------------------- site index
+
+
+def build_index(store: Store, pages: Mapping[str, str]) -> IndexContext:
+    """The context of a site's index page; ``pages`` maps study name to page file name."""
+    entries = []
+    for summary in store.studies():
+        if summary.name not in pages:
+            continue
+        entries.append(
+            IndexEntry(
+                name=summary.name,
+                href=pages[summary.name],
+                search=summary.search,
+                metric=summary.metric,
+                best_score=_number(summary.best_score),
+                n_complete=summary.n_complete,
+                n_failed=summary.n_failed,
+                n_trials=summary.n_trials,
+                created=_timestamp(summary.created),
+            )
+        )
+    return IndexContext(
+        title=f"hptrack studies in {store.path.name}",
+        studies=tuple(entries),
+        store_name=store.path.name,
+        generator=_generator(),
+    )
+
+
+def _page_names(names: Iterable[str]) -> dict[str, str]:
+    """A distinct, filesystem-safe page file name per study (case-insensitively distinct)."""
+    taken = {"index"}
+    pages: dict[str, str] = {}
+    for name in names:
+        slug = re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-.")[:80] or "study"
+        candidate, n = slug, 2
+        while candidate in taken:
+            candidate, n = f"{slug}-{n}", n + 1
+        taken.add(candidate)
+        pages[name] = f"{candidate}.html"
+    return pages
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _default_template_dir() -> Path:
+    bundled = Path(__file__).with_name("templates")  # installed wheel
+    return bundled if bundled.is_dir() else Path(__file__).resolve().parents[1] / "templates"
+
+
+def _environment(template_dir: Path | None) -> jinja2.Environment:
+    import jinja2
+
+    defaults = jinja2.FileSystemLoader(_default_template_dir())
+    user: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        if not Path(template_dir).is_dir():
+            raise HptrackError(
+                f"template directory {str(template_dir)!r} does not exist; give a directory "
+                "holding your study.html, base.html or _*.html overrides"
+            )
+        user = [jinja2.FileSystemLoader(template_dir)]
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [*user, defaults, jinja2.PrefixLoader({"default": defaults}, delimiter=":")]
+        ),
+        autoescape=jinja2.select_autoescape(default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(context: ReportContext | IndexContext, *, template_dir: Path | None = None) -> str:
+    """Render a context to HTML.
+
+    Parameters
+    ----------
+    context : ReportContext or IndexContext
+        From :func:`build_context` or :func:`build_index`.
+    template_dir : Path, optional
+        A team's templates, looked up before the defaults. A ``study.html`` there can
+        ``{% extends "default:study.html" %}`` and replace single blocks (``header``,
+        ``ranking``, ``best``, ``plots``, ``provenance``, ``failures``, ...).
+
+    Returns
+    -------
+    str
+        The page (the context is available to templates as ``report``).
+    """
+    return _render(_environment(template_dir), context)
+
+
+def _render(environment: jinja2.Environment, context: ReportContext | IndexContext) -> str:
+    import jinja2
+
+    try:
+        return environment.get_template(context.template).render(report=context)
+    except jinja2.TemplateError as exc:
+        where = ""
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            where = f" ({exc.filename or exc.name}, line {exc.lineno})"
+        message = " ".join(str(exc.message or exc).split())  # one line
+        raise HptrackError(
+            f"cannot render the report with template {context.template!r}: "
+            f"{type(exc).__name__}: {message}{where}; check your --templates directory"
+        ) from exc
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise HptrackError(f"cannot write {str(path)!r}: {exc.strerror}") from exc
+
+
+def _check_output_file(out: Path) -> None:
+    if out.is_dir():
+        raise HptrackError(
+            f"output {str(out)!r} is a directory; give a file such as {str(out / 'report.html')!r} "
+            "(or use --all -o DIR for a site)"
+        )
+    parent = out.parent
+    if not parent.is_dir():
+        raise HptrackError(
+            f"cannot write report {str(out)!r}: directory {str(parent)!r} does not exist; create it first"
+        )
+
+
+def write_report(store: Store, names: Sequence[str], out: Path, *, template_dir: Path | None = None) -> Path:
+    """Write one self-contained HTML file with a section per study; return its path.
+
+    Raises
+    ------
+    StudyNotFoundError
+        A name is not a study in the store.
+    HptrackError
+        The output's directory does not exist, or writing or rendering failed.
+
+    Examples
+    --------
+    >>> with Store("hptrack.db", readonly=True) as store:  # doctest: +SKIP
+    ...     write_report(store, ["digits-svc"], Path("report.html"))
+    """
+    out = Path(out)
+    _check_output_file(out)
+    environment = _environment(template_dir)  # a missing template directory fails early too
+    _write(out, _render(environment, build_context(store, names)))
+    return out
+
+
+def write_site(store: Store, out_dir: Path, *, template_dir: Path | None = None) -> list[Path]:
+    """Write a static site: ``index.html`` and a page per study, creating ``out_dir``.
+
+    Returns the written paths, index first.
+
+    Raises
+    ------
+    HptrackError
+        The store has no studies, ``out_dir`` is a file or its parent does not exist.
+    """
+    out_dir = Path(out_dir)
+    names = [s.name for s in store.studies()]
+    if not names:
+        raise HptrackError(f"store {store.path} has no studies; nothing to report (hptrack run SPEC)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HptrackError(f"output {str(out_dir)!r} is a file; --all needs a directory")
+    if not out_dir.parent.is_dir():
+        raise HptrackError(
+            f"cannot create {str(out_dir)!r}: directory {str(out_dir.parent)!r} does not exist"
+        )
+    environment = _environment(template_dir)
+    pages = _page_names(names)
+    rendered = [("index.html", _render(environment, build_index(store, pages)))]
+    for name in names:
+        context = build_context(store, [name], home="index.html")
+        rendered.append((pages[name], _render(environment, context)))
+    out_dir.mkdir(exist_ok=True)
+    written = []
+    for filename, html in rendered:
+        _write(out_dir / filename, html)
+        written.append(out_dir / filename)
+    return written

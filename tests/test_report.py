@@ -1,0 +1,389 @@
+"""The HTML report: ranking, provenance, failures, escaping, overrides, determinism, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hptrack import Store, StudyNotFoundError
+from hptrack.query import Trial
+from hptrack.report import _param_plot, build_context, render
+
+VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
+
+
+class Node:
+    def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
+        self.tag, self.attrs, self.parent = tag, attrs, parent
+        self.children: list[Node | str] = []
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def find_all(self, tag: str | None = None, cls: str | None = None) -> list[Node]:
+        found = []
+        for child in self.children:
+            if isinstance(child, Node):
+                classes = child.attrs.get("class", "").split()
+                if (tag is None or child.tag == tag) and (cls is None or cls in classes):
+                    found.append(child)
+                found.extend(child.find_all(tag, cls))
+        return found
+
+    def find(self, tag: str | None = None, cls: str | None = None) -> Node:
+        found = self.find_all(tag, cls)
+        assert found, f"no <{tag} class={cls!r}>"
+        return found[0]
+
+
+class TreeBuilder(HTMLParser):
+    """A small DOM from the stdlib parser; also records every tag and attribute seen."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#root", {}, None)
+        self.current = self.root
+        self.tags: list[str] = []
+        self.attr_values: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs}, self.current)
+        self.tags.append(tag)
+        self.attr_values.extend((k, v or "") for k, v in attrs)
+        self.current.children.append(node)
+        if tag not in VOID:
+            self.current = node
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        node: Node | None = self.current
+        while node is not None and node.tag != tag:
+            node = node.parent
+        assert node is not None and node.parent is not None, f"unbalanced </{tag}>"
+        self.current = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.current.children.append(data)
+
+
+def parse(html: str) -> TreeBuilder:
+    builder = TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    assert builder.current is builder.root, "unclosed elements"
+    return builder
+
+
+def run_study(invoke: Any, spec: Path, db: Path, *extra: str) -> None:
+    result = invoke("run", spec, "--store", db, *extra)
+    assert result.exit_code == 0, result.output
+
+
+def report(invoke: Any, db: Path, out: Path, *args: str) -> str:
+    result = invoke("report", *args, "-o", out, "--store", db)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"report written to {out}"
+    return out.read_text(encoding="utf-8")
+
+
+def assert_self_contained(page: TreeBuilder, html: str) -> None:
+    assert not re.search(r"https?:", html, re.IGNORECASE)
+    assert "script" not in page.tags and "iframe" not in page.tags and "img" not in page.tags
+    for name, value in page.attr_values:
+        if name in {"href", "src", "action", "srcset", "xlink:href"}:
+            assert value.startswith(("#", "data:")) or "/" not in value, (name, value)
+    assert "@import" not in html and "url(" not in html
+
+
+def test_report_ranks_configurations_with_provenance_and_failures(
+    write_spec, db_path, invoke, tmp_path
+):
+    spec = write_spec(  # C=-1 raises at fit
+        space={"C": [0.001, 0.01, 0.1, -1.0]},
+        cv={"kind": "stratified", "folds": 2, "shuffle": True},
+    )
+    run_study(invoke, spec, db_path)
+    html = report(invoke, db_path, tmp_path / "report.html", "tiny")
+    page = parse(html)
+    assert_self_contained(page, html)
+
+    with Store(db_path, readonly=True) as store:
+        study = store.study("tiny")
+        expected = study.trials(status="complete", sort="accuracy")
+        failed = study.trials(status="failed")
+    assert [t.number for t in failed] == [3]
+
+    root = page.root
+    header = root.find("header", "study-header")
+    assert header.find("h1").text() == "tiny"
+    facts = {
+        dt.text(): " ".join(dd.text().split())
+        for dt, dd in zip(header.find_all("dt"), header.find_all("dd"))
+    }
+    assert facts["Trials"] == "3 complete, 1 failed, 4 total"
+    assert facts["Ranking metric"] == "accuracy"
+    assert facts["Search"] == "grid"
+    assert re.fullmatch(r"[0-9.]+ s \(\S+ \S+ UTC to \S+ \S+ UTC\)", facts["Duration"])
+
+    table = root.find("table", "ranking-table")
+    headers = [th.text() for th in table.find("thead").find_all("th")]
+    assert headers == [
+        "Rank",
+        "Trial",
+        "C",
+        "accuracy",
+        "accuracy folds",
+        "f1_macro",
+        "f1_macro folds",
+    ]
+    rows = [[td.text() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    assert [int(r[1]) for r in rows] == [t.number for t in expected]
+    assert [int(r[0]) for r in rows] == [t.rank for t in expected]
+    assert [int(r[0]) for r in rows] == sorted(int(r[0]) for r in rows)
+    for row, trial in zip(rows, expected):
+        assert row[2] == json.dumps(trial.params["C"])
+        for offset, metric in ((3, "accuracy"), (5, "f1_macro")):
+            assert row[offset] == f"{trial.mean[metric]:.4f} ± {trial.std[metric]:.4f}"
+            assert row[offset + 1].split() == [f"{v:.4f}" for v in trial.scores[metric]]
+    assert table.find("tbody").find_all("tr")[0].attrs.get("class") == "best"
+
+    best = root.find("section", "best")
+    assert f"trial {expected[0].number}" in best.find("h2").text()
+    assert json.loads(best.find("pre", "copy").text()) == expected[0].params
+
+    plot = root.find("figure", "plot-log")  # C spans two decades
+    assert "C" in plot.find("figcaption").text()
+    assert [t.text() for t in plot.find_all("text", "x-tick")] == ["0.001", "0.01", "0.1"]
+    assert len(plot.find_all("circle", "mean")) == 3
+    assert len(plot.find_all("circle", "fold")) == 6  # 3 trials x 2 folds
+
+    provenance = root.find("section", "provenance")
+    facts = {
+        tr.find("th").text(): " ".join(tr.find("td").text().split())
+        for tr in provenance.find("table").find_all("tr")
+    }
+    for label in (
+        "Seed", "Code hash", "Git commit", "Uncommitted changes", "Data fingerprint",
+        "Split hash", "Cross-validation", "Estimator", "Spec file", "Python", "Platform",
+        "Host", "package sklearn", "package numpy", "data X", "data y",
+    ):  # fmt: skip
+        assert label in facts, label
+    assert facts["data X"] == "array, float64, shape 300 × 64"
+    assert facts["Spec file"].startswith("spec.toml in ")
+    titles = {c.attrs.get("title") for c in provenance.find_all("code")}
+    with Store(db_path, readonly=True) as store:
+        study = store.study("tiny")
+        assert {study.code_hash, study.data_hash, study.split_hash} <= titles
+        assert facts["Seed"].startswith(f"{study.seed} ")
+        assert facts["Code hash"] == study.code_hash[:12]
+        assert facts["package sklearn"] == study.provenance["environment"]["versions"]["sklearn"]
+
+    failures = root.find("section", "failures")
+    assert [h.text() for h in failures.find_all("h3")] == ["Trial 3"]
+    assert "C=-1.0" in failures.text()
+    assert "'C' parameter" in failures.find("pre", "error").text()
+    assert not root.find_all("p", "warning")  # one code hash
+
+    report(invoke, db_path, tmp_path / "again.html", "tiny")
+    assert (tmp_path / "again.html").read_bytes() == (tmp_path / "report.html").read_bytes()
+    with Store(db_path, readonly=True) as store:
+        assert render(build_context(store, ["tiny"])) == html
+
+
+TAGGED_MODULE = textwrap.dedent(
+    """
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.dummy import DummyClassifier
+
+
+    class Tagged(ClassifierMixin, BaseEstimator):
+        def __init__(self, tag="plain"):
+            self.tag = tag
+
+        def fit(self, X, y):
+            self.model_ = DummyClassifier().fit(X, y)
+            self.classes_ = self.model_.classes_
+            return self
+
+        def predict(self, X):
+            return self.model_.predict(X)
+    """
+)
+
+
+def tagged_spec(write_spec: Any, **overrides: Any) -> Path:
+    """A spec whose estimator fits instantly and takes any string as ``tag``."""
+    spec = write_spec(
+        estimator="tagmodel:Tagged", metrics=["accuracy"], drop=("fixed",), **overrides
+    )
+    spec.with_name("tagmodel.py").write_text(TAGGED_MODULE)
+    return spec
+
+
+def test_report_escapes_user_text_and_team_templates(write_spec, db_path, invoke, tmp_path):
+    name = "<script>alert(1)</script>"
+    spec = tagged_spec(write_spec, name=name, space={"tag": ["<b>bold</b>", "plain"]})
+    run_study(invoke, spec, db_path)
+    html = report(invoke, db_path, tmp_path / "report.html", name)
+    assert "<script" not in html.lower() and "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    page = parse(html)
+    assert_self_contained(page, html)
+    assert {"script", "b"}.isdisjoint(page.tags)
+    root = page.root
+    assert root.find("title").text().startswith(name)
+    assert root.find("h1").text() == name
+    cells = [td.text() for td in root.find("table", "ranking-table").find_all("td", "param")]
+    assert sorted(cells) == ["<b>bold</b>", "plain"]
+    plot = root.find("figure", "plot-categorical")
+    assert "<b>bold</b>" in [t.text() for t in plot.find_all("text", "x-tick")]
+    y_labels = [t.text() for t in plot.find_all("text", "y-tick")]  # equal means: a short axis
+    assert y_labels and all(len(label) <= 6 for label in y_labels), y_labels
+    assert "<b>bold</b>" in " ".join(t.text() for t in plot.find_all("title"))
+    assert name in root.find("section", "provenance").find("pre", "spec").text()
+
+    # a team's template replaces one block; what it prints is escaped all the same
+    templates = tmp_path / "team"
+    templates.mkdir()
+    (templates / "study.html").write_text(
+        '{% extends "default:study.html" %}\n'
+        '{% block provenance %}<p class="team">Audited: {{ study.name }} '
+        "{{ study.provenance.code_hash.value }}</p>{% endblock %}\n"
+    )
+    html = report(invoke, db_path, tmp_path / "team.html", name, "--templates", templates)
+    assert "<script" not in html.lower()
+    page = parse(html)
+    with Store(db_path, readonly=True) as store:
+        code_hash = store.study(name).code_hash
+    assert page.root.find("p", "team").text() == f"Audited: {name} {code_hash[:12]}"
+    assert not page.root.find_all("section", "provenance")
+    assert page.root.find("table", "ranking-table")  # the other blocks are the defaults
+    assert "script" not in page.tags
+
+    (templates / "_best.html").write_text("{{ study.no_such_field }}")
+    result = invoke("report", name, "-o", tmp_path / "bad.html", "--store", db_path,
+                    "--templates", templates)  # fmt: skip
+    assert result.exit_code == 2
+    assert "no_such_field" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "bad.html").exists()
+
+
+def test_no_complete_trial_still_renders_and_lists_failures(write_spec, db_path, invoke, tmp_path):
+    run_study(invoke, write_spec(space={"C": [-1.0, -2.0]}), db_path)
+    html = report(invoke, db_path, tmp_path / "report.html", "tiny")
+    root = parse(html).root
+    assert "No complete trials yet" in root.find("p", "empty").text()
+    assert not root.find_all("table", "ranking-table")
+    assert not root.find_all("section", "best") and not root.find_all("figure")
+    failures = root.find("section", "failures")
+    assert [h.text() for h in failures.find_all("h3")] == ["Trial 0", "Trial 1"]
+    assert "Folds 0, 1, 2:" in failures.text()  # identical fold errors are shown once
+    with Store(db_path, readonly=True) as store:
+        context = build_context(store, ["tiny"])
+    assert context.studies[0].ranking is None and context.studies[0].best is None
+
+
+def test_several_studies_in_one_file_and_as_a_site(write_spec, db_path, invoke, tmp_path):
+    run_study(invoke, tagged_spec(write_spec, name="first", space={"tag": ["a", "b"]}), db_path,
+              "--max-trials", "1")  # fmt: skip
+    with open(tmp_path / "tinydata.py", "a") as module:
+        module.write("\n# edited between two runs\n")
+    result = invoke("resume", "first", "--store", db_path, "--allow-code-change")
+    assert result.exit_code == 0, result.output
+    run_study(invoke, tagged_spec(write_spec, name="Second Run", space={"tag": ["c"]}), db_path)
+
+    html = report(invoke, db_path, tmp_path / "both.html", "first", "Second Run")
+    root = parse(html).root
+    sections = root.find_all("section", "study")
+    assert [s.attrs["id"] for s in sections] == ["study-1", "study-2"]
+    assert [s.find("h1").text() for s in sections] == ["first", "Second Run"]
+    assert [a.attrs["href"] for a in root.find("nav").find_all("a")] == ["#study-1", "#study-2"]
+    warnings = [s.find_all("p", "warning") for s in sections]
+    assert len(warnings[0]) == 1 and not warnings[1]  # only "first" mixed code
+    assert "2 different code hashes" in warnings[0][0].text()
+
+    site = tmp_path / "site"
+    result = invoke("report", "--all", "-o", site, "--store", db_path)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in site.iterdir()) == ["first.html", "index.html", "second-run.html"]
+    index_html = (site / "index.html").read_text(encoding="utf-8")
+    index = parse(index_html)
+    assert_self_contained(index, index_html)
+    links = [(a.attrs["href"], a.text()) for a in index.root.find_all("a")]
+    assert links == [("first.html", "first"), ("second-run.html", "Second Run")]
+    page = parse((site / "second-run.html").read_text(encoding="utf-8")).root
+    assert page.find("nav").find("a").attrs["href"] == "index.html"
+    assert page.find("h1").text() == "Second Run"
+
+
+def test_report_errors_exit_2_with_one_line(store, db_path, invoke, tmp_path):
+    store.close()  # an empty store: the checks need no study run
+    cases = [
+        (["tiny", "-o", tmp_path / "missing" / "r.html"], "does not exist"),
+        (["tiny", "-o", tmp_path], "is a directory"),
+        (["tiny", "-o", tmp_path / "r.html", "--templates", tmp_path / "nope"], "nope"),
+        (["tiny", "-o", tmp_path / "r.html"], "no study named 'tiny'"),
+        (["-o", tmp_path / "r.html"], "give STUDY names or --all"),
+    ]
+    for args, message in cases:
+        result = invoke("report", *args, "--store", db_path)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+        if "STUDY" not in message:  # a usage error also prints the usage line
+            assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "r.html").exists()
+    with Store(db_path, readonly=True) as readonly, pytest.raises(StudyNotFoundError, match="tiny"):
+        build_context(readonly, ["tiny"])
+
+
+def _trial(number: int, value: Any, mean: float) -> Trial:
+    return Trial(
+        number=number,
+        params={"p": value},
+        status="complete",
+        scores={"m": [mean - 0.01, mean + 0.01]},
+        mean={"m": mean},
+        std={"m": 0.01},
+        rank=1,
+        seed={},
+        code_hash=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "scale", "labels"),
+    [
+        ([0.001, 0.01, 0.1], "log", ["0.001", "0.01", "0.1"]),
+        ([1, 10, 50], "linear", ["0", "10", "20", "30", "40", "50"]),
+        ([1, 5, 9], "linear", ["0", "2", "4", "6", "8", "10"]),
+        (["rbf", "linear", True, None], "categorical", ["rbf", "linear", "true", "null"]),
+        ([-1.0, 100.0], "linear", ["-20", "0", "20", "40", "60", "80", "100"]),
+        (
+            [0.1, 0.1 + 1e-17, 0.30000000000000004 - 0.2],
+            "linear",
+            ["0.094", "0.096", "0.098", "0.100", "0.102", "0.104", "0.106"],
+        ),
+    ],
+)
+def test_plot_axes(values: list[Any], scale: str, labels: list[str]) -> None:
+    scored = [(_trial(i, v, 0.5 + i / 10), 0.5 + i / 10) for i, v in enumerate(values)]
+    plot = _param_plot("p", scored, "m")
+    assert plot.scale == scale
+    assert [t.label for t in plot.x_ticks] == labels
+    xs = [float(p.x) for p in plot.means]
+    assert all(float(plot.left) <= x <= float(plot.right) for x in xs)
+    ys = [float(p.y) for p in [*plot.means, *plot.folds]]
+    assert all(float(plot.top) <= y <= float(plot.bottom) for y in ys)
+    assert len(plot.folds) == 2 * len(values)
+    if scale != "categorical":
+        assert xs == sorted(xs)  # increasing values left to right
