@@ -284,8 +284,7 @@ class Study:
             close = difflib.get_close_matches(metric, self.metrics, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise SpecError(
-                f"study {self.name!r} has no metric {metric!r}{hint} (recorded: "
-                f"{', '.join(self.metrics)})"
+                f"study {self.name!r} has no metric {metric!r}{hint} (recorded: {', '.join(self.metrics)})"
             )
         return metric
 
@@ -344,9 +343,7 @@ class Study:
             trials = [
                 t
                 for t in trials
-                if all(
-                    t.mean.get(m) is not None and _nan(t.mean[m]) >= v for m, v in min_score.items()
-                )
+                if all(t.mean.get(m) is not None and _nan(t.mean[m]) >= v for m, v in min_score.items())
             ]
         if sort is not None:
             trials.sort(key=lambda t: (-_sort_value(t.mean.get(sort)), t.number))
@@ -368,8 +365,7 @@ class Study:
         rows = self._trial_rows("WHERE study_id = ? AND number = ?", [self.id, int(number)])
         if not rows:
             raise TrialNotFoundError(
-                f"study {self.name!r} has no trial {number!r} (trials are numbered 0 to "
-                f"{self.n_trials - 1})"
+                f"study {self.name!r} has no trial {number!r} (trials are numbered 0 to {self.n_trials - 1})"
             )
         return self._build(rows, whole_study=False)[0]
 
@@ -427,10 +423,7 @@ class Study:
             if origin:
                 origins.setdefault(i, {})[fold] = json.loads(origin)
         means = {m: np.average(a, axis=1) for m, a in test.items()}
-        stds = {
-            m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1))
-            for m, a in test.items()
-        }
+        stds = {m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1)) for m, a in test.items()}
         ranks = self._ranks([row[4] if row[3] == "complete" else None for row in rows])
         out: list[Trial] = []
         for i, row in enumerate(rows):
@@ -482,9 +475,7 @@ class Study:
         self, ids: list[int], *, whole_study: bool
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         scores_sql = "SELECT trial_id, fold, metric, test, train FROM scores WHERE trial_id "
-        folds_sql = (
-            "SELECT trial_id, fold, fit_time, score_time, error, origin FROM folds WHERE trial_id "
-        )
+        folds_sql = "SELECT trial_id, fold, fit_time, score_time, error, origin FROM folds WHERE trial_id "
         if whole_study:
             sub = "IN (SELECT id FROM trials WHERE study_id = ?)"
             return (
@@ -512,8 +503,7 @@ class Study:
                     ranks.append(None)
                     continue
                 above = self._conn.execute(
-                    "SELECT count(*) FROM trials WHERE study_id = ? AND status = 'complete' "
-                    "AND score > ?",
+                    "SELECT count(*) FROM trials WHERE study_id = ? AND status = 'complete' AND score > ?",
                     (self.id, s),
                 ).fetchone()[0]
                 ranks.append(1 + int(above))
@@ -521,8 +511,7 @@ class Study:
         everything = sorted(
             row[0]
             for row in self._conn.execute(
-                "SELECT -score FROM trials WHERE study_id = ? AND status = 'complete' AND "
-                "score IS NOT NULL",
+                "SELECT -score FROM trials WHERE study_id = ? AND status = 'complete' AND score IS NOT NULL",
                 (self.id,),
             )
         )
@@ -609,9 +598,7 @@ def _std_or_none(values: Sequence[float | None]) -> float | None:
     return float(np.sqrt(np.average((array - np.average(array)) ** 2)))
 
 
-def _min_ranks_by_metric(
-    trials: Sequence[Trial], metrics: Sequence[str]
-) -> dict[str, dict[int, int]]:
+def _min_ranks_by_metric(trials: Sequence[Trial], metrics: Sequence[str]) -> dict[str, dict[int, int]]:
     """Per metric, ``min`` ranks of complete trials with a finite mean."""
     out: dict[str, dict[int, int]] = {}
     for m in metrics:
@@ -684,9 +671,7 @@ def cv_results_layout(
                 results[f"split{split_idx}_{key_name}"] = array[:, split_idx]
         array_means = np.average(array, axis=1)
         results[f"mean_{key_name}"] = array_means
-        results[f"std_{key_name}"] = np.sqrt(
-            np.average((array - array_means[:, np.newaxis]) ** 2, axis=1)
-        )
+        results[f"std_{key_name}"] = np.sqrt(np.average((array - array_means[:, np.newaxis]) ** 2, axis=1))
         if rank is not None:
             given = (ranks or {}).get(rank)
             if given is None:

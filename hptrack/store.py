@@ -149,9 +149,7 @@ def _translate(path: Path, exc: sqlite3.Error) -> StoreError | None:
     """A damaged file met in the middle of a query becomes a one-line StoreError."""
     name = _error_name(exc)
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return StoreError(
-            f"{path} is corrupt ({exc}); restore it from a backup or give another --store path"
-        )
+        return StoreError(f"{path} is corrupt ({exc}); restore it from a backup or give another --store path")
     if name.startswith("SQLITE_IOERR"):
         return StoreError(f"cannot read store {path} ({exc}); check the disk and the file")
     return None
@@ -329,10 +327,7 @@ class Store:
         """Raise unless ``conn`` holds a sound hptrack store (or nothing); return its version."""
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            tables = {
-                row[0]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             if _error_name(exc).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")):
@@ -343,9 +338,7 @@ class Store:
         except StoreError as exc:  # a damaged file, translated by _Cursor
             raise _corrupt_error(self.path, exc.__cause__) from exc.__cause__
         if check != "ok":
-            found = "; ".join(
-                line.strip() for line in str(check).splitlines() if not line.startswith("***")
-            )
+            found = "; ".join(line.strip() for line in str(check).splitlines() if not line.startswith("***"))
             raise _corrupt_error(self.path, f"quick_check: {found}")
         if version == 0 and not tables:
             return 0  # an empty SQLite database: a new store
@@ -403,8 +396,7 @@ class Store:
             if conn is not None:
                 conn.close()
             hint = (
-                "; check the permissions of the file and its directory (queries work "
-                "read-only)"
+                "; check the permissions of the file and its directory (queries work read-only)"
                 if _cannot_open_writably(exc)
                 else ""
             )
@@ -430,9 +422,7 @@ class Store:
         wal = Path(f"{self.path}-wal")
         wal_mode = header[18:20] == b"\x02\x02"
         if wal_mode and not wal.exists():
-            writable = os.access(self.path, os.W_OK) and os.access(
-                self.path.resolve().parent, os.W_OK
-            )
+            writable = os.access(self.path, os.W_OK) and os.access(self.path.resolve().parent, os.W_OK)
             modes = ["mode=rw", "immutable=1"] if writable else ["immutable=1"]
         else:
             modes = ["mode=ro", "immutable=1"]
@@ -633,9 +623,7 @@ class Store:
                     "VALUES (?, ?, ?, ?, 'pending')",
                     (
                         (study_id, number, params, seeds)
-                        for number, (params, seeds) in enumerate(
-                            zip(record.trial_params, record.trial_seeds)
-                        )
+                        for number, (params, seeds) in enumerate(zip(record.trial_params, record.trial_seeds))
                     ),
                 )
         stored = self.stored_study(record.name)
@@ -662,8 +650,7 @@ class Store:
                         dead.append((trial_id, number))
                 elif (
                     heartbeat is None
-                    or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds()
-                    > lease_seconds
+                    or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds() > lease_seconds
                 ):
                     dead.append((trial_id, number))
             db.conn.executemany(
@@ -721,9 +708,7 @@ class Store:
             )
         rows.sort(key=lambda row: row["number"])
         done = self._folds_done([row["id"] for row in rows])
-        return [
-            (row["id"], row["number"], row["params"], done.get(row["id"], set())) for row in rows
-        ]
+        return [(row["id"], row["number"], row["params"], done.get(row["id"], set())) for row in rows]
 
     def _folds_done(self, trial_ids: Sequence[int]) -> dict[int, set[int]]:
         done: dict[int, set[int]] = {}
@@ -736,9 +721,7 @@ class Store:
                 done.setdefault(trial_id, set()).add(fold)
         return done
 
-    def commit_fold(
-        self, trial_id: int, result: FoldRecord, *, n_folds: int, rank_metric: str
-    ) -> str | None:
+    def commit_fold(self, trial_id: int, result: FoldRecord, *, n_folds: int, rank_metric: str) -> str | None:
         """Write one fold and its scores in one transaction.
 
         After the trial's last fold, the same transaction marks it ``complete`` (or
@@ -762,15 +745,12 @@ class Store:
                 ),
             )
             if cursor.rowcount == 0:  # committed before: leave a finished trial as it is
-                (status,) = conn.execute(
-                    "SELECT status FROM trials WHERE id = ?", (trial_id,)
-                ).fetchone()
+                (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
                 if status in ("complete", "failed"):
                     return None
             else:
                 conn.executemany(
-                    "INSERT INTO scores (trial_id, fold, metric, test, train) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO scores (trial_id, fold, metric, test, train) VALUES (?, ?, ?, ?, ?)",
                     [
                         (
                             trial_id,
