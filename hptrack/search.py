@@ -8,10 +8,11 @@ resumes where it stopped instead of starting over.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import time
 import warnings
-from collections.abc import Mapping
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ import numpy as np
 from sklearn import model_selection as _ms
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import FitFailedWarning
-from sklearn.metrics import check_scoring, get_scorer
-from sklearn.model_selection import ParameterGrid, check_cv
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.utils import indexable
 from sklearn.utils._param_validation import Interval
 
 from .errors import HptrackError
+from .evaluate import FoldTask, ScoreKey, evaluate_fold, score_keys
 from .fingerprint import (
     canonical_json,
     code_fingerprint,
@@ -32,6 +34,7 @@ from .fingerprint import (
     environment,
     git_state,
     hash_value,
+    sha256_text,
     split_fingerprint,
 )
 from .query import cv_results_layout
@@ -58,9 +61,44 @@ def _describe_cv(cv: Any, n_splits: int) -> Any:
 
 def _describe_scorer(scorer: Any) -> str:
     name = getattr(scorer, "__qualname__", None)
-    if name and "<" not in name:
-        return f"{getattr(scorer, '__module__', '?')}.{name}"
-    return repr(scorer)
+    if not name:
+        return repr(scorer)
+    described = f"{getattr(scorer, '__module__', '?')}.{name}"
+    if "<" in name:  # a lambda or a local function: its source tells them apart
+        try:
+            source = inspect.getsource(scorer)
+        except (OSError, TypeError):
+            code = getattr(scorer, "__code__", None)
+            source = repr(code.co_code if code is not None else scorer)
+        described += f"#{sha256_text(source)[:12]}"
+    return described
+
+
+def _multimetric_scorers(estimator: Any, scoring: Any) -> dict[str, Any]:
+    """A list or dict ``scoring`` as scorers by name, with scikit-learn's messages."""
+    if isinstance(scoring, (list, tuple, set)):
+        err_msg = "The list/tuple elements must be unique strings of predefined scorers. "
+        try:
+            keys = set(scoring)
+        except TypeError as exc:
+            raise ValueError(err_msg) from exc
+        if len(keys) != len(scoring):
+            raise ValueError(f"{err_msg} Duplicate elements were found in the given list. {scoring!r}")
+        if not keys:
+            raise ValueError(f"{err_msg} Empty list was given. {scoring!r}")
+        if not all(isinstance(k, str) for k in keys):
+            if any(callable(k) for k in keys):
+                raise ValueError(
+                    f"{err_msg} One or more of the elements were callables. Use a dict of "
+                    f"score name mapped to the scorer callable. Got {scoring!r}"
+                )
+            raise ValueError(f"{err_msg} Non-string types were found in the given list. Got {scoring!r}")
+        return {name: check_scoring(estimator, scoring=name) for name in scoring}
+    if not all(isinstance(k, str) for k in scoring):
+        raise ValueError(f"Non-string types were found in the keys of the given dict. scoring={scoring!r}")
+    if not scoring:
+        raise ValueError(f"An empty dict was passed. {scoring!r}")
+    return {key: check_scoring(estimator, scoring=s) for key, s in scoring.items()}
 
 
 class _RecordingSearch:
@@ -71,37 +109,37 @@ class _RecordingSearch:
     seed: Any
     allow_code_change: bool
 
-    def _scorers(self) -> tuple[dict[str, Any], dict[str, str], str | Any, bool]:
-        """(scorers by metric, key name by metric, refit metric, multimetric)."""
+    def _scorers(self) -> tuple[dict[str, Any], dict[str, str], Any, bool]:
+        """(scorers by metric, key name by metric, refit metric, multimetric).
+
+        A callable ``scoring`` is one metric, ``score``, until :meth:`_callable_scorers`
+        finds that it returns a dict.
+        """
         scoring: Any = self.scoring  # type: ignore[attr-defined]
         estimator = self.estimator  # type: ignore[attr-defined]
-        if scoring is None:
-            return {"score": check_scoring(estimator)}, {"score": "score"}, "score", False
-        if isinstance(scoring, str):
-            return {scoring: get_scorer(scoring)}, {scoring: "score"}, "score", False
         if callable(scoring):
             return {"score": scoring}, {"score": "score"}, "score", False
-        if isinstance(scoring, (list, tuple, set)):
-            names = list(scoring)
-            if (
-                not names
-                or len(set(names)) != len(names)
-                or not all(isinstance(n, str) for n in names)
-            ):
-                raise ValueError(
-                    f"scoring={scoring!r} must be a non-empty list of distinct scorer names"
-                )
-            scorers = {name: get_scorer(name) for name in names}
-        elif isinstance(scoring, Mapping):
-            if not scoring:
-                raise ValueError("scoring={} is empty; give at least one scorer")
-            scorers = {
-                str(name): get_scorer(s) if isinstance(s, str) else s for name, s in scoring.items()
-            }
-        else:
-            raise ValueError(f"scoring={scoring!r} is not a scorer name, callable, list or dict")
+        if scoring is None or isinstance(scoring, str):
+            return {"score": check_scoring(estimator, scoring)}, {"score": "score"}, "score", False
+        scorers = _multimetric_scorers(estimator, scoring)
         self._check_refit_for_multimetric(scorers)  # type: ignore[attr-defined]
         return scorers, {m: m for m in scorers}, self.refit, True  # type: ignore[attr-defined]
+
+    def _callable_scorers(
+        self, store: Store, name: str, probe: Any
+    ) -> tuple[dict[str, Any], dict[str, str], Any, bool]:
+        """Scorers for a callable ``scoring``: several metrics if it returns a dict.
+
+        The stored study knows its metrics; a new study scores one fit to find out.
+        """
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
+        stored = store.stored_study(name)
+        keys = (list(stored.metrics) if stored.metrics != ["score"] else None) if stored else probe()
+        if keys is None:
+            return {"score": scoring}, {"score": "score"}, "score", False
+        scorers = {key: ScoreKey(scoring, key) for key in keys}
+        self._check_refit_for_multimetric(scorers)  # type: ignore[attr-defined]
+        return scorers, {k: k for k in keys}, self.refit, True  # type: ignore[attr-defined]
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
         """Run (or resume) the search, recording every fold in the store.
@@ -112,7 +150,8 @@ class _RecordingSearch:
         y : array-like of shape (n_samples,), optional
         **params : dict
             ``groups`` for the CV splitter; everything else is passed to the estimator's
-            ``fit`` (arrays of length ``n_samples`` are split with the folds).
+            ``fit`` (arrays of length ``n_samples`` are split with the folds), and
+            ``sample_weight`` also to the scorers that accept it, as scikit-learn does.
 
         Returns
         -------
@@ -121,9 +160,12 @@ class _RecordingSearch:
         Raises
         ------
         hptrack.SpecMismatchError
-            ``study=`` names a study stored with another search or other data.
+            ``study=`` names a study stored with another search.
         hptrack.DriftError
-            The stored study ran under other code (package versions, own modules).
+            The stored study ran on other data or under other code (package versions,
+            own modules).
+        ValueError
+            Every fit failed (as scikit-learn); the failures are recorded first.
         """
         self._validate_params()  # type: ignore[attr-defined]
         if self.study is not None:
@@ -132,6 +174,10 @@ class _RecordingSearch:
         groups = params.pop("groups", None)
         X, y = indexable(X, y)
         fit_params = dict(params)
+        if fit_params.get("sample_weight") is not None and hasattr(
+            self, "_check_scorers_accept_sample_weight"
+        ):
+            self._check_scorers_accept_sample_weight()  # scikit-learn's warning, if any
 
         base = clone(self.estimator)  # type: ignore[attr-defined]
         seeds = seed_params(base, int(self.seed))
@@ -140,17 +186,20 @@ class _RecordingSearch:
         cv = check_cv(self.cv, y, classifier=is_classifier(base))  # type: ignore[attr-defined]
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         self.n_splits_ = len(splits)
-        if not splits:
-            raise ValueError("the CV splitter produced no splits")
 
         search, space, candidates, seed, trial_seeds = self._candidates()  # type: ignore[attr-defined]
-        if not candidates:
-            raise ValueError("No fits were performed: there are no candidates to evaluate")
+        if not candidates or not splits:
+            raise ValueError("No fits were performed. Was the CV iterator empty? Were there no candidates?")
         arrays = {"X": X, "y": y, "groups": groups}
         arrays.update({f"fit:{k}": v for k, v in fit_params.items()})
         data_hash, data_info = data_fingerprint(arrays)
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
         code_hash, code_info = code_fingerprint(
-            modules_of(base, *[v for c in candidates for v in c.values() if hasattr(v, "fit")])
+            modules_of(
+                base,
+                *[v for c in candidates for v in c.values() if hasattr(v, "fit")],
+                *[s for s in ([scoring] if callable(scoring) else scorers.values())],
+            )
         )
         spec = {
             "search": search,
@@ -159,44 +208,55 @@ class _RecordingSearch:
             "n_trials": len(candidates),
             "seed": seed,
             "cv": _describe_cv(self.cv, len(splits)),  # type: ignore[attr-defined]
-            "metrics": {m: _describe_scorer(s) for m, s in scorers.items()},
+            "metrics": (
+                {"score": _describe_scorer(scoring)}
+                if callable(scoring)
+                else {m: _describe_scorer(s) for m, s in scorers.items()}
+            ),
             "error_score": self.error_score,  # type: ignore[attr-defined]
             "train_scores": bool(self.return_train_score),  # type: ignore[attr-defined]
         }
         spec = _jsonable(spec)
         name = self.study or f"{type(base).__name__}-{hash_value([spec, data_hash])[:12]}"
-        plan = StudyPlan(
-            name=name,
-            search=search,
-            spec=spec,
-            estimator=base,
-            candidates=candidates,
-            trial_seeds=[{**seeds, **s} for s in trial_seeds],
-            scorers=scorers,
-            splits=splits,
-            X=X,
-            y=y,
-            fit_params=fit_params,
-            error_score=self.error_score,  # type: ignore[attr-defined]
-            return_train_score=bool(self.return_train_score),  # type: ignore[attr-defined]
-            data_hash=data_hash,
-            data_info=data_info,
-            code_hash=code_hash,
-            code_info=code_info,
-            split_hash=split_fingerprint(splits),
-            provenance={
-                "base_dir": str(Path.cwd()),
-                "spec_file": None,
-                "api": f"hptrack.{type(self).__name__}",
-                "git": git_state(Path.cwd()),
-                "environment": environment(type(base).__module__),
-                "estimator": repr(base),
-                "cv": repr(cv),
-                "seeds": seeds,
-            },
-            seed=seed,
-        )
+
         with Store(self.store) as store:
+            if callable(scoring):
+                scorers, key_names, refit_metric, multimetric = self._callable_scorers(
+                    store,
+                    name,
+                    lambda: score_keys(scoring, base, X, y, splits[0], candidates, fit_params),
+                )
+            plan = StudyPlan(
+                name=name,
+                search=search,
+                spec=spec,
+                estimator=base,
+                candidates=candidates,
+                trial_seeds=[{**seeds, **s} for s in trial_seeds],
+                scorers=scorers,
+                splits=splits,
+                X=X,
+                y=y,
+                fit_params=fit_params,
+                error_score=self.error_score,  # type: ignore[attr-defined]
+                return_train_score=bool(self.return_train_score),  # type: ignore[attr-defined]
+                data_hash=data_hash,
+                data_info=data_info,
+                code_hash=code_hash,
+                code_info=code_info,
+                split_hash=split_fingerprint(splits),
+                provenance={
+                    "base_dir": str(Path.cwd()),
+                    "spec_file": None,
+                    "api": f"hptrack.{type(self).__name__}",
+                    "git": git_state(Path.cwd()),
+                    "environment": environment(type(base).__module__),
+                    "estimator": repr(base),
+                    "cv": repr(cv),
+                    "seeds": seeds,
+                },
+                seed=seed,
+            )
             summary = run_plan(
                 store,
                 plan,
@@ -211,9 +271,40 @@ class _RecordingSearch:
             trials = store.study(name).trials()
         self.study_ = name
         self.store_ = str(store.path)
+        if self.error_score == "raise":  # type: ignore[attr-defined]
+            self._raise_recorded_failure(trials, plan)
         self._set_results(trials, candidates, scorers, key_names, multimetric)
         self._finish(X, y, base, fit_params, refit_metric, scorers)
         return self
+
+    def _raise_recorded_failure(self, trials: list[Any], plan: StudyPlan) -> None:
+        """With ``error_score="raise"``, a failure recorded by an earlier fit raises again.
+
+        The failed fold is fitted once more (nothing is recorded) to raise its real error.
+        """
+        failed = [(t, fold) for t in trials for fold in sorted(t.errors)]
+        if not failed:
+            return
+        trial, fold = failed[0]
+        train, test = plan.splits[fold]
+        result = evaluate_fold(
+            FoldTask(-1, trial.number, fold, plan.candidates[trial.number]),
+            plan.estimator,
+            plan.X,
+            plan.y,
+            train,
+            test,
+            plan.scorers,
+            error_score="raise",
+            fit_params=plan.fit_params,
+        )
+        if result.exception is not None:
+            raise result.exception
+        raise HptrackError(
+            f"trial {trial.number} of study {plan.name!r} failed on fold {fold} when it was "
+            f"recorded, and error_score='raise'; it fits now, so the failure was not "
+            f"deterministic. The recorded error:\n{trial.errors[fold]}"
+        )
 
     def _set_results(
         self,
@@ -223,17 +314,13 @@ class _RecordingSearch:
         key_names: dict[str, str],
         multimetric: bool,
     ) -> None:
-        n_failed = sum(1 for t in trials for _ in t.errors)
-        if n_failed:
-            first = next(e for t in trials for e in t.errors.values())
-            warnings.warn(
-                f"\n{n_failed} fits failed out of a total of {len(trials) * self.n_splits_}.\n"
-                f"The score on these train-test partitions for these parameters will be set to "
-                f"{self.error_score}.\n"  # type: ignore[attr-defined]
-                "The failures are recorded in the store (hptrack show STUDY NUMBER).\n"
-                f"First failure:\n{first}",
-                FitFailedWarning,
-                stacklevel=3,
+        errors = [e for t in trials for _, e in sorted(t.errors.items())]
+        if errors:
+            _warn_or_raise_about_fit_failures(
+                errors,
+                len(trials) * self.n_splits_,
+                self.error_score,  # type: ignore[attr-defined]
+                where=f"study {self.study_!r} of {self.store_}",
             )
 
         def fold_array(values: list[float | None]) -> list[float]:
@@ -275,9 +362,9 @@ class _RecordingSearch:
         refit = self.refit  # type: ignore[attr-defined]
         results = self.cv_results_
         if refit or not self.multimetric_:
-            self.best_index_ = int(self._select_best_index(refit, refit_metric, results))  # type: ignore[attr-defined]
+            self.best_index_ = self._select_best_index(refit, refit_metric, results)  # type: ignore[attr-defined]
             if not callable(refit):
-                self.best_score_ = float(results[f"mean_test_{refit_metric}"][self.best_index_])
+                self.best_score_ = results[f"mean_test_{refit_metric}"][self.best_index_]
             self.best_params_ = results["params"][self.best_index_]
         if refit:
             self.best_estimator_ = clone(base).set_params(**clone(self.best_params_, safe=False))
@@ -289,7 +376,40 @@ class _RecordingSearch:
             self.refit_time_ = time.time() - start
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
-        self.scorer_ = scorers if self.multimetric_ else next(iter(scorers.values()))
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
+        if callable(scoring):
+            self.scorer_ = scoring
+        else:
+            self.scorer_ = scorers if self.multimetric_ else next(iter(scorers.values()))
+
+
+def _warn_or_raise_about_fit_failures(
+    errors: list[str], n_fits: int, error_score: Any, *, where: str
+) -> None:
+    """scikit-learn's FitFailedWarning, or its ValueError when every fit failed."""
+    delimiter = "-" * 80 + "\n"
+    summary = "\n".join(
+        f"{delimiter}{n} fits failed with the following error:\n{error}"
+        for error, n in Counter(errors).items()
+    )
+    recorded = f"\nThe failures are recorded in {where} (hptrack show STUDY NUMBER).\n"
+    if len(errors) == n_fits:
+        raise ValueError(
+            f"\nAll the {n_fits} fits failed.\n"
+            "It is very likely that your model is misconfigured.\n"
+            "You can try to debug the error by setting error_score='raise'.\n\n"
+            f"Below are more details about the failures:\n{summary}{recorded}"
+        )
+    warnings.warn(
+        f"\n{len(errors)} fits failed out of a total of {n_fits}.\n"
+        "The score on these train-test partitions for these parameters"
+        f" will be set to {error_score}.\n"
+        "If these failures are not expected, you can try to debug them "
+        "by setting error_score='raise'.\n\n"
+        f"Below are more details about the failures:\n{summary}{recorded}",
+        FitFailedWarning,
+        stacklevel=4,
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -298,7 +418,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(canonical_json(value))
 
 
-class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):
+class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
     """Exhaustive search over a grid, every trial recorded in an hptrack store.
 
     Takes scikit-learn's ``GridSearchCV`` arguments, plus:
@@ -326,7 +446,7 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):
     {'C': 1}
     """
 
-    _parameter_constraints: dict = {**_ms.GridSearchCV._parameter_constraints, **_EXTRA_CONSTRAINTS}
+    _parameter_constraints: dict[str, Any] = {**_ms.GridSearchCV._parameter_constraints, **_EXTRA_CONSTRAINTS}
 
     def __init__(
         self,
@@ -368,7 +488,7 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):
         return "grid", self.param_grid, candidates, int(self.seed), [{} for _ in candidates]
 
 
-class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):
+class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ignore[misc]
     """Random search, every trial recorded in an hptrack store.
 
     Takes scikit-learn's ``RandomizedSearchCV`` arguments plus ``store``, ``study``,
@@ -378,7 +498,7 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):
     from scikit-learn's ``ParameterSampler`` sequence.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict[str, Any] = {
         **_ms.RandomizedSearchCV._parameter_constraints,
         **_EXTRA_CONSTRAINTS,
     }
@@ -435,25 +555,46 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):
                 )
             seed = int(self.seed)
         distributions = self.param_distributions
-        _check_distributions(distributions)
-        candidates = [sample_candidate(distributions, seed, i) for i in range(self.n_iter)]
+        sampler = ParameterSampler(distributions, self.n_iter, random_state=0)  # validates
+        spaces = sampler.param_distributions
+        if all(not hasattr(v, "rvs") for space in spaces for v in space.values()):
+            candidates = _distinct_candidates(distributions, seed, self.n_iter)
+        else:
+            candidates = [sample_candidate(distributions, seed, i) for i in range(self.n_iter)]
         return (
             "random",
             distributions,
             candidates,
             seed,
-            [{"sample": [seed, i]} for i in range(self.n_iter)],
+            [{"sample": [seed, i]} for i in range(len(candidates))],
         )
 
 
-def _check_distributions(distributions: Any) -> None:
-    spaces = [distributions] if isinstance(distributions, Mapping) else list(distributions)
-    for space in spaces:
-        for key, dist in space.items():
-            if not (hasattr(dist, "rvs") or isinstance(dist, (list, tuple, np.ndarray))):
-                raise TypeError(
-                    f"param_distributions[{key!r}] = {dist!r} must be a list of values or a "
-                    "distribution with an rvs method (e.g. scipy.stats.loguniform(1e-3, 1e2))"
-                )
-            if not hasattr(dist, "rvs") and len(dist) == 0:
-                raise ValueError(f"param_distributions[{key!r}] is an empty list")
+def _distinct_candidates(distributions: Any, seed: int, n_iter: int) -> list[dict[str, Any]]:
+    """Lists only: sample without replacement, as ``ParameterSampler`` does.
+
+    Candidate ``i`` is ``sample_candidate(seed, i)`` unless an earlier candidate has
+    those params; then it is redrawn from ``SeedSequence([seed, i, 1])`` among the grid.
+    Either way it depends on the seed and ``i`` only, never on what ran before.
+    """
+    grid = ParameterGrid(distributions)
+    grid_size = len(grid)
+    if grid_size < n_iter:
+        warnings.warn(
+            f"The total space of parameters {grid_size} is smaller than n_iter={n_iter}. "
+            f"Running {grid_size} iterations. For exhaustive searches, use GridSearchCV.",
+            UserWarning,
+            stacklevel=4,
+        )
+        n_iter = grid_size
+    candidates: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i in range(n_iter):
+        params = sample_candidate(distributions, seed, i)
+        if canonical_json(params) in seen:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, i, 1]))
+            while canonical_json(params) in seen:
+                params = dict(sorted(grid[int(rng.integers(grid_size))].items()))
+        seen.add(canonical_json(params))
+        candidates.append(params)
+    return candidates

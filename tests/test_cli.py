@@ -52,8 +52,18 @@ def test_studies_json_shape(ran, invoke):
     result = invoke("studies", "--store", ran, "--json")
     assert result.exit_code == 0
     (study,) = json.loads(result.stdout)
-    for key in ("name", "search", "n_trials", "n_complete", "n_failed", "metric", "best_score",
-                "code_hash", "data_hash", "created"):
+    for key in (
+        "name",
+        "search",
+        "n_trials",
+        "n_complete",
+        "n_failed",
+        "metric",
+        "best_score",
+        "code_hash",
+        "data_hash",
+        "created",
+    ):
         assert key in study
     assert study["n_trials"] == study["n_complete"] == 3
     assert study["metric"] == "accuracy"
@@ -65,8 +75,7 @@ def test_trials_json_shape_and_ranks(ran, invoke):
     trials = json.loads(result.stdout)
     assert [t["number"] for t in trials] == [0, 1, 2]
     for t in trials:
-        for key in ("number", "params", "status", "scores", "mean", "std", "rank", "seed",
-                    "code_hash"):
+        for key in ("number", "params", "status", "scores", "mean", "std", "rank", "seed", "code_hash"):
             assert key in t
         assert set(t["scores"]) == {"accuracy", "f1_macro"}
         assert len(t["scores"]["accuracy"]) == 3
@@ -102,8 +111,14 @@ def test_trials_csv_uses_cv_results_columns(ran, invoke):
     result = invoke("trials", "tiny", "--store", ran, "--csv")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 3
-    for column in ("param_C", "split0_test_accuracy", "mean_test_accuracy", "std_test_accuracy",
-                   "rank_test_accuracy", "mean_fit_time"):
+    for column in (
+        "param_C",
+        "split0_test_accuracy",
+        "mean_test_accuracy",
+        "std_test_accuracy",
+        "rank_test_accuracy",
+        "mean_fit_time",
+    ):
         assert column in rows[0]
 
 
@@ -121,8 +136,7 @@ def test_best_text_and_json(ran, invoke):
 def test_show_study_and_trial(ran, invoke):
     study = invoke("show", "tiny", "--store", ran)
     assert study.exit_code == 0
-    for field in ("code hash", "data hash", "split hash", "seed", "python", "versions",
-                  "StratifiedKFold"):
+    for field in ("code hash", "data hash", "split hash", "seed", "python", "versions", "StratifiedKFold"):
         assert field in study.stdout
     info = json.loads(invoke("show", "tiny", "--store", ran, "--json").stdout)
     assert info["provenance"]["environment"]["versions"]["sklearn"]
@@ -172,7 +186,9 @@ def test_query_on_missing_store_creates_nothing(tmp_path, invoke):
 
 def test_changed_spec_under_same_name_is_refused(ran, write_spec, invoke):
     before = ran.read_bytes()
-    changed = write_spec(space={"C": [0.01, 0.1, 1.0, 10.0]}, cv={"kind": "stratified", "folds": 4, "shuffle": True})
+    changed = write_spec(
+        space={"C": [0.01, 0.1, 1.0, 10.0]}, cv={"kind": "stratified", "folds": 4, "shuffle": True}
+    )
     result = invoke("run", changed, "--store", ran)
     assert result.exit_code == 2
     assert "exists with a different spec (changed: cv.folds, space.C)" in result.stderr
@@ -215,14 +231,19 @@ def test_query_commands_do_not_import_sklearn(ran):
         "bad = [m for m in ('sklearn', 'pandas', 'scipy', 'jinja2') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "error"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_import_hptrack_does_not_import_sklearn():
     done = subprocess.run(
         [sys.executable, "-c", "import hptrack, hptrack.cli, sys; assert 'sklearn' not in sys.modules"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr

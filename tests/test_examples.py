@@ -16,19 +16,26 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def hptrack(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hptrack", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
         env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning"},
     )
 
 
 @pytest.mark.parametrize(
     "spec, name, budget",
-    [("digits_svc.toml", "digits-svc", 2), ("digits_pipeline.toml", "digits-pca-svc", 1),
-     ("mlp_random.toml", "digits-mlp", 1)],
+    [
+        ("digits_svc.toml", "digits-svc", 2),
+        ("digits_pipeline.toml", "digits-pca-svc", 1),
+        ("mlp_random.toml", "digits-mlp", 1),
+    ],
 )
 def test_example_spec_runs(tmp_path, spec, name, budget):
-    done = hptrack("run", EXAMPLES / spec, "--store", tmp_path / "ex.db", "--max-trials", budget,
-                   cwd=tmp_path)
+    done = hptrack(
+        "run", EXAMPLES / spec, "--store", tmp_path / "ex.db", "--max-trials", budget, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     best = hptrack("best", name, "--store", tmp_path / "ex.db", "--json", cwd=tmp_path)
     assert best.returncode == 0, best.stderr
@@ -36,21 +43,32 @@ def test_example_spec_runs(tmp_path, spec, name, budget):
 
 
 def test_mlp_example_covers_the_textbook_space(tmp_path):
-    done = hptrack("run", EXAMPLES / "mlp_random.toml", "--store", tmp_path / "ex.db",
-                   "--max-trials", "0", cwd=tmp_path)
+    done = hptrack(
+        "run", EXAMPLES / "mlp_random.toml", "--store", tmp_path / "ex.db", "--max-trials", "0", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
-    info = json.loads(hptrack("show", "digits-mlp", "--store", tmp_path / "ex.db", "--json",
-                              cwd=tmp_path).stdout)
-    assert set(info["spec"]["space"]) == {"mlp__learning_rate_init", "mlp__batch_size",
-                                          "mlp__hidden_layer_sizes", "mlp__alpha"}
+    info = json.loads(
+        hptrack("show", "digits-mlp", "--store", tmp_path / "ex.db", "--json", cwd=tmp_path).stdout
+    )
+    assert set(info["spec"]["space"]) == {
+        "mlp__learning_rate_init",
+        "mlp__batch_size",
+        "mlp__hidden_layer_sizes",
+        "mlp__alpha",
+    }
     assert info["metrics"] == ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
     assert "models.py" in info["code"]["sources"]  # the user's factory module is hashed
 
 
 def test_python_api_example(tmp_path):
     db = tmp_path / "api.db"
-    done = subprocess.run([sys.executable, EXAMPLES / "python_api.py", db], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [sys.executable, EXAMPLES / "python_api.py", db],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "best params {'logisticregression__C':" in done.stdout
     studies = json.loads(hptrack("studies", "--store", db, "--json", cwd=tmp_path).stdout)

@@ -105,9 +105,7 @@ def assert_self_contained(page: TreeBuilder, html: str) -> None:
     assert "@import" not in html and "url(" not in html
 
 
-def test_report_ranks_configurations_with_provenance_and_failures(
-    write_spec, db_path, invoke, tmp_path
-):
+def test_report_ranks_configurations_with_provenance_and_failures(write_spec, db_path, invoke, tmp_path):
     spec = write_spec(  # C=-1 raises at fit
         space={"C": [0.001, 0.01, 0.1, -1.0]},
         cv={"kind": "stratified", "folds": 2, "shuffle": True},
@@ -127,8 +125,7 @@ def test_report_ranks_configurations_with_provenance_and_failures(
     header = root.find("header", "study-header")
     assert header.find("h1").text() == "tiny"
     facts = {
-        dt.text(): " ".join(dd.text().split())
-        for dt, dd in zip(header.find_all("dt"), header.find_all("dd"))
+        dt.text(): " ".join(dd.text().split()) for dt, dd in zip(header.find_all("dt"), header.find_all("dd"))
     }
     assert facts["Trials"] == "3 complete, 1 failed, 4 total"
     assert facts["Ranking metric"] == "accuracy"
@@ -223,9 +220,7 @@ TAGGED_MODULE = textwrap.dedent(
 
 def tagged_spec(write_spec: Any, **overrides: Any) -> Path:
     """A spec whose estimator fits instantly and takes any string as ``tag``."""
-    spec = write_spec(
-        estimator="tagmodel:Tagged", metrics=["accuracy"], drop=("fixed",), **overrides
-    )
+    spec = write_spec(estimator="tagmodel:Tagged", metrics=["accuracy"], drop=("fixed",), **overrides)
     spec.with_name("tagmodel.py").write_text(TAGGED_MODULE)
     return spec
 

@@ -70,10 +70,21 @@ def test_resumed_trial_refits_only_missing_folds(write_spec, tmp_path, invoke):
         from hptrack.evaluate import FoldTask, evaluate_fold
 
         train, test = plan.splits[1]
-        result = evaluate_fold(FoldTask(trial_id, 0, 1, plan.candidates[0]), plan.estimator,
-                               plan.X, plan.y, train, test, plan.scorers)
-        store.commit_fold(trial_id, FoldRecord(1, result.test, None, result.fit_time,
-                                               result.score_time), n_folds=3, rank_metric="accuracy")
+        result = evaluate_fold(
+            FoldTask(trial_id, 0, 1, plan.candidates[0]),
+            plan.estimator,
+            plan.X,
+            plan.y,
+            train,
+            test,
+            plan.scorers,
+        )
+        store.commit_fold(
+            trial_id,
+            FoldRecord(1, result.test, None, result.fit_time, result.score_time),
+            n_folds=3,
+            rank_metric="accuracy",
+        )
         store.release([trial_id])
         summary = run_plan(store, plan)
     assert summary.folds_fitted == 3 * 3 - 1

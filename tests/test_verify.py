@@ -12,16 +12,16 @@ from hptrack.verify import choose_trials, verify_study
 
 @pytest.fixture
 def ran(write_spec, db_path, invoke):
-    spec = write_spec(estimator="sklearn.naive_bayes:GaussianNB", fixed={},
-                      space={"var_smoothing": [1e-9, 1e-3, 1e-1]})
+    spec = write_spec(
+        estimator="sklearn.naive_bayes:GaussianNB", fixed={}, space={"var_smoothing": [1e-9, 1e-3, 1e-1]}
+    )
     assert invoke("run", spec, "--store", db_path).exit_code == 0
     return db_path
 
 
 def _change_data(tmp_path):
     module = tmp_path / "tinydata.py"
-    module.write_text(module.read_text().replace("return X[:300], y[:300]",
-                                                 "return X[:300] ** 2, y[:300]"))
+    module.write_text(module.read_text().replace("return X[:300], y[:300]", "return X[:300] ** 2, y[:300]"))
 
 
 def test_untouched_study_verifies_exactly(ran, invoke):
@@ -53,8 +53,11 @@ def test_tolerance_absorbs_drift(ran, tmp_path):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--trial", "9"], "has no trial 9"), (["--trials", "0"], "Invalid value for '--trials'"),
-     (["--tolerance", "-1"], "Invalid value for '--tolerance'")],
+    [
+        (["--trial", "9"], "has no trial 9"),
+        (["--trials", "0"], "Invalid value for '--trials'"),
+        (["--tolerance", "-1"], "Invalid value for '--tolerance'"),
+    ],
 )
 def test_bad_verify_arguments_exit_2(ran, invoke, args, message):
     result = invoke("verify", "tiny", "--store", ran, *args)
