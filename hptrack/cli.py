@@ -115,15 +115,26 @@ def _run(
             remaining = min(remaining, max_trials)
         bar, on_fold = _progress(remaining, plan.name)
         with bar:
-            summary = run_plan(
-                store,
-                plan,
-                n_jobs=n_jobs,
-                max_trials=max_trials,
-                retry_failed=retry_failed,
-                allow_code_change=allow_code_change,
-                on_fold=on_fold,
-            )
+            try:
+                summary = run_plan(
+                    store,
+                    plan,
+                    n_jobs=n_jobs,
+                    max_trials=max_trials,
+                    retry_failed=retry_failed,
+                    allow_code_change=allow_code_change,
+                    on_fold=on_fold,
+                )
+            except (HptrackError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                if plan.error_score != "raise":
+                    raise
+                message = " ".join(str(exc).split())[:300]
+                raise HptrackError(
+                    f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
+                    f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
+                ) from exc
         study = store.study(plan.name)
         top = study.trials(status="complete", top=5)
         if report is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import math
 import os
@@ -59,10 +60,24 @@ def _normalise(value: Any) -> Any:
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "params": _normalise(value.get_params(deep=False)),
         }
+    if isinstance(value, functools.partial):
+        return {
+            "partial": _normalise(value.func),
+            "args": _normalise(list(value.args)),
+            "keywords": _normalise(dict(value.keywords)),
+        }
     if isinstance(value, type) or callable(value):
         name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+        qualified = f"{getattr(value, '__module__', '?')}.{name}"
         if name and "<" not in name:
-            return {"callable": f"{getattr(value, '__module__', '?')}.{name}"}
+            return {"callable": qualified}
+        try:  # a lambda or a local function: its source text identifies it
+            source = inspect.getsource(value)
+        except (OSError, TypeError):  # typed at a prompt: its bytecode does
+            code = getattr(value, "__code__", None)
+            source = None if code is None else f"{code.co_code.hex()}{code.co_names}{code.co_consts!r}"
+        if name and source:
+            return {"callable": qualified, "source": sha256_text(source)}
     if hasattr(value, "rvs"):  # a scipy.stats frozen distribution
         dist = getattr(value, "dist", None)
         return {

@@ -30,7 +30,7 @@ from .fingerprint import (
     git_state,
     split_fingerprint,
 )
-from .space import grid_candidates, random_candidates
+from .space import distinct_candidates, grid_candidates, only_lists, random_candidates
 from .spec import (
     DEFAULT_METRIC,
     StudySpec,
@@ -315,7 +315,16 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
             k: [to_param(v) for v in values] if isinstance(values, list) else values
             for k, values in spec.space.items()
         }
-        candidates = random_candidates(space, spec.seed, spec.n_trials)
+        if only_lists(space):
+            size = math.prod(len(v) for v in space.values())
+            if spec.n_trials > size:
+                raise SpecError(
+                    f"{spec.source}: n_trials = {spec.n_trials} is more than the {size} distinct "
+                    "configurations of [space]; lower n_trials, or use search = 'grid'"
+                )
+            candidates = distinct_candidates(space, spec.seed, spec.n_trials)
+        else:
+            candidates = random_candidates(space, spec.seed, spec.n_trials)
         candidates = [{k: to_param(v) for k, v in c.items()} for c in candidates]
     trial_seeds = [
         {**fixed_seeds, **({"sample": [spec.seed, i]} if spec.search == "random" else {})}
@@ -503,6 +512,9 @@ def run_plan(
                 if on_fold is not None:
                     on_fold(result, status)
                 if result.exception is not None:  # error_score="raise", now recorded
+                    if status is None:
+                        store.fail(result.trial_id)
+                        claimed.pop(result.trial_id, None)
                     raise result.exception
                 if workers > 1:
                     store.heartbeat()

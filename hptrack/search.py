@@ -39,7 +39,7 @@ from .fingerprint import (
 )
 from .query import cv_results_layout
 from .runner import StudyPlan, modules_of, run_plan, seed_params
-from .space import sample_candidate
+from .space import distinct_candidates, sample_candidate
 from .spec import check_study_name
 from .store import Store
 
@@ -571,14 +571,8 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
 
 
 def _distinct_candidates(distributions: Any, seed: int, n_iter: int) -> list[dict[str, Any]]:
-    """Lists only: sample without replacement, as ``ParameterSampler`` does.
-
-    Candidate ``i`` is ``sample_candidate(seed, i)`` unless an earlier candidate has
-    those params; then it is redrawn from ``SeedSequence([seed, i, 1])`` among the grid.
-    Either way it depends on the seed and ``i`` only, never on what ran before.
-    """
-    grid = ParameterGrid(distributions)
-    grid_size = len(grid)
+    """Lists only: sample without replacement, as ``ParameterSampler`` does (and warns)."""
+    grid_size = len(ParameterGrid(distributions))
     if grid_size < n_iter:
         warnings.warn(
             f"The total space of parameters {grid_size} is smaller than n_iter={n_iter}. "
@@ -587,14 +581,4 @@ def _distinct_candidates(distributions: Any, seed: int, n_iter: int) -> list[dic
             stacklevel=4,
         )
         n_iter = grid_size
-    candidates: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i in range(n_iter):
-        params = sample_candidate(distributions, seed, i)
-        if canonical_json(params) in seen:
-            rng = np.random.default_rng(np.random.SeedSequence([seed, i, 1]))
-            while canonical_json(params) in seen:
-                params = dict(sorted(grid[int(rng.integers(grid_size))].items()))
-        seen.add(canonical_json(params))
-        candidates.append(params)
-    return candidates
+    return distinct_candidates(distributions, seed, n_iter)

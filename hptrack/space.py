@@ -95,3 +95,42 @@ def random_candidates(
 ) -> list[dict[str, Any]]:
     """Params of random trials ``0..n_trials-1``."""
     return [sample_candidate(distributions, seed, number) for number in range(n_trials)]
+
+
+def only_lists(distributions: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> bool:
+    """True when every param of every space is a list of values (no distribution)."""
+    spaces = [distributions] if isinstance(distributions, Mapping) else list(distributions)
+    return all(
+        not isinstance(v, Distribution) and not hasattr(v, "rvs") for space in spaces for v in space.values()
+    )
+
+
+def distinct_candidates(
+    distributions: Mapping[str, Any] | Sequence[Mapping[str, Any]], seed: int, n_trials: int
+) -> list[dict[str, Any]]:
+    """Lists only: ``n_trials`` distinct configurations, as ``ParameterSampler`` samples.
+
+    Trial ``i`` is ``sample_candidate(seed, i)`` unless an earlier trial has those params;
+    then it is redrawn from ``SeedSequence([seed, i, 1])`` among the grid. Either way it
+    depends on the seed and ``i`` only, never on which trials ran or in what order.
+    ``n_trials`` must not exceed the number of configurations.
+    """
+    from sklearn.model_selection import ParameterGrid
+
+    from .fingerprint import canonical_json
+
+    grid = ParameterGrid(distributions)
+    size = len(grid)
+    if n_trials > size:
+        raise ValueError(f"n_trials={n_trials} is more than the {size} distinct configurations")
+    candidates: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i in range(n_trials):
+        params = sample_candidate(distributions, seed, i)
+        if canonical_json(params) in seen:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, i, 1]))
+            while canonical_json(params) in seen:
+                params = dict(sorted(grid[int(rng.integers(size))].items()))
+        seen.add(canonical_json(params))
+        candidates.append(params)
+    return candidates

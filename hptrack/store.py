@@ -798,6 +798,19 @@ class Store:
                 [(trial_id,) for trial_id in ids],
             )
 
+    def fail(self, trial_id: int) -> None:
+        """Mark a running trial ``failed`` now (``error_score="raise"``: the run stops).
+
+        Its recorded folds are kept; ``--retry-failed`` re-runs the failed ones.
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            db.conn.execute(
+                "UPDATE trials SET status = 'failed', score = NULL, finished = ?, heartbeat = ?, "
+                "pid = NULL WHERE id = ? AND status = 'running'",
+                (now, now, trial_id),
+            )
+
     def heartbeat(self) -> None:
         """Refresh the heartbeat of every trial this process is running."""
         db = self._writer()

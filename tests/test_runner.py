@@ -141,3 +141,15 @@ def test_library_errors_name_the_fields(write_spec, db_path):
         plan.code_hash = "0" * 64
         with pytest.raises(DriftError, match="code changed"):
             run_plan(store, plan)
+
+
+def test_error_score_raise_stops_the_run_and_records_the_failure(write_spec, db_path, invoke):
+    spec = write_spec(space={"C": [1.0, -1.0, 0.1]}, error_score="raise")
+    result = invoke("run", spec, "--store", db_path)
+    assert result.exit_code == 2
+    assert "a fit failed and the spec sets error_score = 'raise' (InvalidParameterError" in result.stderr
+    assert "Traceback" not in result.output
+    with Store(db_path, readonly=True) as store:
+        study = store.study("tiny")
+        assert [t.status for t in study.trials()] == ["complete", "failed", "pending"]
+        assert study.trial(1).errors  # the failure is recorded with its traceback
