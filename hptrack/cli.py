@@ -33,6 +33,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except HptrackError as exc:
             raise _InputError(str(exc)) from exc
+        except click.UsageError as exc:  # one line, as every other refusal
+            where = exc.ctx.command_path if exc.ctx is not None else "hptrack"
+            message = " ".join(exc.format_message().split())
+            raise _InputError(f"{message} (see '{where} --help')") from exc
         except KeyboardInterrupt:
             click.echo(
                 "Interrupted; completed trials are saved (continue with `hptrack resume STUDY`)",

@@ -473,6 +473,7 @@ def run_plan(
     rank_metric = stored.metrics[0]
     n_folds = stored.n_folds
     claimed: dict[int, int] = {}  # trial_id -> folds still to commit
+    beat = store.heartbeat_thread()
     try:
         while budget > 0:
             claims = store.claim(
@@ -516,9 +517,8 @@ def run_plan(
                         store.fail(result.trial_id)
                         claimed.pop(result.trial_id, None)
                     raise result.exception
-                if workers > 1:
-                    store.heartbeat()
     finally:
+        beat.stop()
         if claimed:
             store.release(claimed)
     counts = store.counts(stored.id)

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "hptrack.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 60.0
+HEARTBEAT_SECONDS = 30.0  # a coordinator refreshes its running trials this often
+LEASE_SECONDS = 300.0  # a trial of another host with no heartbeat for this long is abandoned
 
 
 def default_store_path() -> Path:
@@ -90,6 +93,38 @@ class FoldRecord:
     fit_time: float
     score_time: float
     error: str | None = None
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the heartbeat of one process's running trials, on its own connection."""
+
+    def __init__(self, path: Path, host: str, pid: int, interval: float) -> None:
+        super().__init__(name="hptrack-heartbeat", daemon=True)
+        self._path, self._host, self._pid, self._interval = path, host, pid, interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            conn = sqlite3.connect(str(self._path), timeout=BUSY_TIMEOUT_SECONDS)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stopped.wait(self._interval):
+                try:
+                    with conn:
+                        conn.execute(
+                            "UPDATE trials SET heartbeat = ? WHERE status = 'running' "
+                            "AND host = ? AND pid = ?",
+                            (utcnow(), self._host, self._pid),
+                        )
+                except sqlite3.Error:  # busy for a minute, or the store went away: skip a beat
+                    continue
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)
 
 
 def _process_alive(pid: int) -> bool:
@@ -630,7 +665,7 @@ class Store:
         assert stored is not None
         return stored
 
-    def recover_abandoned(self, study_id: int, *, lease_seconds: float = 3600.0) -> list[int]:
+    def recover_abandoned(self, study_id: int, *, lease_seconds: float = LEASE_SECONDS) -> list[int]:
         """Return trials left ``running`` by dead workers to ``pending``; list their numbers.
 
         A worker on this host is dead when its process is gone; a worker elsewhere when
@@ -810,6 +845,16 @@ class Store:
                 "pid = NULL WHERE id = ? AND status = 'running'",
                 (now, now, trial_id),
             )
+
+    def heartbeat_thread(self, interval: float = HEARTBEAT_SECONDS) -> _Heartbeat:
+        """A started daemon thread refreshing this process's claims every ``interval`` s.
+
+        It keeps a long fold's trial from looking abandoned to coordinators on other
+        hosts (which go by the heartbeat, not the process table). Call ``stop()``.
+        """
+        beat = _Heartbeat(self.path, self._host, self._pid, interval)
+        beat.start()
+        return beat
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat of every trial this process is running."""
