@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .query import StudySummary, Trial
+from .query import StudySummary, TiesWithBest, Trial
 
 
 def short(hash_value: str | None) -> str:
@@ -63,10 +63,19 @@ def studies_table(studies: Sequence[StudySummary]) -> str:
     return table(["study", "search", "complete/failed/total", "best", "metric", "code", "created"], rows)
 
 
-def trials_table(trials: Sequence[Trial], metrics: Sequence[str]) -> str:
+def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWithBest | None = None) -> str:
+    """The trials as a table; with ``ties``, a column saying which are tied with the best."""
     if not trials:
         return "no trials match"
-    headers = ["#", "rank", "status", *[f"{m} (mean ± std)" for m in metrics], "params"]
+    tie_column = ties is not None and ties.tested
+    headers = [
+        "#",
+        "rank",
+        "status",
+        *(["tied"] if tie_column else []),
+        *[f"{m} (mean ± std)" for m in metrics],
+    ]
+    headers.append("params")
     rows = []
     for t in trials:
         rows.append(
@@ -74,6 +83,7 @@ def trials_table(trials: Sequence[Trial], metrics: Sequence[str]) -> str:
                 str(t.number),
                 str(t.rank) if t.rank is not None else "-",
                 t.status,
+                *([tie_cell(ties, t.number)] if tie_column and ties is not None else []),
                 *[
                     f"{number(t.mean[m])} ± {number(t.std[m])}" if t.mean[m] is not None else "-"
                     for m in metrics
@@ -172,4 +182,100 @@ def verify_text(report: Any) -> str:
     ]
     lines.append(table(["trial", "fold", "metric", "recorded", "now", "delta", ""], rows))
     lines.append("all fold scores match" if report.ok else f"{len(report.drifted)} fold score(s) drifted")
+    return "\n".join(lines)
+
+
+def tie_cell(ties: TiesWithBest, number: int) -> str:
+    """``best``, ``yes p=0.59``, ``no p=0.003``, or ``-`` (not complete, or untested)."""
+    p = ties.p_values.get(number)
+    if number == ties.best:
+        return "best"
+    if p is None:
+        return "-"
+    return f"{'yes' if p >= ties.alpha else 'no'} p={p:.2g}"
+
+
+def tied_lines(ties: TiesWithBest, params: Mapping[int, Mapping[str, Any]]) -> list[str]:
+    """The configurations tied with the best, then the one-line statement of the test."""
+    lines = []
+    if ties.tested:
+        others = [n for n in ties.tied if n != ties.best]
+        if others:
+            lines.append(f"  tied with best: {len(others)} configuration(s)")
+            lines.extend(
+                f"    #{n}  {ties.metric} {number(ties.means.get(n))}  p={ties.p_values[n]:.2g}  "
+                f"{params_text(params.get(n, {}))}"
+                for n in others
+            )
+        else:
+            lines.append(f"  tied with best: none (every other complete trial has p < {ties.alpha:g})")
+    lines.append(f"  {ties.statement()}")
+    return lines
+
+
+def compare_text(result: Any) -> str:
+    """A :class:`hptrack.compare.Comparison` as text."""
+    a, b = result.a, result.b
+    lines = [
+        f"compare A = {a.name} ({a.store}) with B = {b.name} ({b.store}) on {result.metric}",
+        f"  A: {a.search}, {a.n_complete}/{a.n_trials} trials complete, {a.n_folds} folds",
+        f"  B: {b.search}, {b.n_complete}/{b.n_trials} trials complete, {b.n_folds} folds",
+    ]
+    for what in ("spec", "code", "data", "environment"):
+        changed = result.differences.get(what, [])
+        lines.append(f"  {what + ':':13}" + ("same" if not changed else "differs: " + "; ".join(changed)))
+    folds = "comparable (same split hash)" if result.comparable_folds else "differ (no pairing by fold)"
+    lines.append(f"  {'folds:':13}{folds}")
+    lines.append(
+        f"configurations: {len(result.shared)} in both, {len(result.only_a)} only in A, "
+        f"{len(result.only_b)} only in B"
+    )
+    if result.shared:
+        rows = [
+            [
+                f"#{s.a_number}/#{s.b_number}",
+                number(s.a_mean),
+                number(s.b_mean),
+                "-" if s.delta is None else f"{s.delta:+.4f}",
+                "-" if s.p_value is None else f"{s.p_value:.3g}",
+                params_text(s.params),
+            ]
+            for s in result.shared
+        ]
+        table_text = table(["A/B", "A mean", "B mean", "delta (B-A)", "p (paired)", "params"], rows)
+        lines.extend("  " + line for line in table_text.splitlines())
+    for label, best in (("A", result.best_a), ("B", result.best_b)):
+        if best is None:
+            lines.append(f"best of {label}: none (no complete trial)")
+        else:
+            lines.append(
+                f"best of {label}: #{best.number} {result.metric} {number(best.mean)} ± {number(best.std)}  "
+                f"{params_text(best.params)}"
+            )
+    if result.best_delta is not None:
+        lines.append(f"best delta (B-A): {result.best_delta:+.4f}")
+    lines.append(result.test_note)
+    return "\n".join(lines)
+
+
+def merge_text(report: Any) -> str:
+    """A :class:`hptrack.merge.MergeReport` as text."""
+    lines = [f"merged {len(report.sources)} source(s) into {report.store}"]
+    for s in report.studies:
+        how = s.action
+        if s.action == "renamed":
+            how += f"; differs in {', '.join(s.differences)}"
+        lines.append(
+            f"  {s.source}: {s.study} -> {s.into} ({how}): {s.trials_added} trial(s) and "
+            f"{s.folds_added} fold(s) added, {s.trials_finished} trial(s) finished, "
+            f"{len(s.conflicts)} conflict(s)"
+        )
+        lines.extend(f"    note: {note}" for note in s.notes)
+    if not report.studies:
+        lines.append("  (the sources hold no studies)")
+    if report.conflicts:
+        lines.append(
+            "conflicts (the store keeps its own results; those trials took nothing from the source):"
+        )
+        lines.extend(f"  {c.source}: {c.describe()}" for c in report.conflicts)
     return "\n".join(lines)

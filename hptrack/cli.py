@@ -54,7 +54,19 @@ store_option = click.option(
     type=click.Path(path_type=Path),  # Store gives the one-line errors (directory, unreadable)
     help="Store file (or set HPTRACK_STORE).",
 )
+dask_option = click.option(
+    "--dask",
+    "dask",
+    envvar="HPTRACK_DASK",
+    metavar="ADDRESS",
+    help="Run folds on this Dask scheduler (tcp://host:8786; or set HPTRACK_DASK).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+no_reuse_option = click.option(
+    "--no-reuse",
+    is_flag=True,
+    help="Fit every fold, even one the store already evaluated with the same key.",
+)
 
 
 def _emit_json(value: Any) -> None:
@@ -97,6 +109,21 @@ def _progress(total: int, label: str) -> tuple[Any, Callable[[Any, str | None], 
     return bar, on_fold
 
 
+@contextmanager
+def _dask_client(address: str | None) -> Iterator[Any]:
+    """A client of the Dask scheduler at ``address`` (None: no cluster), connected first."""
+    if address is None:
+        yield None
+        return
+    from .runner import connect_dask
+
+    client = connect_dask(address)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _run(
     store_path: Path,
     plan: Any,
@@ -106,12 +133,14 @@ def _run(
     retry_failed: bool,
     allow_code_change: bool,
     report: Path | None,
+    dask: str | None = None,
+    reuse: bool = True,
 ) -> None:
     from .runner import open_study, run_plan
 
     if report is not None and not report.parent.is_dir():
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
-    with Store(store_path) as store, _sigterm_as_interrupt():
+    with _dask_client(dask) as client, Store(store_path) as store, _sigterm_as_interrupt():
         stored, _ = open_study(store, plan, allow_code_change=allow_code_change)  # refuse early
         counts = store.counts(stored.id)
         remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
@@ -128,6 +157,8 @@ def _run(
                     retry_failed=retry_failed,
                     allow_code_change=allow_code_change,
                     on_fold=on_fold,
+                    dask=client,
+                    reuse=reuse,
                 )
             except (HptrackError, KeyboardInterrupt):
                 raise
@@ -150,10 +181,16 @@ def _run(
     )
     click.echo(
         f"{summary.study}: {summary.trials_finished} trial(s) run now "
-        f"({summary.folds_fitted} folds fitted) in {summary.elapsed:.1f} s; {summary.n_complete} complete, "
-        f"{summary.n_failed} failed of {summary.n_trials}; {state}",
+        f"({summary.folds_fitted} folds fitted), {summary.folds_reused} reused in {summary.elapsed:.1f} s; "
+        f"{summary.n_complete} complete, {summary.n_failed} failed of {summary.n_trials}; {state}",
         err=True,
     )
+    if summary.folds_refit:
+        click.echo(
+            f"{summary.folds_refit} fold(s) refit for new metric(s) {', '.join(summary.refit_metrics)}: "
+            "the store had them evaluated without those scores",
+            err=True,
+        )
     if summary.recovered:
         click.echo(f"re-ran trial(s) abandoned by dead workers: {summary.recovered}", err=True)
     click.echo(_format.trials_table(top, study.metrics))
@@ -182,7 +219,17 @@ def _write_report(store: Store, names: list[str], out: Path) -> None:
     type=click.Path(path_type=Path),
     help="Write an HTML report when done.",
 )
-def run(spec: Path, store_path: Path, n_jobs: int, max_trials: int | None, report: Path | None) -> None:
+@dask_option
+@no_reuse_option
+def run(
+    spec: Path,
+    store_path: Path,
+    n_jobs: int,
+    max_trials: int | None,
+    report: Path | None,
+    dask: str | None,
+    no_reuse: bool,
+) -> None:
     """Run the study SPEC (a TOML file), or resume it if it already exists.
 
     Example: hptrack run examples/digits_svc.toml --store runs.db --n-jobs 2
@@ -199,6 +246,8 @@ def run(spec: Path, store_path: Path, n_jobs: int, max_trials: int | None, repor
         retry_failed=False,
         allow_code_change=False,
         report=report,
+        dask=dask,
+        reuse=not no_reuse,
     )
 
 
@@ -209,6 +258,8 @@ def run(spec: Path, store_path: Path, n_jobs: int, max_trials: int | None, repor
 @click.option("--max-trials", type=click.IntRange(min=0), help="Stop after this many more trials.")
 @click.option("--retry-failed", is_flag=True, help="Run failed trials again.")
 @click.option("--allow-code-change", is_flag=True, help="Continue although code or data changed.")
+@dask_option
+@no_reuse_option
 def resume(
     study: str,
     store_path: Path,
@@ -216,6 +267,8 @@ def resume(
     max_trials: int | None,
     retry_failed: bool,
     allow_code_change: bool,
+    dask: str | None,
+    no_reuse: bool,
 ) -> None:
     """Continue STUDY from the spec stored in the store (no spec file needed).
 
@@ -234,6 +287,8 @@ def resume(
         retry_failed=retry_failed,
         allow_code_change=allow_code_change,
         report=None,
+        dask=dask,
+        reuse=not no_reuse,
     )
 
 
@@ -290,10 +345,12 @@ def trials(
             )
             click.echo(_csv(flat), nl=False)
             return
+        ties = found.tied_with_best()
     if as_json:
-        _emit_json([t.to_dict() for t in rows])
+        _emit_json([{**t.to_dict(), **ties.for_trial(t.number)} for t in rows])
     else:
-        click.echo(_format.trials_table(rows, found.metrics))
+        click.echo(_format.trials_table(rows, found.metrics, ties=ties))
+        click.echo(ties.statement())
 
 
 @cli.command()
@@ -308,12 +365,21 @@ def best(study: str, store_path: Path, as_json: bool) -> None:
     with Store(store_path, readonly=True) as store:
         found = store.study(study)
         trial = found.best()
+        ties = found.tied_with_best()
+        others = [n for n in ties.tied if n != trial.number]
+        params = {t.number: t.params for t in found.trials(status="complete")} if others else {}
     if as_json:
-        _emit_json(trial.to_dict())
-    else:
-        click.echo(
-            _format.trial_text(trial, found.metrics, title=f"best trial of {found.name}: #{trial.number}")
+        tied = [
+            {"number": n, "params": params[n], "mean": ties.means.get(n), "p_vs_best": ties.p_values[n]}
+            for n in others
+        ]
+        _emit_json(
+            {**trial.to_dict(), **ties.for_trial(trial.number), "tied": tied, "tie_test": ties.to_dict()}
         )
+    else:
+        title = f"best trial of {found.name}: #{trial.number}"
+        click.echo(_format.trial_text(trial, found.metrics, title=title))
+        click.echo("\n".join(_format.tied_lines(ties, params)))
 
 
 @cli.command()
@@ -472,6 +538,94 @@ def verify(
             f"drift: {len(report.drifted)} fold score(s) differ; first: trial {first.trial} fold "
             f"{first.fold} {first.metric} recorded {first.recorded!r} now {first.new!r}"
             + (f" (delta {first.delta:+.3g})" if first.delta is not None else ""),
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@store_option
+@click.option("--metric", help="Metric to compare (default: A's ranking metric).")
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Exit 1 when B's best is worse than A's by more than --threshold (a CI gate).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Largest accepted drop of the best mean score.",
+)
+@json_option
+def compare(
+    a: str,
+    b: str,
+    store_path: Path,
+    metric: str | None,
+    fail_on_regression: bool,
+    threshold: float,
+    as_json: bool,
+) -> None:
+    """Compare study B with study A: differing fields, shared configs, the two bests.
+
+    A and B are study names in --store, or STORE.db:NAME for a study in another store.
+    Deltas are B - A. When both studies used the same CV splits, fold scores are paired
+    and the two bests get a corrected resampled t-test.
+
+    Example: hptrack compare digits-svc baseline.db:digits-svc --fail-on-regression
+    """
+    from .compare import StudyRef, compare_studies, open_refs
+
+    refs = StudyRef.parse(a, store_path), StudyRef.parse(b, store_path)
+    with open_refs(*refs) as (study_a, study_b):
+        result = compare_studies(study_a, study_b, metric=metric, threshold=threshold)
+    if fail_on_regression and result.best_delta is None:
+        raise HptrackError(
+            f"cannot check for a regression: {result.test_note.removeprefix('no paired test: ')}"
+        )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        click.echo(_format.compare_text(result))
+    if fail_on_regression and result.regressed:
+        click.echo(
+            f"regression: B's best {result.metric} is {-result.best_delta:.4g} below A's "  # type: ignore[operator]
+            f"(threshold {threshold:g})",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@store_option
+@click.option("--rename", is_flag=True, help="Merge a same-named study with another spec as NAME@host.")
+@json_option
+def merge(sources: tuple[Path, ...], store_path: Path, rename: bool, as_json: bool) -> None:
+    """Merge the stores SRC... (e.g. from several machines) into --store (created if missing).
+
+    The same study (same name, spec, data and splits) merges trial by trial and fold
+    by fold without duplicates; sources are only read. A fold recorded differently in
+    the store and a source is a conflict: reported, never overwritten (the store keeps
+    that trial as it was), everything else still merges, and the exit code is 1.
+
+    Example: hptrack merge node1.db node2.db --store all.db
+    """
+    from .merge import merge_stores
+
+    report = merge_stores(list(sources), store_path, rename=rename)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(_format.merge_text(report))
+    if not report.ok:
+        click.echo(
+            f"{len(report.conflicts)} conflict(s): results differ between the store and a source; "
+            "the store kept its own (see the list above)",
             err=True,
         )
         sys.exit(1)

@@ -19,6 +19,7 @@ from typing import Any
 from .errors import HptrackError, SpecError, StudyNotFoundError, TrialNotFoundError
 
 STATUSES = ("pending", "running", "complete", "failed")
+ALPHA = 0.05  # significance level of the tied-with-best test
 _CHUNK = 500
 
 
@@ -168,6 +169,137 @@ def list_studies(conn: sqlite3.Connection) -> list[StudySummary]:
             best,
         ) in rows
     ]
+
+
+class MissingDependencyError(HptrackError, ImportError):
+    """An optional dependency (pandas) is needed but not installed."""
+
+
+@dataclass(frozen=True)
+class TiesWithBest:
+    """Which complete trials of a study are statistically tied with its best.
+
+    ``p_values`` maps each complete trial's number to its two-sided p-value against
+    the best trial (1.0 for the best itself; None when a fold score is NaN). When no
+    test is possible (one fold, no complete trial) ``reason`` says why and
+    ``p_values`` is empty.
+    """
+
+    study: str
+    metric: str
+    alpha: float
+    best: int | None
+    n_folds: int
+    test_train_ratio: float | None
+    scheme: str
+    reason: str | None
+    p_values: dict[int, float | None]
+    means: dict[int, float | None] = field(default_factory=dict)
+
+    @property
+    def tested(self) -> bool:
+        """True when the test could run (two or more folds, a best trial)."""
+        return self.reason is None
+
+    @property
+    def tied(self) -> list[int]:
+        """Numbers of the trials tied with the best (the best first, then by mean, best first)."""
+        numbers = [n for n, p in self.p_values.items() if p is not None and p >= self.alpha]
+        return sorted(numbers, key=lambda n: (n != self.best, -_sort_value(self.means.get(n)), n))
+
+    def is_tied(self, number: int) -> bool | None:
+        """True/False for a tested complete trial; None when untested."""
+        p = self.p_values.get(number)
+        return None if p is None else p >= self.alpha
+
+    def for_trial(self, number: int) -> dict[str, Any]:
+        """The per-trial JSON keys ``tied_with_best`` and ``p_vs_best``."""
+        return {"tied_with_best": self.is_tied(number), "p_vs_best": self.p_values.get(number)}
+
+    def statement(self) -> str:
+        """One line: the test, its parameters and assumptions (or why there is none)."""
+        if self.reason is not None:
+            return f"tied with best: no test ({self.reason})"
+        ratio = _fraction(self.test_train_ratio)
+        return (
+            f"tied: p >= {self.alpha:g} against best #{self.best} in a two-sided corrected resampled "
+            f"t-test (Nadeau & Bengio 2003) of {self.metric} over {self.n_folds} paired folds, "
+            f"n_test/n_train = {ratio} ({self.scheme}); assumes every trial used the same splits; "
+            "approximate, as folds overlap"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        from .stats import TEST_NAME
+
+        return _json_safe(
+            {
+                "test": TEST_NAME,
+                "metric": self.metric,
+                "alpha": self.alpha,
+                "best": self.best,
+                "n_folds": self.n_folds,
+                "test_train_ratio": self.test_train_ratio,
+                "scheme": self.scheme,
+                "tested": self.tested,
+                "reason": self.reason,
+                "tied": self.tied,
+                "p_values": {str(n): p for n, p in sorted(self.p_values.items())},
+                "statement": self.statement(),
+            }
+        )
+
+
+def _fraction(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    if ratio > 0 and abs(1 / ratio - round(1 / ratio)) < 1e-9:
+        return f"1/{round(1 / ratio)}"
+    return f"{ratio:.4g}"
+
+
+def _nan_mean(values: Sequence[float]) -> float | None:
+    if not values or any(math.isnan(v) for v in values):
+        return None
+    return math.fsum(values) / len(values)
+
+
+def fold_size_ratio(study: Study) -> tuple[float | None, str]:
+    """``n_test / n_train`` of a study's folds for the corrected t-test, and how it was derived.
+
+    Exact fold sizes are not stored; they follow from the CV scheme: ``1/(k-1)`` for
+    k-fold (stratified, group) splits, ``test_size/(1-test_size)`` for a holdout split,
+    which has a single fold and so allows no paired test (the ratio is then None).
+    """
+    cv = study.spec.get("cv") if isinstance(study.spec.get("cv"), Mapping) else {}
+    kind = cv.get("kind") if isinstance(cv, Mapping) else None
+    k = study.n_folds
+    if kind == "holdout" or k < 2:
+        size = cv.get("test_size") if isinstance(cv, Mapping) else None
+        what = f"a holdout split (test_size {size})" if kind == "holdout" else f"{k} fold"
+        return None, f"{what} has one fold, so no paired test is possible"
+    scheme = (
+        f"{k}-fold" if kind in ("kfold", "stratified", "group", "default") else f"{k} folds, assumed k-fold"
+    )
+    return 1.0 / (k - 1), scheme
+
+
+@dataclass(frozen=True)
+class TrialDump:
+    """A trial's stored rows, as :func:`hptrack.merge.merge_stores` copies them."""
+
+    number: int
+    row: dict[str, Any]  # trials columns but id and study_id
+    folds: dict[int, dict[str, Any]]  # fold -> folds columns but id and trial_id
+    scores: dict[int, dict[str, dict[str, Any]]]  # fold -> metric -> scores columns but trial_id
+
+
+@dataclass(frozen=True)
+class StudyDump:
+    """A study's stored rows: its ``studies`` row (but id) and its trials."""
+
+    name: str
+    row: dict[str, Any]
+    trials: list[TrialDump]
 
 
 class Study:
@@ -326,13 +458,24 @@ class Study:
         fast = sort == self.metric and not params and not min_score
         where = "study_id = ?"
         args: list[Any] = [self.id]
-        if statuses is not None:
-            where += f" AND status IN ({','.join('?' * len(statuses))})"
-            args.extend(statuses)
+        if statuses is not None:  # literals from the STATUSES whitelist: lets SQLite use its indexes
+            where += f" AND status IN ({','.join(repr(s) for s in statuses)})"
         if fast:
-            order = "ORDER BY (status = 'complete' AND score IS NOT NULL) DESC, score DESC, number"
-            limit = f" LIMIT {int(top)}" if top is not None else ""
-            rows = self._trial_rows(f"WHERE {where} {order}{limit}", args)
+            # complete trials best first through the (study_id, score) index, then the rest
+            rows: list[tuple[Any, ...]] = []
+            if statuses is None or "complete" in statuses:
+                limit = f" LIMIT {int(top)}" if top is not None else ""
+                rows = self._trial_rows(
+                    f"WHERE study_id = ? AND status = 'complete' ORDER BY score DESC, number{limit}",
+                    args,
+                )
+            others = [s for s in (statuses or STATUSES) if s != "complete"]
+            if others and (top is None or len(rows) < top):
+                limit = f" LIMIT {int(top) - len(rows)}" if top is not None else ""
+                marks = ",".join(repr(s) for s in others)
+                rows += self._trial_rows(
+                    f"WHERE study_id = ? AND status IN ({marks}) ORDER BY number{limit}", args
+                )
             return self._build(rows, whole_study=statuses is None and top is None)
         rows = self._trial_rows(f"WHERE {where} ORDER BY number", args)
         trials = self._build(rows, whole_study=statuses is None)
@@ -573,6 +716,174 @@ class Study:
                 row["origin"] = json.dumps(t.origins, sort_keys=True)
             rows.append(_json_safe(row))
         return rows
+
+    def to_records(self, **filters: Any) -> list[dict[str, Any]]:
+        """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).
+
+        Parameters
+        ----------
+        **filters
+            Any of :meth:`trials`' keyword arguments (``status``, ``sort``, ``top``,
+            ``params``, ``min_score``); rows follow its order.
+
+        Examples
+        --------
+        >>> rows = store.study("digits-svc").to_records(status="complete")  # doctest: +SKIP
+        >>> rows[0]["mean_test_accuracy"]  # doctest: +SKIP
+        """
+        rows = self.export_rows()
+        if not filters:
+            return rows
+        order = {t.number: i for i, t in enumerate(self.trials(**filters))}
+        return sorted((r for r in rows if r["number"] in order), key=lambda r: order[r["number"]])
+
+    def to_frame(self, **filters: Any) -> Any:
+        """The trials as a pandas DataFrame (needs pandas, an optional dependency).
+
+        Takes :meth:`to_records`' filters; one row per trial, ``cv_results_`` columns.
+
+        Raises
+        ------
+        MissingDependencyError
+            pandas is not installed (an ``ImportError``; ``pip install pandas``).
+        """
+        import importlib
+
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "Study.to_frame() needs pandas, which is not installed: pip install pandas "
+                "(or use Study.to_records(), a list of dicts)"
+            ) from exc
+        return pd.DataFrame.from_records(self.to_records(**filters))
+
+    # ------------------------------------------------------------------ statistics
+
+    def tied_with_best(self, *, metric: str | None = None, alpha: float = ALPHA) -> TiesWithBest:
+        """Which complete trials are statistically indistinguishable from the best.
+
+        Each complete trial's fold scores are paired with the best trial's (every trial
+        of a study uses the same splits) and compared with Nadeau and Bengio's corrected
+        resampled t-test (:func:`hptrack.stats.corrected_ttest`), ``n_test/n_train``
+        derived from the CV scheme (``1/(k-1)`` for k folds). A trial is tied with the
+        best when its two-sided p-value is at least ``alpha``.
+
+        Parameters
+        ----------
+        metric : str, optional
+            The metric to compare on; default the ranking metric.
+        alpha : float, default=0.05
+            Significance level.
+
+        Returns
+        -------
+        TiesWithBest
+            p-values by trial number; ``reason`` says why there is no test (a holdout
+            split has one fold: nothing to pair).
+        """
+        from .stats import corrected_ttest
+
+        if not 0.0 < alpha < 1.0:
+            raise SpecError(f"alpha = {alpha!r} must be between 0 and 1 (e.g. 0.05)")
+        metric = self._check_metric(metric) if metric is not None else self.metric
+        folds = self._metric_folds(metric)
+        best = self._best_number(metric, folds)
+        ratio, scheme = fold_size_ratio(self)
+        reason: str | None = None
+        if best is None:
+            reason = "no complete trial yet"
+        elif ratio is None:
+            reason = scheme
+        p_values: dict[int, float | None] = {}
+        if reason is None and best is not None and ratio is not None:
+            best_scores = folds[best]
+            for number, scores in folds.items():
+                if any(math.isnan(v) for v in scores) or any(math.isnan(v) for v in best_scores):
+                    p_values[number] = None
+                    continue
+                p_values[number] = corrected_ttest(best_scores, scores, test_train_ratio=ratio).p_value
+        return TiesWithBest(
+            study=self.name,
+            metric=metric,
+            alpha=alpha,
+            best=best,
+            n_folds=self.n_folds,
+            test_train_ratio=ratio,
+            scheme=scheme,
+            reason=reason,
+            p_values=p_values,
+            means={n: _nan_mean(v) for n, v in folds.items()},
+        )
+
+    def _metric_folds(self, metric: str) -> dict[int, list[float]]:
+        """Fold scores of ``metric`` for each complete trial with every fold recorded."""
+        by_number: dict[int, list[float]] = {}
+        for number, fold, test in self._conn.execute(
+            "SELECT t.number, sc.fold, sc.test FROM scores sc JOIN trials t ON t.id = sc.trial_id "
+            "WHERE t.study_id = ? AND t.status = 'complete' AND sc.metric = ? ORDER BY t.number, sc.fold",
+            (self.id, metric),
+        ):
+            if 0 <= fold < self.n_folds:
+                by_number.setdefault(number, [math.nan] * self.n_folds)[fold] = _nan(test)
+        return by_number
+
+    def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
+        """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
+        if metric == self.metric:
+            row = self._conn.execute(
+                "SELECT number FROM trials WHERE study_id = ? AND status = 'complete' AND score IS NOT "
+                "NULL ORDER BY score DESC, number LIMIT 1",
+                (self.id,),
+            ).fetchone()
+            return None if row is None else int(row[0])
+        means = {n: _nan_mean(v) for n, v in folds.items()}
+        scored = [(-m, n) for n, m in means.items() if m is not None]
+        return min(scored)[1] if scored else None
+
+    # ------------------------------------------------------------------ merging
+
+    def dump(self) -> StudyDump:
+        """Every stored row of the study (its studies row, trials, folds and scores), for merging."""
+        study_row = self._rows("SELECT * FROM studies WHERE id = ?", (self.id,))[0]
+        trials = self._rows("SELECT * FROM trials WHERE study_id = ? ORDER BY number", (self.id,))
+        folds = self._rows(
+            "SELECT f.* FROM folds f JOIN trials t ON t.id = f.trial_id WHERE t.study_id = ? "
+            "ORDER BY f.trial_id, f.fold",
+            (self.id,),
+        )
+        scores = self._rows(
+            "SELECT sc.* FROM scores sc JOIN trials t ON t.id = sc.trial_id WHERE t.study_id = ? "
+            "ORDER BY sc.trial_id, sc.fold, sc.metric",
+            (self.id,),
+        )
+        fold_rows: dict[int, dict[int, dict[str, Any]]] = {}
+        for row in folds:
+            fold_rows.setdefault(row.pop("trial_id"), {})[row["fold"]] = row
+            row.pop("id", None)
+        score_rows: dict[int, dict[int, dict[str, dict[str, Any]]]] = {}
+        for row in scores:
+            trial_id = row.pop("trial_id")
+            score_rows.setdefault(trial_id, {}).setdefault(row["fold"], {})[row["metric"]] = row
+        dumped = []
+        for row in trials:
+            trial_id = row.pop("id")
+            row.pop("study_id", None)
+            dumped.append(
+                TrialDump(
+                    number=row["number"],
+                    row=row,
+                    folds=fold_rows.get(trial_id, {}),
+                    scores=score_rows.get(trial_id, {}),
+                )
+            )
+        study_row.pop("id", None)
+        return StudyDump(name=self.name, row=study_row, trials=dumped)
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        cursor = self._conn.execute(sql, list(args))
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
 def _sort_value(value: float | None) -> float:

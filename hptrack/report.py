@@ -7,6 +7,11 @@ turns a context into HTML with the templates in ``templates/`` (or a team's own
 directory first, see :func:`render`), and :func:`write_report` / :func:`write_site`
 write files. The output is self-contained (inline CSS and SVG, no network reference,
 no JavaScript) and deterministic: the same store renders the same bytes.
+
+Large studies stay small: the ranking lists the best ``TOP_N`` trials, a collapsible
+section the next ones up to ``FULL_TABLE_ROWS``, and every trial is in an embedded CSV
+download (a ``data:`` link); plots of more than ``MAX_PLOT_TRIALS`` trials show, per
+parameter value (or bin of values), the range, median and best of the trial means.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as _dt
 import json
 import math
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +35,21 @@ if TYPE_CHECKING:
     from .store import Store
 
 TOP_N = 50  # configurations in the ranking table
+FULL_TABLE_ROWS = 1000  # ranked trials listed in all (collapsible); beyond: the CSV download
 MAX_FAILED_SHOWN = 100  # failed trials listed in full; the rest are counted
 ERROR_LINES = 5  # last lines of a traceback shown per failed trial
 DECIMALS = 4  # every score is shown with this many decimals
-MAX_FOLD_DOTS = 500  # above this many trials a plot shows means only
+MAX_PLOT_TRIALS = 300  # above this many trials a plot aggregates the trials at each value
+MAX_FOLD_DOTS = 1500  # fold scores drawn in one plot at most (else means only)
+PLOT_BINS = 40  # an aggregated numeric axis with more distinct values is cut into bins
 MISSING = "–"  # shown for a value that does not exist
 
 __all__ = [
     "BestTrial",
+    "Comparison",
+    "ComparedStudy",
+    "PairComparison",
+    "CsvDownload",
     "DataArray",
     "FailedTrial",
     "Field",
@@ -45,12 +58,14 @@ __all__ = [
     "IndexEntry",
     "ParamPlot",
     "ParamValue",
+    "PlotGroup",
     "PlotPoint",
     "Provenance",
     "RankedTrial",
     "Ranking",
     "ReportContext",
     "Score",
+    "SharedConfig",
     "StudyReport",
     "Tick",
     "build_context",
@@ -66,10 +81,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ParamValue:
-    """One parameter of a trial, its value as display text (strings unquoted, else JSON)."""
+    """One parameter of a trial, its value as display text (strings unquoted, else JSON).
+
+    ``full`` is the exact value when ``value`` is a shortened float (ranking tables).
+    """
 
     name: str
     value: str
+    full: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,25 +103,52 @@ class Score:
 
 @dataclass(frozen=True)
 class RankedTrial:
-    """A row of the ranking table; ``params`` follows ``Ranking.param_names``."""
+    """A row of the ranking table; ``params`` follows ``Ranking.param_names``.
+
+    ``tied``: statistically tied with the best (see ``Ranking.tie_test``); ``reused``:
+    where folds reused from earlier fits come from (``"reused from study X trial 3"``).
+    """
 
     rank: int
     number: int
     params: tuple[ParamValue, ...]
     scores: tuple[Score, ...]
     is_best: bool
+    tied: bool = False
+    reused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """The best ``TOP_N`` complete trials, best first (rank, then number)."""
+    """Complete trials, best first (rank, then number).
+
+    ``rows`` are the best ``TOP_N``; ``more_rows`` the next ones up to
+    ``FULL_TABLE_ROWS`` (a collapsible section); ``n_unlisted`` ranked trials are only
+    in the CSV download. ``tie_test`` states how ``tied`` marks were decided, or, when
+    ``tie_tested`` is false, why no trial could be tested (a single holdout fold).
+    """
 
     metric: str
     metrics: tuple[str, ...]
     param_names: tuple[str, ...]
     rows: tuple[RankedTrial, ...]
+    more_rows: tuple[RankedTrial, ...]
     n_ranked: int  # complete trials with a rank
+    n_unlisted: int  # ranked trials in neither table
     truncated: bool  # more ranked trials than rows
+    tie_test: str
+    tie_tested: bool
+    n_tied: int  # trials tied with the best, the best excluded
+
+
+@dataclass(frozen=True)
+class CsvDownload:
+    """Every trial of a study as CSV (``cv_results_`` column names) in a ``data:`` link."""
+
+    href: str
+    filename: str
+    n_rows: int
+    size: str
 
 
 @dataclass(frozen=True)
@@ -139,12 +185,30 @@ class PlotPoint:
 
 
 @dataclass(frozen=True)
+class PlotGroup:
+    """The trials at one parameter value (or bin) of an aggregated plot, in pixels.
+
+    A vertical line from ``low`` to ``high`` (the range of trial means) at ``x``, and a
+    short horizontal one from ``left`` to ``right`` at ``median``.
+    """
+
+    x: str
+    low: str
+    high: str
+    median: str
+    left: str
+    right: str
+    label: str
+
+
+@dataclass(frozen=True)
 class ParamPlot:
     """Mean score of the ranking metric against one parameter, as SVG coordinates.
 
     ``scale`` is ``"log"``, ``"linear"`` or ``"categorical"``; ``means`` are trial
     means, ``folds`` the fold scores, ``best_line`` the polyline through the best mean
-    at each value.
+    at each value. Past ``MAX_PLOT_TRIALS`` trials ``aggregated`` is true: ``groups``
+    hold the range and median per value (or bin), ``means`` the best trial of each.
     """
 
     param: str
@@ -173,6 +237,8 @@ class ParamPlot:
     means: tuple[PlotPoint, ...]
     folds: tuple[PlotPoint, ...]
     best_line: str
+    aggregated: bool = False
+    groups: tuple[PlotGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,6 +310,7 @@ class StudyReport:
 
     anchor: str
     name: str
+    shell_name: str  # the name quoted for a shell command line
     search: str
     metric: str
     metrics: tuple[str, ...]
@@ -261,22 +328,99 @@ class StudyReport:
     ranking: Ranking | None  # None: no complete trial yet
     best: BestTrial | None
     plots: tuple[ParamPlot, ...]
+    plots_aggregated: bool  # some plot summarises trials per value instead of drawing each
     provenance: Provenance
     failures: tuple[FailedTrial, ...]
     n_failures_hidden: int
+    csv: CsvDownload
+    n_reused_folds: int  # folds taken from earlier fits instead of refitting
+
+
+@dataclass(frozen=True)
+class ComparedStudy:
+    """One study in the comparison table of a several-study report."""
+
+    anchor: str
+    name: str
+    metric: str
+    best_score: str
+    best_trial: str
+    best_params: tuple[ParamValue, ...]
+    n_complete: int
+    n_trials: int
+    code_hash: Field
+    data_hash: Field
+    split_hash: Field
+
+
+@dataclass(frozen=True)
+class SharedConfig:
+    """A configuration both studies of a pair evaluated: its means and B − A."""
+
+    params: tuple[ParamValue, ...]
+    a_number: int
+    b_number: int
+    a_mean: str
+    b_mean: str
+    delta: str
+    p_value: str  # corrected resampled t-test of the fold deltas ("" when not paired)
+
+
+@dataclass(frozen=True)
+class PairComparison:
+    """``hptrack compare A B`` as a report section: B (a later study) against A (the first).
+
+    ``differences`` has one Field per area (spec, code, data, environment) that differs;
+    ``shared`` the best ``TOP_N`` shared configurations by B's mean.
+    """
+
+    a_name: str
+    b_name: str
+    a_anchor: str
+    b_anchor: str
+    metric: str
+    differences: tuple[Field, ...]
+    shared: tuple[SharedConfig, ...]
+    n_shared: int
+    n_only_a: int
+    n_only_b: int
+    paired: bool  # same splits: deltas and tests are fold by fold
+    best_a: str
+    best_b: str
+    best_delta: str
+    test: str  # the paired test of the two bests, or why there is none
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The comparison section of a report on several studies.
+
+    ``studies`` is a side-by-side table of what each study found; ``pairs`` compares
+    the first study with each other one, as ``hptrack compare`` does.
+    """
+
+    studies: tuple[ComparedStudy, ...]
+    pairs: tuple[PairComparison, ...] = ()
 
 
 @dataclass(frozen=True)
 class ReportContext:
-    """A report page: one section per study. ``home`` links back to a site's index."""
+    """A report page: one section per study. ``home`` links back to a site's index.
 
-    template: ClassVar[str] = "study.html"
+    With several studies, ``comparison`` compares them and the page template is
+    ``compare.html`` (``study.html`` plus a ``comparison`` block).
+    """
 
     title: str
     studies: tuple[StudyReport, ...]
     store_name: str
     generator: str
     home: str = ""
+    comparison: Comparison | None = None
+
+    @property
+    def template(self) -> str:
+        return "study.html" if self.comparison is None else "compare.html"
 
 
 @dataclass(frozen=True)
@@ -339,14 +483,20 @@ def build_context(store: Store, names: Sequence[str], *, home: str = "") -> Repo
     sections = tuple(_study_report(study, f"study-{i}") for i, study in enumerate(studies, 1))
     if len(sections) == 1:
         title = f"{sections[0].name} · hptrack report"
+        comparison = None
     else:
         title = f"hptrack report: {len(sections)} studies"
+        comparison = Comparison(
+            studies=tuple(_compared_study(section) for section in sections),
+            pairs=_pairs(studies, sections),
+        )
     return ReportContext(
         title=title,
         studies=sections,
         store_name=store.path.name,
         generator=_generator(),
         home=home,
+        comparison=comparison,
     )
 
 
@@ -365,9 +515,12 @@ def _study_report(study: Study, anchor: str) -> StudyReport:
     finished = sorted(t.finished for t in trials if t.finished)
     first, last = (started[0] if started else None), (finished[-1] if finished else None)
     failed = [t for t in trials if t.status == "failed"]
+    tied, tie_test = _tied_with_best(study, ranked)
+    plots = _plots(ranked, metric)
     return StudyReport(
         anchor=anchor,
         name=study.name,
+        shell_name=shlex.quote(study.name),
         search=study.search,
         metric=metric,
         metrics=tuple(study.metrics),
@@ -382,13 +535,120 @@ def _study_report(study: Study, anchor: str) -> StudyReport:
         finished=_timestamp(last) if last else "",
         duration=_duration(first, last),
         warnings=_warnings(study, trials),
-        ranking=_ranking(ranked, study.metrics) if ranked else None,
+        ranking=_ranking(ranked, study.metrics, tied, tie_test) if ranked else None,
         best=_best(ranked, study.metrics) if ranked else None,
-        plots=_plots(ranked, metric),
+        plots=plots,
+        plots_aggregated=any(plot.aggregated for plot in plots),
         provenance=_provenance(study, trials),
         failures=tuple(_failed_trial(t) for t in failed[:MAX_FAILED_SHOWN]),
         n_failures_hidden=max(0, len(failed) - MAX_FAILED_SHOWN),
+        csv=_csv_download(study, trials),
+        n_reused_folds=sum(len(t.origins) for t in trials),
     )
+
+
+def _compared_study(section: StudyReport) -> ComparedStudy:
+    best = section.best
+    prov = section.provenance
+    return ComparedStudy(
+        anchor=section.anchor,
+        name=section.name,
+        metric=section.metric,
+        best_score=best.scores[0].mean if best else MISSING,
+        best_trial=str(best.number) if best else MISSING,
+        best_params=best.params if best else (),
+        n_complete=section.n_complete,
+        n_trials=section.n_trials,
+        code_hash=prov.code_hash,
+        data_hash=prov.data_hash,
+        split_hash=prov.split_hash,
+    )
+
+
+def _pairs(studies: Sequence[Study], sections: Sequence[StudyReport]) -> tuple[PairComparison, ...]:
+    """``hptrack compare`` of the first study (A) with each other one (B)."""
+    from .compare import compare_studies
+
+    a, a_section = studies[0], sections[0]
+    pairs = []
+    for b, b_section in zip(studies[1:], sections[1:]):
+        if a.metric not in b.metrics:
+            pairs.append(_pair_without_metric(a_section, b_section))
+            continue
+        result = compare_studies(a, b)
+        labels = {"spec": "Spec", "code": "Code", "data": "Data", "environment": "Environment"}
+        differences = tuple(
+            Field(labels.get(area, area), "; ".join(items))
+            for area, items in result.differences.items()
+            if items
+        )
+        pairs.append(
+            PairComparison(
+                a_name=a.name,
+                b_name=b.name,
+                a_anchor=a_section.anchor,
+                b_anchor=b_section.anchor,
+                metric=result.metric,
+                differences=differences,
+                shared=tuple(
+                    SharedConfig(
+                        params=_params(c.params),
+                        a_number=c.a_number,
+                        b_number=c.b_number,
+                        a_mean=_number(c.a_mean),
+                        b_mean=_number(c.b_mean),
+                        delta=_signed(c.delta),
+                        p_value=_p_value(c.p_value),
+                    )
+                    for c in result.shared[:TOP_N]
+                ),
+                n_shared=len(result.shared),
+                n_only_a=len(result.only_a),
+                n_only_b=len(result.only_b),
+                paired=result.comparable_folds,
+                best_a=_best_text(result.best_a),
+                best_b=_best_text(result.best_b),
+                best_delta=_signed(result.best_delta),
+                test=result.test_note,
+            )
+        )
+    return tuple(pairs)
+
+
+def _pair_without_metric(a: StudyReport, b: StudyReport) -> PairComparison:
+    return PairComparison(
+        a_name=a.name,
+        b_name=b.name,
+        a_anchor=a.anchor,
+        b_anchor=b.anchor,
+        metric=a.metric,
+        differences=(),
+        shared=(),
+        n_shared=0,
+        n_only_a=0,
+        n_only_b=0,
+        paired=False,
+        best_a=MISSING,
+        best_b=MISSING,
+        best_delta=MISSING,
+        test=f"not compared: {b.name!r} does not record {a.name!r}'s ranking metric {a.metric}",
+    )
+
+
+def _best_text(best: Any) -> str:
+    if best is None:
+        return "no complete trial"
+    return f"{_number(best.mean)} ± {_number(best.std)} (trial {best.number})"
+
+
+def _signed(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return MISSING
+    return f"{value + 0.0:+.{DECIMALS}f}"
+
+
+def _p_value(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
 def _number(value: float | None) -> str:
@@ -400,6 +660,11 @@ def _number(value: float | None) -> str:
 
 def _value_text(value: Any) -> str:
     """A parameter value as text: strings as they are, anything else as JSON."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # what json.dumps writes, faster
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True)
@@ -483,30 +748,161 @@ def _warnings(study: Study, trials: Sequence[Trial]) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def _ranking(ranked: Sequence[Trial], metrics: Sequence[str]) -> Ranking:
-    shown = ranked[:TOP_N]
-    names = tuple(sorted({k for t in shown for k in t.params}))
+def _tied_with_best(study: Study, ranked: Sequence[Trial]) -> tuple[frozenset[int] | None, str]:
+    """Numbers of the trials statistically tied with the best, and the test's statement.
+
+    The test is :meth:`Study.tied_with_best` (as in ``hptrack trials``). The numbers are
+    None when no test was possible (a holdout split has one fold), the statement then
+    says why; both are empty without a complete trial.
+    """
+    if not ranked:
+        return frozenset(), ""
+    ties = study.tied_with_best()
+    return (frozenset(ties.tied) if ties.tested else None), ties.statement()
+
+
+def _origins_text(origins: Mapping[int, Any], n_folds: int) -> tuple[str, ...]:
+    """``("reused from study 'a' trial 3",)``, naming the folds unless all share one origin."""
+    by_origin: dict[str, list[int]] = {}
+    for fold, origin in sorted(origins.items()):
+        by_origin.setdefault(_origin_text(origin), []).append(fold)
+    texts = []
+    for text, folds in sorted(by_origin.items(), key=lambda item: item[1][0]):
+        if len(folds) == n_folds and len(by_origin) == 1:
+            texts.append(text)
+        else:
+            texts.append(f"{text} (fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))})")
+    return tuple(texts)
+
+
+def _origin_text(origin: Any) -> str:
+    if isinstance(origin, Mapping):
+        study = origin.get("study")
+        number = origin.get("trial", origin.get("number"))
+        if study is not None and number is not None:
+            store = f" in {origin['store']}" if origin.get("store") else ""
+            return f"reused from study {_value_text(study)} trial {_value_text(number)}{store}"
+    return f"reused from {json.dumps(origin, sort_keys=True, ensure_ascii=False)}"
+
+
+def _ranking(
+    ranked: Sequence[Trial], metrics: Sequence[str], tied: frozenset[int] | None, tie_test: str
+) -> Ranking:
+    listed = ranked[:FULL_TABLE_ROWS]
+    names = tuple(sorted({k for t in listed for k in t.params}))
     best_number = ranked[0].number
+    n_folds = max((len(t.scores.get(metrics[0], [])) for t in listed), default=0)
     rows = tuple(
         RankedTrial(
             rank=int(t.rank or 0),
             number=t.number,
-            params=tuple(
-                ParamValue(n, _value_text(t.params[n]) if n in t.params else MISSING) for n in names
-            ),
+            params=tuple(_cell_value(n, t.params) for n in names),
             scores=_scores(t, metrics),
             is_best=t.number == best_number,
+            tied=tied is not None and t.number in tied and t.number != best_number,
+            reused=_origins_text(t.origins, n_folds) if t.origins else (),
         )
-        for t in shown
+        for t in listed
     )
     return Ranking(
         metric=metrics[0],
         metrics=tuple(metrics),
         param_names=names,
-        rows=rows,
+        rows=rows[:TOP_N],
+        more_rows=rows[TOP_N:],
         n_ranked=len(ranked),
-        truncated=len(ranked) > len(shown),
+        n_unlisted=len(ranked) - len(listed),
+        truncated=len(ranked) > TOP_N,
+        tie_test=tie_test,
+        tie_tested=tied is not None,
+        n_tied=len(tied - {best_number}) if tied is not None else 0,
     )
+
+
+def _cell_value(name: str, params: Mapping[str, Any]) -> ParamValue:
+    """A param in a table cell: long floats (random search) to 6 significant digits."""
+    if name not in params:
+        return ParamValue(name, MISSING)
+    value = params[name]
+    text = _value_text(value)
+    if isinstance(value, float) and len(text) > 10 and math.isfinite(value):
+        return ParamValue(name, f"{value:.6g}", text)
+    return ParamValue(name, text)
+
+
+def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
+    """Every trial as CSV in ``cv_results_`` naming (as ``hptrack export``), in a data: URL.
+
+    Scores are written at full precision; the error column holds the last line of the
+    first failed fold's error. ``seed``, ``code_hash`` and ``origin`` columns appear when
+    they say something (seeds or code hashes differ between trials, reused folds).
+    """
+    import csv
+    import io
+
+    metrics = list(study.metrics)
+    names = sorted({k for t in trials for k in t.params})
+    n_folds = study.n_folds
+    seeds = any(t.seed != trials[0].seed for t in trials)
+    mixed = len({t.code_hash for t in trials if t.code_hash}) > 1
+    reused = any(t.origins for t in trials)
+    header = ["number", "status", f"rank_test_{metrics[0]}", *(f"param_{n}" for n in names)]
+    for m in metrics:
+        header += [f"mean_test_{m}", f"std_test_{m}", *(f"split{k}_test_{m}" for k in range(n_folds))]
+    header.append("mean_fit_time")
+    header += ["seed"] * seeds + ["code_hash"] * mixed + ["origin"] * reused + ["error"]
+
+    def cell(value: float | None) -> str:  # full precision; "" for a missing or NaN score
+        return repr(value) if value is not None and math.isfinite(value) else ""
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for t in trials:
+        row = [str(t.number), t.status, "" if t.rank is None else str(t.rank)]
+        row += [_value_text(t.params[n]) if n in t.params else "" for n in names]
+        for m in metrics:
+            folds = list(t.scores.get(m, []))
+            folds += [None] * (n_folds - len(folds))
+            row += [cell(t.mean.get(m)), cell(t.std.get(m)), *map(cell, folds[:n_folds])]
+        fit = [v for v in t.fit_time if v is not None and math.isfinite(v)]
+        row.append(cell(math.fsum(fit) / len(fit)) if fit and len(fit) == len(t.fit_time) else "")
+        if seeds:
+            row.append(json.dumps(t.seed, sort_keys=True))
+        if mixed:
+            row.append(t.code_hash or "")
+        if reused:
+            row.append(
+                json.dumps({str(k): v for k, v in sorted(t.origins.items())}, sort_keys=True)
+                if t.origins
+                else ""
+            )
+        errors = [e for _, e in sorted(t.errors.items()) if e.strip()]
+        row.append(errors[0].strip().splitlines()[-1] if errors else "")
+        writer.writerow(row)
+    text = buffer.getvalue()
+    slug = _page_names([study.name])[study.name].removesuffix(".html")
+    return CsvDownload(
+        href="data:text/csv;charset=utf-8," + _UNSAFE_IN_URL.sub(_percent, text),
+        filename=f"{slug}-trials.csv",
+        n_rows=len(trials),
+        size=_size_text(len(text.encode("utf-8"))),
+    )
+
+
+_UNSAFE_IN_URL = re.compile(r"[^A-Za-z0-9,._~:=+/-]+")  # what a data: URL must percent-encode
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+
+
+def _size_text(n_bytes: int) -> str:
+    if n_bytes < 1000:
+        return f"{n_bytes} bytes"
+    if n_bytes < 1_000_000:
+        return f"{n_bytes / 1000:.0f} kB"
+    return f"{n_bytes / 1e6:.1f} MB"
 
 
 def _best(ranked: Sequence[Trial], metrics: Sequence[str]) -> BestTrial:
@@ -651,6 +1047,39 @@ def _pow10_label(exponent: int) -> str:
     return f"{10.0**exponent:g}" if -4 <= exponent <= 4 else f"1e{exponent}"
 
 
+def _log_scale(values: Sequence[Any]) -> bool:
+    """Whether positive numbers are better drawn on a log axis.
+
+    Yes from three decades on; from one decade on when the median distinct value sits
+    nearer the middle of a log axis than of a linear one (geometric grids such as
+    ``[1e-4, 3e-4, 1e-3, 3e-3]``, log-uniform samples), no for arithmetic ones.
+    """
+    distinct = sorted({float(v) for v in values})
+    lo, hi = distinct[0], distinct[-1]
+    if lo <= 0 or hi / lo < 10:
+        return False
+    if hi / lo >= 1000:
+        return True
+    middle = len(distinct) // 2
+    median = distinct[middle] if len(distinct) % 2 else math.sqrt(distinct[middle - 1] * distinct[middle])
+    on_log = (math.log10(median) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+    on_linear = (median - lo) / (hi - lo)
+    return abs(on_log - 0.5) <= abs(on_linear - 0.5)
+
+
+def _log_ticks(e_lo: float, e_hi: float, to_x: Callable[[float], float]) -> list[tuple[float, str]]:
+    """Ticks at powers of ten; at 1, 2 and 5 times them when the axis spans under two decades."""
+    factors = (1, 2, 5) if e_hi - e_lo < 2 else (1,)
+    ticks = []
+    for exponent in range(math.floor(e_lo), math.ceil(e_hi) + 1):
+        for factor in factors:
+            position = exponent + math.log10(factor)
+            if e_lo - 1e-9 <= position <= e_hi + 1e-9:
+                label = _pow10_label(exponent) if factor == 1 else f"{factor * 10.0**exponent:g}"
+                ticks.append((to_x(position), label))
+    return ticks
+
+
 def _linear(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
     """Map ``[lo, hi]`` onto pixels ``[a, b]`` (a single value maps to the middle)."""
 
@@ -663,19 +1092,18 @@ def _linear(lo: float, hi: float, a: float, b: float) -> Callable[[float], float
 def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, str]], bool]:
     """Scale, the pixel x of each value, the ticks, and whether tick labels are rotated.
 
-    Numbers get a log axis when they are positive and span two decades or more, else a
-    linear one; anything else (strings, booleans, None, mixed) gets evenly spaced
-    categories in order of first appearance.
+    Numbers get a log axis when they are positive, span a decade or more and sit more
+    evenly on it than on a linear one (see :func:`_log_scale`), else a linear one;
+    anything else (strings, booleans, None, mixed) gets evenly spaced categories in
+    order of first appearance.
     """
     a, b = _LEFT + _INSET, _RIGHT - _INSET
     if values and all(_is_number(v) for v in values):
         lo, hi = float(min(values)), float(max(values))
-        if lo > 0 and hi / lo >= 100:
+        if _log_scale(values):
             e_lo, e_hi = math.log10(lo), math.log10(hi)
             to_x = _linear(e_lo, e_hi, a, b)
-            exponents = range(math.ceil(e_lo - 1e-9), math.floor(e_hi + 1e-9) + 1)
-            ticks = [(to_x(float(k)), _pow10_label(k)) for k in exponents]
-            return "log", [to_x(math.log10(v)) for v in values], ticks, False
+            return "log", [to_x(math.log10(v)) for v in values], _log_ticks(e_lo, e_hi, to_x), False
         start, stop, nice = _nice_ticks(lo, hi)
         to_x = _linear(start, stop, a, b)
         ticks = [(to_x(v), label) for v, label in nice]
@@ -694,7 +1122,9 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
 def _param_plot(name: str, scored: Sequence[tuple[Trial, float]], metric: str) -> ParamPlot:
     points = [(t, mean) for t, mean in scored if name in t.params]
     scale, xs, x_ticks, rotate = _x_axis([t.params[name] for t, _ in points])
-    with_folds = len(points) <= MAX_FOLD_DOTS
+    aggregated = len(points) > MAX_PLOT_TRIALS
+    n_fold_scores = sum(len(t.scores.get(metric, [])) for t, _ in points)
+    with_folds = not aggregated and n_fold_scores <= MAX_FOLD_DOTS
     folds = [
         (x, t, v)
         for x, (t, _) in zip(xs, points)
@@ -705,28 +1135,53 @@ def _param_plot(name: str, scored: Sequence[tuple[Trial, float]], metric: str) -
     y_lo, y_hi, y_ticks = _nice_ticks(min(y_values, default=0.0), max(y_values, default=1.0))
     y_of = _linear(y_lo, y_hi, _BOTTOM - _INSET / 2, _TOP + _INSET / 2)
 
-    best_at: dict[str, tuple[float, float]] = {}  # pixel x -> (x, best mean there)
-    for x, (_, mean) in zip(xs, points):
-        if _px(x) not in best_at or mean > best_at[_px(x)][1]:
-            best_at[_px(x)] = (x, mean)
-    line = sorted(best_at.values())
+    def value_of(t: Trial) -> str:
+        return f"trial {t.number}: {name} = {_value_text(t.params[name])}"
+
+    groups: list[PlotGroup] = []
+    if aggregated:
+        means, groups, binned = _aggregate(name, metric, scale, xs, points, y_of)
+        best_line = " ".join(f"{p.x},{p.y}" for p in means) if len(means) > 1 else ""
+    else:
+        binned = False
+        best_at: dict[str, tuple[float, float]] = {}  # pixel x -> (x, best mean there)
+        for x, (_, mean) in zip(xs, points):
+            if _px(x) not in best_at or mean > best_at[_px(x)][1]:
+                best_at[_px(x)] = (x, mean)
+        line = sorted(best_at.values())
+        best_line = " ".join(f"{_px(x)},{_px(y_of(m))}" for x, m in line) if len(line) > 1 else ""
+        means = [
+            PlotPoint(
+                _px(x),
+                _px(y_of(mean)),
+                f"{value_of(t)}, mean {metric} {_number(mean)} ± {_number(t.std.get(metric))}",
+            )
+            for x, (t, mean) in zip(xs, points)
+        ]
     label_y = _BOTTOM + 16
     n_missing = len(scored) - len(points)
     note = {"log": "log scale", "linear": "linear scale", "categorical": "categories"}[scale]
     if n_missing:
         note += f"; {n_missing} trial{'s' if n_missing != 1 else ''} without {name} not shown"
-    if not with_folds:
-        note += f"; fold scores not drawn for {len(points)} trials"
-
-    def value_of(t: Trial) -> str:
-        return f"trial {t.number}: {name} = {_value_text(t.params[name])}"
+    if aggregated:
+        per = f"{len(groups)} bins of values" if binned else "each value"
+        note += f"; {len(points)} trials summarised at {per}"
+        description = (
+            f"mean {metric} against {name}: {len(points)} complete trials summarised at {per} "
+            "(line: range of trial means; dash: median; point: best)"
+        )
+    else:
+        if not with_folds:
+            note += f"; fold scores not drawn for {len(points)} trials"
+        description = f"mean {metric} against {name} ({len(points)} complete trials" + (
+            "; dots: fold scores)" if with_folds else ")"
+        )
 
     return ParamPlot(
         param=name,
         metric=metric,
         scale=scale,
-        description=f"mean {metric} against {name} ({len(points)} complete trials"
-        + ("; dots: fold scores)" if with_folds else ")"),
+        description=description,
         note=note,
         width=_WIDTH,
         height=_HEIGHT_ROTATED if rotate else _HEIGHT,
@@ -749,19 +1204,70 @@ def _param_plot(name: str, scored: Sequence[tuple[Trial, float]], metric: str) -
         y_title_x=_px(14),
         y_title_y=_px((_TOP + _BOTTOM) / 2),
         y_title_transform=f"rotate(-90 {_px(14)} {_px((_TOP + _BOTTOM) / 2)})",
-        means=tuple(
-            PlotPoint(
-                _px(x),
-                _px(y_of(mean)),
-                f"{value_of(t)}, mean {metric} {_number(mean)} ± {_number(t.std.get(metric))}",
-            )
-            for x, (t, mean) in zip(xs, points)
-        ),
+        means=tuple(means),
         folds=tuple(
             PlotPoint(_px(x), _px(y_of(v)), f"{value_of(t)}, fold {metric} {_number(v)}") for x, t, v in folds
         ),
-        best_line=" ".join(f"{_px(x)},{_px(y_of(m))}" for x, m in line) if len(line) > 1 else "",
+        best_line=best_line,
+        aggregated=aggregated,
+        groups=tuple(groups),
     )
+
+
+def _aggregate(
+    name: str,
+    metric: str,
+    scale: str,
+    xs: Sequence[float],
+    points: Sequence[tuple[Trial, float]],
+    y_of: Callable[[float], float],
+) -> tuple[list[PlotPoint], list[PlotGroup], bool]:
+    """Summarise many trials per x: the best point, and the range and median of means.
+
+    Trials group by value when there are at most ``PLOT_BINS`` distinct positions (a
+    grid, categories), else by equal-width bins of the axis. Returns the best points,
+    the groups (both left to right) and whether values were binned.
+    """
+    positions = {round(x, 1) for x in xs}
+    binned = scale != "categorical" and len(positions) > PLOT_BINS
+    a, b = _LEFT + _INSET, _RIGHT - _INSET
+    width = (b - a) / PLOT_BINS
+    members: dict[float, list[tuple[Trial, float]]] = {}
+    for x, point in zip(xs, points):
+        if binned:
+            k = min(PLOT_BINS - 1, max(0, int((x - a) / width)))
+            x = a + (k + 0.5) * width
+        members.setdefault(round(x, 1), []).append(point)
+    best_points, groups = [], []
+    for x, group in sorted(members.items()):
+        best_trial, best_mean = min(group, key=lambda item: (-item[1], item[0].number))
+        values = sorted(mean for _, mean in group)
+        middle = len(values) // 2
+        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        raw = [t.params[name] for t, _ in group]
+        if binned:
+            low, high = min(raw), max(raw)
+            where = f"{name} {low:.3g} to {high:.3g}" if low != high else f"{name} = {low:.3g}"
+        else:
+            where = f"{name} = {_value_text(raw[0])}"
+        n = len(group)
+        label = (
+            f"{where}: {n} trial{'s' if n != 1 else ''}; best mean {metric} {_number(best_mean)} "
+            f"(trial {best_trial.number}), median {_number(median)}, worst {_number(values[0])}"
+        )
+        best_points.append(PlotPoint(_px(x), _px(y_of(best_mean)), label))
+        groups.append(
+            PlotGroup(
+                x=_px(x),
+                low=_px(y_of(values[0])),
+                high=_px(y_of(values[-1])),
+                median=_px(y_of(median)),
+                left=_px(x - 5),
+                right=_px(x + 5),
+                label=label,
+            )
+        )
+    return best_points, groups, binned
 
 
 def _truncate(text: str) -> str:

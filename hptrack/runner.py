@@ -20,14 +20,19 @@ from typing import Any
 import numpy as np
 
 from .errors import DriftError, SpecError, SpecMismatchError
-from .evaluate import FoldResult, FoldTask, evaluate_fold
+from .evaluate import FoldResult, FoldTask, ScoreKey, evaluate_fold
 from .fingerprint import (
     canonical_json,
     code_fingerprint,
     data_fingerprint,
     diff_code,
     environment,
+    fold_key,
+    fold_key_base,
+    fold_split_hashes,
     git_state,
+    package_version,
+    scorer_identity,
     split_fingerprint,
 )
 from .space import distinct_candidates, grid_candidates, only_lists, random_candidates
@@ -39,7 +44,7 @@ from .spec import (
     resolve,
     to_param,
 )
-from .store import FoldRecord, Store, StoredStudy, StudyRecord
+from .store import FoldRecord, ReusableFold, Store, StoredStudy, StudyRecord
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ class StudyPlan:
     split_hash: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    user_modules: list[str] = field(default_factory=list)  # files a remote worker must import
 
     @property
     def metrics(self) -> list[str]:
@@ -90,7 +96,32 @@ class StudyPlan:
             provenance=self.provenance,
             trial_params=[canonical_json(p) for p in self.candidates],
             trial_seeds=[canonical_json(s) for s in self.trial_seeds],
+            scorers=self.scorer_identities(),
         )
+
+    def scorer_identities(self) -> dict[str, str | None]:
+        """Each metric's scorer identity (None: unknown, so its folds are never reused)."""
+        return {metric: _scorer_identity(scorer) for metric, scorer in self.scorers.items()}
+
+    def fold_keys(self) -> Callable[[int, int], str] | None:
+        """``key(number, fold)``: the content key of a fold (:func:`fingerprint.fold_key`).
+
+        None when the estimator holds a param that cannot be fingerprinted.
+        """
+        try:
+            base = fold_key_base(
+                estimator=self.estimator,
+                estimator_version=package_version(type(self.estimator).__module__),
+                code_hash=self.code_hash,
+                data_hash=self.data_hash,
+                train_scores=self.return_train_score,
+                error_score=self.error_score,
+            )
+        except TypeError as exc:
+            logger.info("folds of study %r get no content key, so no reuse: %s", self.name, exc)
+            return None
+        splits = fold_split_hashes(self.splits)
+        return lambda number, fold: fold_key(base, self.candidates[number], splits[fold])
 
 
 @dataclass(frozen=True)
@@ -107,6 +138,9 @@ class RunSummary:
     folds_fitted: int
     recovered: list[int]
     elapsed: float
+    folds_reused: int = 0  # copied from stored folds with the same key (SPEC section 6)
+    folds_refit: int = 0  # had a stored twin, but it lacked a metric this study needs
+    refit_metrics: tuple[str, ...] = ()  # those metrics
 
     @property
     def finished(self) -> bool:
@@ -335,6 +369,11 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     loader = resolve(spec.data, base_dir=spec.base_dir, key="data", source=spec.source)
     code_hash, code_info = code_fingerprint(modules_of(factory, loader, estimator), base_dir=spec.base_dir)
     data_hash, data_info = data_fingerprint({"X": X, "y": y, "groups": groups})
+    user_modules = [
+        str(spec.base_dir / relative)
+        for relative in code_info["sources"]
+        if (spec.base_dir / relative).is_file()
+    ]
     spec_dict = spec.to_dict()
     spec_dict["cv"] = {**spec_dict["cv"], "kind": resolved_cv_kind(spec, estimator, y)}
     provenance = {
@@ -366,6 +405,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         split_hash=split_fingerprint(splits),
         provenance=provenance,
         seed=spec.seed,
+        user_modules=user_modules,
     )
 
 
@@ -388,13 +428,23 @@ def spec_from_store(stored: StoredStudy) -> StudySpec:
 # --------------------------------------------------------------------------- running
 
 
+# Spec fields whose change leaves every stored fold's key valid: a new study name reuses them.
+_EXTENDING_FIELDS = frozenset({"space", "n_trials", "metrics"})
+
+
 def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change: bool) -> None:
     """Refuse to continue ``stored`` with ``plan`` if its spec, data or code differ."""
     from .spec import diff_specs
 
     changed = diff_specs(stored.spec, plan.spec)
     if changed:
-        raise SpecMismatchError(stored.name, changed)
+        error = SpecMismatchError(stored.name, changed)
+        if all(f.split(".")[0] in _EXTENDING_FIELDS for f in changed):
+            hint = "; a study under a new name reuses the folds this one evaluated"
+            if not any(f.split(".")[0] == "metrics" for f in changed):
+                hint += ", so only the new configurations are fit"
+            error.args = (f"{error}{hint}",)
+        raise error
     drift: list[str] = []
     if stored.data_hash != plan.data_hash:
         drift.append(f"data changed (fingerprint {stored.data_hash[:12]} -> {plan.data_hash[:12]})")
@@ -428,6 +478,8 @@ def run_plan(
     retry_failed: bool = False,
     allow_code_change: bool = False,
     on_fold: OnFold | None = None,
+    dask: Any = None,
+    reuse: bool = True,
 ) -> RunSummary:
     """Run every pending trial of ``plan``'s study (creating it first if needed).
 
@@ -438,7 +490,8 @@ def run_plan(
     plan : StudyPlan
         The study to run.
     n_jobs : int, optional
-        Parallel worker processes (joblib); None or 1 runs in this process, -1 all cores.
+        Parallel worker processes (joblib); 1 runs in this process, -1 all cores; None
+        follows an active ``joblib.parallel_backend`` (e.g. dask), else 1.
     max_trials : int, optional
         Stop after this many more trials; the study stays resumable.
     retry_failed : bool
@@ -448,6 +501,13 @@ def run_plan(
     on_fold : callable, optional
         Called as ``on_fold(result, status)`` after each fold is committed; ``status``
         is the trial's final status after its last fold, else None.
+    dask : str or distributed.Client, optional
+        Run folds on this Dask cluster (scheduler address or client); this process
+        still does all the store writes, as results arrive.
+    reuse : bool, default=True
+        Copy a fold's result from any study of the store that already evaluated the
+        same content key (:meth:`StudyPlan.fold_keys`) instead of fitting it; the copy
+        records its origin. False fits every fold (the keys are still recorded).
 
     Raises
     ------
@@ -466,13 +526,16 @@ def run_plan(
     if retry_failed:
         store.reset_failed(stored.id)
 
-    workers = _effective_jobs(n_jobs)
-    batch = 1 if workers == 1 else workers * 4
+    executor = make_executor(n_jobs, dask)
+    batch = 1 if executor.workers == 1 else executor.workers * 4
     budget = math.inf if max_trials is None else max_trials
-    finished = fitted = 0
+    finished = fitted = reused = refit = 0
+    refit_metrics: set[str] = set()
     rank_metric = stored.metrics[0]
     n_folds = stored.n_folds
     claimed: dict[int, int] = {}  # trial_id -> folds still to commit
+    key_of = plan.fold_keys()
+    scorer_ids = plan.scorer_identities()
     beat = store.heartbeat_thread()
     try:
         while budget > 0:
@@ -491,7 +554,25 @@ def run_plan(
                 todo = [fold for fold in range(n_folds) if fold not in done]
                 claimed[trial_id] = len(todo)
                 tasks.extend(FoldTask(trial_id, number, fold, params) for fold in todo)
-            for result in _execute(plan, tasks, workers):
+            keys = {} if key_of is None else {(t.number, t.fold): key_of(t.number, t.fold) for t in tasks}
+            if reuse and keys:  # one indexed query per claimed batch
+                choice = _choose_reused(tasks, keys, store.reusable_folds(keys.values()), plan, scorer_ids)
+                tasks = choice.to_fit
+                refit += choice.n_refit
+                refit_metrics.update(choice.refit_metrics)
+                for task, source in choice.copies:
+                    result, record = _copy_of(task, source, plan)
+                    status = store.commit_fold(
+                        task.trial_id, record, n_folds=n_folds, rank_metric=rank_metric
+                    )
+                    reused += 1
+                    claimed[task.trial_id] -= 1
+                    if status is not None:
+                        claimed.pop(task.trial_id, None)
+                        finished += 1
+                    if on_fold is not None:
+                        on_fold(result, status)
+            for result in executor.run(plan, tasks):
                 status = store.commit_fold(
                     result.trial_id,
                     FoldRecord(
@@ -501,6 +582,7 @@ def run_plan(
                         fit_time=result.fit_time,
                         score_time=result.score_time,
                         error=result.error,
+                        fold_key=keys.get((result.number, result.fold)),
                     ),
                     n_folds=n_folds,
                     rank_metric=rank_metric,
@@ -518,6 +600,7 @@ def run_plan(
                         claimed.pop(result.trial_id, None)
                     raise result.exception
     finally:
+        executor.close()
         beat.stop()
         if claimed:
             store.release(claimed)
@@ -533,7 +616,84 @@ def run_plan(
         folds_fitted=fitted,
         recovered=recovered,
         elapsed=time.perf_counter() - start,
+        folds_reused=reused,
+        folds_refit=refit,
+        refit_metrics=tuple(sorted(refit_metrics)),
     )
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+def _scorer_identity(scorer: Any) -> str | None:
+    if isinstance(scorer, ScoreKey):  # one key of a dict-returning callable
+        inner = scorer_identity(scorer.scorer)
+        return None if inner is None else f"{inner}[{scorer.key!r}]"
+    return scorer_identity(scorer)
+
+
+@dataclass(frozen=True)
+class _ReuseChoice:
+    copies: list[tuple[FoldTask, ReusableFold]]  # folds to copy, and from where
+    to_fit: list[FoldTask]
+    n_refit: int  # of to_fit: a stored twin lacked a metric
+    refit_metrics: set[str]
+
+
+def _choose_reused(
+    tasks: list[FoldTask],
+    keys: Mapping[tuple[int, int], str],
+    found: Mapping[str, list[ReusableFold]],
+    plan: StudyPlan,
+    scorer_ids: Mapping[str, str | None],
+) -> _ReuseChoice:
+    """Split ``tasks`` into folds copied from ``found`` and folds to fit.
+
+    A stored fold serves only if it scored every metric of ``plan`` under the same
+    scorer identity (the rest of its key matched already).
+    """
+
+    def serves(source: ReusableFold, metric: str) -> bool:
+        wanted = scorer_ids.get(metric)
+        return wanted is not None and metric in source.test and source.scorers.get(metric) == wanted
+
+    copies: list[tuple[FoldTask, ReusableFold]] = []
+    to_fit: list[FoldTask] = []
+    n_refit = 0
+    missing: set[str] = set()
+    for task in tasks:
+        candidates = found.get(keys[(task.number, task.fold)], [])
+        source = next((c for c in candidates if all(serves(c, m) for m in plan.metrics)), None)
+        if source is not None:
+            copies.append((task, source))
+            continue
+        to_fit.append(task)
+        if candidates:
+            n_refit += 1
+            missing.update(m for m in plan.metrics if not any(serves(c, m) for c in candidates))
+    return _ReuseChoice(copies, to_fit, n_refit, missing)
+
+
+def _copy_of(task: FoldTask, source: ReusableFold, plan: StudyPlan) -> tuple[FoldResult, FoldRecord]:
+    """The result a reused fold reports, and the record that commits it with its origin."""
+
+    def value(score: float | None) -> float:
+        return math.nan if score is None else float(score)
+
+    test = {m: value(source.test[m]) for m in plan.metrics}
+    train = {m: value(source.train.get(m)) for m in plan.metrics} if plan.return_train_score else None
+    fit_time, score_time = value(source.fit_time), value(source.score_time)
+    result = FoldResult(task.trial_id, task.number, task.fold, test, train, fit_time, score_time)
+    record = FoldRecord(
+        fold=task.fold,
+        test=test,
+        train=train,
+        fit_time=fit_time,
+        score_time=score_time,
+        fold_key=source.fold_key,
+        origin=source.origin,
+    )
+    return result, record
 
 
 def _effective_jobs(n_jobs: int | None) -> int:
@@ -546,31 +706,136 @@ def _effective_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
-def _execute(plan: StudyPlan, tasks: list[FoldTask], workers: int) -> Iterator[FoldResult]:
-    """Evaluate fold tasks, yielding each result as soon as it is ready."""
-    kwargs: Mapping[str, Any] = {
+def _evaluate_on_split(
+    task: FoldTask, estimator: Any, X: Any, y: Any, splits: Any, scorers: Any, kwargs: Any
+) -> FoldResult:
+    """``evaluate_fold`` on fold ``task.fold`` of ``splits`` (what remote workers run)."""
+    train, test = splits[task.fold]
+    return evaluate_fold(task, estimator, X, y, train, test, scorers, **kwargs)
+
+
+class _Executor:
+    """Runs fold tasks in this process; subclasses fan them out."""
+
+    workers = 1
+
+    def run(self, plan: StudyPlan, tasks: list[FoldTask]) -> Iterator[FoldResult]:
+        kwargs = _fold_kwargs(plan)
+        for task in tasks:
+            yield _evaluate_on_split(task, plan.estimator, plan.X, plan.y, plan.splits, plan.scorers, kwargs)
+
+    def close(self) -> None:
+        """Release what the executor holds."""
+
+
+class _JoblibExecutor(_Executor):
+    """joblib processes (or the active ``joblib.parallel_backend``, e.g. dask)."""
+
+    def __init__(self, n_jobs: int | None) -> None:
+        self.n_jobs = n_jobs
+        if n_jobs is None:
+            from joblib.parallel import get_active_backend
+
+            backend, backend_jobs = get_active_backend()
+            self.workers = max(1, backend.effective_n_jobs(backend_jobs))
+        else:
+            self.workers = _effective_jobs(n_jobs)
+
+    def run(self, plan: StudyPlan, tasks: list[FoldTask]) -> Iterator[FoldResult]:
+        if len(tasks) <= 1:
+            yield from super().run(plan, tasks)
+            return
+        from joblib import Parallel, delayed
+
+        kwargs = _fold_kwargs(plan)
+        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
+        yield from parallel(
+            delayed(evaluate_fold)(
+                task,
+                plan.estimator,
+                plan.X,
+                plan.y,
+                plan.splits[task.fold][0],
+                plan.splits[task.fold][1],
+                plan.scorers,
+                **kwargs,
+            )
+            for task in tasks
+        )
+
+
+class _DaskExecutor(_Executor):
+    """Trials on an existing dask.distributed cluster; results come back as they finish."""
+
+    def __init__(self, cluster: Any) -> None:
+        if isinstance(cluster, str):
+            self.client, self._own = connect_dask(cluster), True
+        else:
+            self.client, self._own = cluster, False
+        self.workers = max(1, sum(self.client.nthreads().values()))
+        self._shared: tuple[int, list[Any]] | None = None
+
+    def _share(self, plan: StudyPlan) -> list[Any]:
+        """Send the estimator, data, splits and scorers to every worker once per plan."""
+        if self._shared is None or self._shared[0] != id(plan):
+            for path in plan.user_modules:
+                self.client.upload_file(path)  # workers can import the user's own classes
+            futures = self.client.scatter(
+                [plan.estimator, plan.X, plan.y, plan.splits, plan.scorers], broadcast=True
+            )
+            self._shared = (id(plan), list(futures))
+        return self._shared[1]
+
+    def run(self, plan: StudyPlan, tasks: list[FoldTask]) -> Iterator[FoldResult]:
+        from distributed import as_completed
+
+        if not tasks:  # every fold of the batch was reused from the store
+            return
+        estimator, X, y, splits, scorers = self._share(plan)
+        kwargs = _fold_kwargs(plan)
+        futures = [
+            self.client.submit(_evaluate_on_split, task, estimator, X, y, splits, scorers, kwargs, pure=False)
+            for task in tasks
+        ]
+        try:
+            for future in as_completed(futures, loop=self.client.loop):
+                yield future.result()
+        finally:
+            self.client.cancel(futures)
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+
+
+def connect_dask(address: str, *, timeout: str = "10s") -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``; a clear error if unreachable."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise SpecError(
+            "--dask needs dask.distributed: pip install 'hptrack[dask]' (or 'dask[distributed]')"
+        ) from exc
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        message = " ".join(str(exc).split())
+        raise SpecError(f"cannot reach the Dask scheduler at {address!r}: {message}") from exc
+
+
+def _fold_kwargs(plan: StudyPlan) -> dict[str, Any]:
+    return {
         "error_score": plan.error_score,
         "return_train_score": plan.return_train_score,
         "fit_params": plan.fit_params,
     }
-    if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            train, test = plan.splits[task.fold]
-            yield evaluate_fold(task, plan.estimator, plan.X, plan.y, train, test, plan.scorers, **kwargs)
-        return
-    from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-    yield from parallel(
-        delayed(evaluate_fold)(
-            task,
-            plan.estimator,
-            plan.X,
-            plan.y,
-            plan.splits[task.fold][0],
-            plan.splits[task.fold][1],
-            plan.scorers,
-            **kwargs,
-        )
-        for task in tasks
-    )
+
+def make_executor(n_jobs: int | None = 1, dask: Any = None) -> _Executor:
+    """Where folds run: this process, joblib workers, or a Dask cluster (address or Client)."""
+    if dask is not None:
+        return _DaskExecutor(dask)
+    if n_jobs == 1:
+        return _Executor()
+    executor = _JoblibExecutor(n_jobs)
+    return executor if executor.workers > 1 else _Executor()

@@ -2,9 +2,11 @@
 
 Tables
 ------
-studies  one row per study: spec, hashes, provenance (JSON columns hold canonical JSON).
+studies  one row per study: spec, hashes, provenance, scorer identity per metric (JSON
+         columns hold canonical JSON).
 trials   one row per trial: params, status, claim (host, pid, heartbeat), ranking score.
-folds    one row per evaluated fold of a trial: times, error, where a reused result came from.
+folds    one row per evaluated fold of a trial: times, error, its content key (``fold_key``)
+         and, for a reused result, where it came from (``origin``).
 scores   one row per (trial, fold, metric): test and train score.
 
 Views
@@ -125,7 +127,40 @@ def _v1_initial(db: Database) -> None:
     db.executescript(_V1)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial,)
+# Reuse (SPEC section 6): each fold's content key, indexed for the lookup before a batch
+# is dispatched, and each study's scorer identity per metric (canonical JSON).
+_V2 = """
+ALTER TABLE folds ADD COLUMN fold_key TEXT;
+CREATE INDEX folds_by_key ON folds (fold_key);
+ALTER TABLE studies ADD COLUMN scorers TEXT;
+DROP VIEW fold_scores;
+CREATE VIEW fold_scores AS
+SELECT
+    s.name AS study,
+    t.number AS trial,
+    sc.fold,
+    sc.metric,
+    sc.test,
+    sc.train,
+    f.fit_time,
+    f.score_time,
+    f.error,
+    f.origin
+FROM scores sc
+JOIN trials t ON t.id = sc.trial_id
+JOIN studies s ON s.id = t.study_id
+LEFT JOIN folds f ON f.trial_id = sc.trial_id AND f.fold = sc.fold;
+"""
+
+
+def _v2_fold_keys(db: Database) -> None:
+    # one statement at a time: executescript would COMMIT the migration's transaction
+    for statement in _V2.split(";"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -48,6 +48,7 @@ _EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
     "study": [str, None],
     "seed": [Interval(numbers.Integral, 0, 2**32 - 1, closed="both")],
     "allow_code_change": ["boolean"],
+    "reuse": ["boolean"],
 }
 
 
@@ -108,6 +109,7 @@ class _RecordingSearch:
     study: Any
     seed: Any
     allow_code_change: bool
+    reuse: bool
 
     def _scorers(self) -> tuple[dict[str, Any], dict[str, str], Any, bool]:
         """(scorers by metric, key name by metric, refit metric, multimetric).
@@ -262,6 +264,7 @@ class _RecordingSearch:
                 plan,
                 n_jobs=self.n_jobs,  # type: ignore[attr-defined]
                 allow_code_change=self.allow_code_change,
+                reuse=self.reuse,
             )
             if not summary.finished:
                 raise HptrackError(
@@ -434,6 +437,11 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
         The study seed: the estimator's ``random_state`` params left at None get it.
     allow_code_change : bool, default=False
         Resume a stored study although package versions or own modules changed.
+    reuse : bool, default=True
+        Copy the result of a fold that any study of the store already evaluated with
+        the same estimator, params, data, split, scorers, code and package versions,
+        instead of fitting it again (the copy records where it came from). False
+        fits every fold.
 
     Examples
     --------
@@ -465,6 +473,7 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
         study: str | None = None,
         seed: int = 0,
         allow_code_change: bool = False,
+        reuse: bool = True,
     ) -> None:
         super().__init__(
             estimator,
@@ -482,6 +491,7 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
         self.study = study
         self.seed = seed
         self.allow_code_change = allow_code_change
+        self.reuse = reuse
 
     def _candidates(self) -> tuple[str, Any, list[dict[str, Any]], int, list[dict[str, Any]]]:
         candidates = [dict(p) for p in ParameterGrid(self.param_grid)]
@@ -492,7 +502,7 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
     """Random search, every trial recorded in an hptrack store.
 
     Takes scikit-learn's ``RandomizedSearchCV`` arguments plus ``store``, ``study``,
-    ``seed`` and ``allow_code_change`` (see :class:`GridSearchCV`). Candidate ``i`` is
+    ``seed``, ``allow_code_change`` and ``reuse`` (see :class:`GridSearchCV`). Candidate ``i`` is
     drawn from ``SeedSequence([random_state, i])`` alone (``seed`` when
     ``random_state`` is not an int), so candidates stay stable under resume; they differ
     from scikit-learn's ``ParameterSampler`` sequence.
@@ -522,6 +532,7 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
         study: str | None = None,
         seed: int = 0,
         allow_code_change: bool = False,
+        reuse: bool = True,
     ) -> None:
         super().__init__(
             estimator,
@@ -541,6 +552,7 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
         self.study = study
         self.seed = seed
         self.allow_code_change = allow_code_change
+        self.reuse = reuse
 
     def _candidates(self) -> tuple[str, Any, list[dict[str, Any]], int, list[dict[str, Any]]]:
         if isinstance(self.random_state, numbers.Integral):

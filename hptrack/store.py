@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "hptrack.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 60.0
+QUICK_CHECK_MAX_BYTES = 16 * 2**20  # larger stores rely on the header check and query-time errors
 HEARTBEAT_SECONDS = 30.0  # a coordinator refreshes its running trials this often
 LEASE_SECONDS = 300.0  # a trial of another host with no heartbeat for this long is abandoned
+_CHUNK = 500  # bound parameters per IN (...) list
 
 
 def default_store_path() -> Path:
@@ -64,6 +66,7 @@ class StudyRecord:
     provenance: dict[str, Any]
     trial_params: list[str]  # canonical JSON of each trial's params, by number
     trial_seeds: list[str]  # canonical JSON of each trial's seeds, by number
+    scorers: dict[str, str | None] = field(default_factory=dict)  # metric -> scorer identity
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,24 @@ class FoldRecord:
     fit_time: float
     score_time: float
     error: str | None = None
+    fold_key: str | None = None  # content key (fingerprint.fold_key): what reuse looks up
+    origin: dict[str, Any] | None = None  # a reused result: {"study", "trial", "fold"} it copies
+
+
+@dataclass(frozen=True)
+class ReusableFold:
+    """A successful stored fold found by its key: the scores a copy would carry."""
+
+    fold_key: str
+    study: str
+    trial: int
+    fold: int
+    origin: dict[str, Any]  # where the result was fitted: this fold, or the one it copies
+    fit_time: float | None
+    score_time: float | None
+    test: dict[str, float | None]
+    train: dict[str, float | None]
+    scorers: dict[str, str | None]  # the stored study's scorer identity per metric
 
 
 class _Heartbeat(threading.Thread):
@@ -363,7 +384,9 @@ class Store:
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            check = "ok"
+            if self._size() <= QUICK_CHECK_MAX_BYTES:  # a full scan: ~5 ms per MB
+                check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             if _error_name(exc).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")):
                 raise _corrupt_error(self.path, exc) from exc
@@ -384,6 +407,12 @@ class Store:
         if version == 0 or not set(APPLICATION_TABLES) <= tables:
             raise self._foreign_error(tables)
         return version
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
 
     def _foreign_error(self, tables: set[str]) -> StoreError:
         shown = sorted(tables)
@@ -508,17 +537,14 @@ class Store:
         except BaseException:
             conn.close()
             raise
-        if version < SCHEMA_VERSION:
+        if version == 0:
             conn.close()
-            if version == 0:
-                raise StoreError(
-                    f"store {str(self.path)!r} is an empty SQLite database: it holds no "
-                    f"studies yet; run `hptrack run SPEC --store {self.path}` first"
-                )
             raise StoreError(
-                f"{self.path} uses an older store schema ({version}); open it once with a write "
-                f"(e.g. `hptrack resume STUDY --store {self.path}`) to upgrade it"
+                f"store {str(self.path)!r} is an empty SQLite database: it holds no "
+                f"studies yet; run `hptrack run SPEC --store {self.path}` first"
             )
+        # An older schema is read as it is (never upgraded by a query): the query layer
+        # reads only columns that every schema version has.
         return conn
 
     def close(self) -> None:
@@ -632,8 +658,8 @@ class Store:
             if self.stored_study(record.name) is None:
                 cursor = db.execute(
                     "INSERT INTO studies (name, search, n_trials, n_folds, metrics, seed, spec, "
-                    "spec_hash, code_hash, code, data_hash, data, split_hash, provenance, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "spec_hash, code_hash, code, data_hash, data, split_hash, provenance, created, "
+                    "scorers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.name,
                         record.search,
@@ -650,6 +676,7 @@ class Store:
                         record.split_hash,
                         canonical_json(record.provenance),
                         now,
+                        canonical_json(record.scorers),
                     ),
                 )
                 study_id = cursor.lastrowid
@@ -756,6 +783,50 @@ class Store:
                 done.setdefault(trial_id, set()).add(fold)
         return done
 
+    def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
+        """Successful stored folds with these content keys, in any study; one indexed query.
+
+        Failed folds are never offered (a failure may be transient). Per key, folds
+        fitted here come before copies, then oldest first.
+        """
+        wanted = sorted(set(keys))
+        found: dict[str, list[ReusableFold]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows = self._conn.execute(
+                "SELECT f.id, f.fold_key, s.name, t.number, f.fold, f.origin, f.fit_time, "
+                "f.score_time, s.scorers, sc.metric, sc.test, sc.train "
+                "FROM folds f JOIN trials t ON t.id = f.trial_id "
+                "JOIN studies s ON s.id = t.study_id "
+                "LEFT JOIN scores sc ON sc.trial_id = f.trial_id AND sc.fold = f.fold "
+                f"WHERE f.fold_key IN ({','.join('?' * len(chunk))}) AND f.error IS NULL "
+                "ORDER BY f.origin IS NOT NULL, f.id",
+                chunk,
+            ).fetchall()
+            by_id: dict[int, ReusableFold] = {}
+            for fold_id, key, study, number, fold, origin, fit, score, scorers, metric, test, train in rows:
+                stored = by_id.get(fold_id)
+                if stored is None:
+                    stored = by_id[fold_id] = ReusableFold(
+                        fold_key=key,
+                        study=study,
+                        trial=number,
+                        fold=fold,
+                        origin=(
+                            json.loads(origin) if origin else {"study": study, "trial": number, "fold": fold}
+                        ),
+                        fit_time=fit,
+                        score_time=score,
+                        test={},
+                        train={},
+                        scorers=json.loads(scorers) if scorers else {},
+                    )
+                    found.setdefault(key, []).append(stored)
+                if metric is not None:
+                    stored.test[metric] = test
+                    stored.train[metric] = train
+        return found
+
     def commit_fold(self, trial_id: int, result: FoldRecord, *, n_folds: int, rank_metric: str) -> str | None:
         """Write one fold and its scores in one transaction.
 
@@ -768,7 +839,7 @@ class Store:
             conn = db.conn
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
-                "finished, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "finished, host, fold_key, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     trial_id,
                     result.fold,
@@ -777,6 +848,8 @@ class Store:
                     result.error,
                     now,
                     self._host,
+                    result.fold_key,
+                    None if result.origin is None else canonical_json(result.origin),
                 ),
             )
             if cursor.rowcount == 0:  # committed before: leave a finished trial as it is
@@ -873,6 +946,38 @@ class Store:
             counts[status] = n
         return counts
 
+    # ------------------------------------------------------------------ compare and merge
+
+    def compare(self, a: str | Study, b: str | Study, **options: Any) -> Any:
+        """Compare two studies (names in this store, or :class:`Study` objects of any store).
+
+        Keyword options go to :func:`hptrack.compare.compare_studies` (``metric``,
+        ``threshold``, ``alpha``). Returns its :class:`~hptrack.compare.Comparison`.
+        """
+        from .compare import compare_studies
+
+        study_a = self.study(a) if isinstance(a, str) else a
+        study_b = self.study(b) if isinstance(b, str) else b
+        return compare_studies(study_a, study_b, **options)
+
+    def merge_study(self, dump: StudyDump, *, name: str) -> MergeOutcome:
+        """Merge another store's rows of a study (``Study.dump()``) into study ``name`` here.
+
+        All in one transaction. A study absent here is copied whole under ``name``
+        (``running`` trials become ``pending``, their finished folds kept). Into a present
+        study (the caller has checked it is the same study: same spec, data and splits)
+        each trial gains the folds it lacks, and turns ``complete`` (or ``failed``) when
+        its last fold arrives. A fold recorded on both sides with different results is a
+        conflict: it is returned, and that trial is left exactly as it is here. Nothing
+        already here is ever overwritten, so merging again changes nothing.
+        """
+        with self._transaction() as db:
+            conn = db.conn
+            row = conn.execute("SELECT id, n_folds, metrics FROM studies WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return _copy_study(conn, dump, name)
+            return _merge_trials(conn, dump, study_id=row[0], n_folds=row[1], metrics=json.loads(row[2]))
+
 
 def _sha(text: str) -> str:
     from .fingerprint import sha256_text
@@ -887,3 +992,212 @@ def _mean(values: Sequence[float | None]) -> float | None:
     array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     mean = float(np.average(array.reshape(1, -1), axis=1)[0])
     return None if np.isnan(mean) else mean
+
+
+# --------------------------------------------------------------------------- merging
+
+
+@dataclass(frozen=True)
+class FoldConflict:
+    """A trial or fold recorded differently here and in a merged source: never overwritten."""
+
+    trial: int
+    fold: int | None  # None: the trial's params differ
+    metric: str | None
+    kind: str  # "params", "test", "train" or "error"
+    store_value: Any
+    source_value: Any
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    """What :meth:`Store.merge_study` wrote."""
+
+    created: bool
+    trials_added: int
+    folds_added: int
+    trials_finished: int
+    conflicts: tuple[FoldConflict, ...]
+
+
+if TYPE_CHECKING:
+    from .query import StudyDump, TrialDump
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], columns: set[str]) -> int:
+    """Insert the values of ``row`` whose keys are columns of ``table`` (our own table names)."""
+    keys = [k for k in row if k in columns]
+    names = ", ".join(f'"{k}"' for k in keys)
+    cursor = conn.execute(
+        f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(keys))})", [row[k] for k in keys]
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _insert_folds(
+    conn: sqlite3.Connection,
+    trial_id: int,
+    trial: TrialDump,
+    folds: Iterable[int],
+    tables: dict[str, set[str]],
+) -> int:
+    n = 0
+    for fold in sorted(folds):
+        _insert(conn, "folds", {**trial.folds[fold], "trial_id": trial_id}, tables["folds"])
+        for score in trial.scores.get(fold, {}).values():
+            _insert(conn, "scores", {**score, "trial_id": trial_id}, tables["scores"])
+        n += 1
+    return n
+
+
+def _insert_trial(
+    conn: sqlite3.Connection, study_id: int, trial: TrialDump, tables: dict[str, set[str]]
+) -> tuple[int, int]:
+    """Insert a trial with its folds; a ``running`` one becomes ``pending``. Return (id, folds)."""
+    row = {**trial.row, "study_id": study_id}
+    if row.get("status") == "running":  # its worker is elsewhere or gone: resumable here
+        row.update(status="pending", host=None, pid=None, heartbeat=None)
+    trial_id = _insert(conn, "trials", row, tables["trials"])
+    return trial_id, _insert_folds(conn, trial_id, trial, trial.folds, tables)
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    return {table: _columns(conn, table) for table in ("studies", "trials", "folds", "scores")}
+
+
+def _copy_study(conn: sqlite3.Connection, dump: StudyDump, name: str) -> MergeOutcome:
+    tables = _tables(conn)
+    row = {**dump.row, "name": name}
+    if name != dump.name:  # renamed: the stored spec names the study too (resume reads it)
+        spec = {**json.loads(row["spec"]), "name": name}
+        row["spec"] = canonical_json(spec)
+        row["spec_hash"] = _sha(row["spec"])
+    study_id = _insert(conn, "studies", row, tables["studies"])
+    n_folds = 0
+    for trial in dump.trials:
+        n_folds += _insert_trial(conn, study_id, trial, tables)[1]
+    return MergeOutcome(
+        created=True, trials_added=len(dump.trials), folds_added=n_folds, trials_finished=0, conflicts=()
+    )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a == b or (a != a and b != b))  # NaN equals NaN here
+
+
+def _fold_conflicts(
+    number: int, fold: int, trial: TrialDump, error_here: str | None, scores_here: dict[str, tuple[Any, Any]]
+) -> list[FoldConflict]:
+    error_there = trial.folds[fold].get("error")
+    if (error_here is None) != (error_there is None):
+        state = {True: "failed", False: "ok"}
+        return [
+            FoldConflict(
+                number, fold, None, "error", state[error_here is not None], state[error_there is not None]
+            )
+        ]
+    theirs = {m: (s.get("test"), s.get("train")) for m, s in trial.scores.get(fold, {}).items()}
+    out = []
+    for metric in sorted(set(scores_here) | set(theirs)):
+        mine_test, mine_train = scores_here.get(metric, (None, None))
+        their_test, their_train = theirs.get(metric, (None, None))
+        if not _same_value(mine_test, their_test):
+            out.append(FoldConflict(number, fold, metric, "test", mine_test, their_test))
+        if not _same_value(mine_train, their_train):
+            out.append(FoldConflict(number, fold, metric, "train", mine_train, their_train))
+    return out
+
+
+def _merge_trials(
+    conn: sqlite3.Connection, dump: StudyDump, *, study_id: int, n_folds: int, metrics: list[str]
+) -> MergeOutcome:
+    tables = _tables(conn)
+    here = {
+        number: (trial_id, params, status)
+        for trial_id, number, params, status in conn.execute(
+            "SELECT id, number, params, status FROM trials WHERE study_id = ?", (study_id,)
+        )
+    }
+    conflicts: list[FoldConflict] = []
+    trials_added = folds_added = finished = 0
+    for trial in dump.trials:
+        mine = here.get(trial.number)
+        if mine is None:
+            folds_added += _insert_trial(conn, study_id, trial, tables)[1]
+            trials_added += 1
+            continue
+        trial_id, params, status = mine
+        if canonical_json(json.loads(params)) != canonical_json(json.loads(trial.row["params"])):
+            conflicts.append(FoldConflict(trial.number, None, None, "params", params, trial.row["params"]))
+            continue
+        errors_here = dict(
+            conn.execute("SELECT fold, error FROM folds WHERE trial_id = ?", (trial_id,)).fetchall()
+        )
+        scores_here: dict[int, dict[str, tuple[Any, Any]]] = {}
+        for fold, metric, test, train in conn.execute(
+            "SELECT fold, metric, test, train FROM scores WHERE trial_id = ?", (trial_id,)
+        ):
+            scores_here.setdefault(fold, {})[metric] = (test, train)
+        found = [
+            conflict
+            for fold in sorted(set(trial.folds) & set(errors_here))
+            for conflict in _fold_conflicts(
+                trial.number, fold, trial, errors_here[fold], scores_here.get(fold, {})
+            )
+        ]
+        if found:  # the whole trial stays as it is here
+            conflicts.extend(found)
+            continue
+        missing = set(trial.folds) - set(errors_here)
+        if not missing:
+            continue
+        folds_added += _insert_folds(conn, trial_id, trial, missing, tables)
+        source = trial.row
+        conn.execute(
+            "UPDATE trials SET code_hash = coalesce(code_hash, ?), data_hash = coalesce(data_hash, ?), "
+            "started = coalesce(started, ?), host = coalesce(host, ?) WHERE id = ?",
+            (
+                source.get("code_hash"),
+                source.get("data_hash"),
+                source.get("started"),
+                source.get("host"),
+                trial_id,
+            ),
+        )
+        n_done, n_failed, last = conn.execute(
+            "SELECT count(*), count(error), max(finished) FROM folds WHERE trial_id = ?", (trial_id,)
+        ).fetchone()
+        if n_done >= n_folds:
+            new_status = "failed" if n_failed else "complete"
+            score = None
+            if new_status == "complete":
+                score = _mean(
+                    [
+                        row[0]
+                        for row in conn.execute(
+                            "SELECT test FROM scores WHERE trial_id = ? AND metric = ? ORDER BY fold",
+                            (trial_id, metrics[0]),
+                        )
+                    ]
+                )
+            ended = source.get("finished") if source.get("status") in ("complete", "failed") else last
+            conn.execute(
+                "UPDATE trials SET status = ?, score = ?, finished = ?, pid = NULL WHERE id = ?",
+                (new_status, score, ended or last, trial_id),
+            )
+            finished += 1
+        elif n_failed and status != "failed":
+            conn.execute("UPDATE trials SET status = 'failed', score = NULL WHERE id = ?", (trial_id,))
+    return MergeOutcome(
+        created=False,
+        trials_added=trials_added,
+        folds_added=folds_added,
+        trials_finished=finished,
+        conflicts=tuple(conflicts),
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+import io
 import json
 import re
 import textwrap
+import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -105,6 +109,31 @@ def assert_self_contained(page: TreeBuilder, html: str) -> None:
     assert "@import" not in html and "url(" not in html
 
 
+def csv_rows(href: str) -> list[dict[str, str]]:
+    prefix = "data:text/csv;charset=utf-8,"
+    assert href.startswith(prefix)
+    assert not re.search(r"[^A-Za-z0-9,._~:=+/%-]", href[len(prefix) :])  # nothing left unencoded
+    return list(csv.DictReader(io.StringIO(urllib.parse.unquote(href[len(prefix) :]))))
+
+
+def assert_csv_matches(href: str, study: Any) -> None:
+    """The embedded CSV holds every trial with full-precision scores."""
+    rows = csv_rows(href)
+    trials = study.trials()
+    assert [int(r["number"]) for r in rows] == [t.number for t in trials]
+    for row, trial in zip(rows, trials):
+        assert row["status"] == trial.status
+        assert row[f"rank_test_{study.metric}"] == ("" if trial.rank is None else str(trial.rank))
+        for metric in study.metrics:
+            for fold, value in enumerate(trial.scores[metric]):
+                cell = row[f"split{fold}_test_{metric}"]
+                assert cell == ("" if value is None or value != value else repr(value))
+            if trial.status == "complete":
+                assert float(row[f"mean_test_{metric}"]) == trial.mean[metric]
+        if trial.status == "failed":
+            assert row["error"] == next(iter(trial.errors.values())).strip().splitlines()[-1]
+
+
 def test_report_ranks_configurations_with_provenance_and_failures(write_spec, db_path, invoke, tmp_path):
     spec = write_spec(  # C=-1 raises at fit
         space={"C": [0.001, 0.01, 0.1, -1.0]},
@@ -134,25 +163,32 @@ def test_report_ranks_configurations_with_provenance_and_failures(write_spec, db
 
     table = root.find("table", "ranking-table")
     headers = [th.text() for th in table.find("thead").find_all("th")]
-    assert headers == [
-        "Rank",
-        "Trial",
-        "C",
-        "accuracy",
-        "accuracy folds",
-        "f1_macro",
-        "f1_macro folds",
-    ]
-    rows = [[td.text() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    assert headers == ["Rank", "Trial", "vs best", "C", "accuracy", "f1_macro"]
+    trs = table.find("tbody").find_all("tr")
+    rows = [[td.text() for td in tr.find_all("td")] for tr in trs]
     assert [int(r[1]) for r in rows] == [t.number for t in expected]
     assert [int(r[0]) for r in rows] == [t.rank for t in expected]
     assert [int(r[0]) for r in rows] == sorted(int(r[0]) for r in rows)
-    for row, trial in zip(rows, expected):
-        assert row[2] == json.dumps(trial.params["C"])
-        for offset, metric in ((3, "accuracy"), (5, "f1_macro")):
-            assert row[offset] == f"{trial.mean[metric]:.4f} ± {trial.std[metric]:.4f}"
-            assert row[offset + 1].split() == [f"{v:.4f}" for v in trial.scores[metric]]
-    assert table.find("tbody").find_all("tr")[0].attrs.get("class") == "best"
+    for tr, row, trial in zip(trs, rows, expected):
+        assert row[3] == json.dumps(trial.params["C"])
+        for cell, metric in zip(tr.find_all("td", "score"), ("accuracy", "f1_macro")):
+            assert cell.find("span", "mean").text() == f"{trial.mean[metric]:.4f} ± {trial.std[metric]:.4f}"
+            assert cell.find("span", "folds").text().split() == [f"{v:.4f}" for v in trial.scores[metric]]
+    assert trs[0].attrs.get("class") == "best" and rows[0][2] == "best"
+    with Store(db_path, readonly=True) as store:
+        ties = store.study("tiny").tied_with_best()
+    assert ties.tested and ties.best == expected[0].number
+    marked = [int(r[1]) for r in rows if r[2] == "≈ best"]
+    assert marked == [n for n in ties.tied if n != ties.best]
+    assert [tr.attrs.get("class") == "tied" for tr in trs[1:]] == [r[2] == "≈ best" for r in rows[1:]]
+    assert "statistically tied with the best" in root.find("p", "tie-note").text()
+    assert "corrected resampled t-test" in root.find("p", "tie-note").text()
+    assert not root.find_all("details")  # 3 trials: no collapsed rest
+
+    link = root.find("a", "csv")  # every trial, failed ones too, as a data: URL download
+    assert link.attrs["download"] == "tiny-trials.csv"
+    with Store(db_path, readonly=True) as store:
+        assert_csv_matches(link.attrs["href"], store.study("tiny"))
 
     best = root.find("section", "best")
     assert f"trial {expected[0].number}" in best.find("h2").text()
@@ -247,6 +283,24 @@ def test_report_escapes_user_text_and_team_templates(write_spec, db_path, invoke
     assert "<b>bold</b>" in " ".join(t.text() for t in plot.find_all("title"))
     assert name in root.find("section", "provenance").find("pre", "spec").text()
 
+    # a second hostile name: the comparison section escapes names and shared params too
+    other = "<img src=x onerror=alert(2)>"
+    run_study(
+        invoke,
+        tagged_spec(write_spec, name=other, space={"tag": ["<b>bold</b>"]}, filename="o.toml"),
+        db_path,
+    )
+    html = report(invoke, db_path, tmp_path / "both.html", name, other)
+    assert "<script" not in html.lower() and "<img" not in html.lower() and "<b>" not in html
+    page = parse(html)
+    assert_self_contained(page, html)
+    assert {"script", "img", "b"}.isdisjoint(page.tags)
+    comparison = page.root.find("section", "comparison")
+    assert [tr.find("td").text() for tr in comparison.find("tbody").find_all("tr")] == [name, other]
+    assert f"{other} against {name}" == " ".join(comparison.find("section", "pair").find("h2").text().split())
+    shared = comparison.find("table", "shared-table").find("tbody").find_all("tr")
+    assert [tr.find("td").text() for tr in shared] == ["tag=<b>bold</b>"]
+
     # a team's template replaces one block; what it prints is escaped all the same
     templates = tmp_path / "team"
     templates.mkdir()
@@ -291,21 +345,78 @@ def test_no_complete_trial_still_renders_and_lists_failures(write_spec, db_path,
 def test_several_studies_in_one_file_and_as_a_site(write_spec, db_path, invoke, tmp_path):
     run_study(invoke, tagged_spec(write_spec, name="first", space={"tag": ["a", "b"]}), db_path,
               "--max-trials", "1")  # fmt: skip
+    # tag "a" ran in "first" under the same code: "Second Run" reuses its folds
+    second_spec = tagged_spec(write_spec, name="Second Run", space={"tag": ["a", "c"]}, filename="2.toml")
+    run_study(invoke, second_spec, db_path)
     with open(tmp_path / "tinydata.py", "a") as module:
         module.write("\n# edited between two runs\n")
     result = invoke("resume", "first", "--store", db_path, "--allow-code-change")
     assert result.exit_code == 0, result.output
-    run_study(invoke, tagged_spec(write_spec, name="Second Run", space={"tag": ["c"]}), db_path)
 
     html = report(invoke, db_path, tmp_path / "both.html", "first", "Second Run")
-    root = parse(html).root
+    page = parse(html)
+    assert_self_contained(page, html)
+    root = page.root
     sections = root.find_all("section", "study")
     assert [s.attrs["id"] for s in sections] == ["study-1", "study-2"]
     assert [s.find("h1").text() for s in sections] == ["first", "Second Run"]
-    assert [a.attrs["href"] for a in root.find("nav").find_all("a")] == ["#study-1", "#study-2"]
+    nav = [a.attrs["href"] for a in root.find("nav").find_all("a")]
+    assert nav == ["#comparison", "#study-1", "#study-2"]
     warnings = [s.find_all("p", "warning") for s in sections]
     assert len(warnings[0]) == 1 and not warnings[1]  # only "first" mixed code
     assert "2 different code hashes" in warnings[0][0].text()
+
+    with Store(db_path, readonly=True) as store:
+        first, second = store.study("first"), store.study("Second Run")
+        reused = second.trial(0)
+        assert reused.params == {"tag": "a"} and reused.origins  # the fold cache reused it
+        assert {o["study"] for o in reused.origins.values()} == {"first"}
+        assert {o["trial"] for o in reused.origins.values()} == {0}
+        bests = [first.best(), second.best()]
+        code_hashes = [first.code_hash, second.code_hash]
+    rows = sections[1].find("table", "ranking-table").find("tbody").find_all("tr")
+    origin = {
+        tr.find("td", "number").find("span", "reused").text() for tr in rows if tr.find_all("span", "reused")
+    }
+    assert origin == {"reused from study first trial 0"}
+    facts = {dt.text(): dd.text() for dt, dd in zip(sections[1].find_all("dt"), sections[1].find_all("dd"))}
+    assert facts["Reused folds"].startswith("3 ")
+
+    comparison = root.find("section", "comparison")  # before the studies, as in `hptrack compare`
+    assert comparison.attrs["id"] == "comparison"
+    side_by_side = [[td.text() for td in tr.find_all("td")] for tr in comparison.find("tbody").find_all("tr")]
+    assert [r[0] for r in side_by_side] == ["first", "Second Run"]
+    assert [r[2] for r in side_by_side] == [f"{b.mean['accuracy']:.4f}" for b in bests]
+    assert [r[3] for r in side_by_side] == [str(b.number) for b in bests]
+    assert [r[6] for r in side_by_side] == [h[:12] for h in code_hashes]
+    pair = comparison.find("section", "pair")
+    assert " ".join(pair.find("h2").text().split()) == "Second Run against first"
+    differences = {tr.find("th").text(): tr.find("td").text() for tr in pair.find("table").find_all("tr")}
+    assert set(differences) == {"Spec"}  # "first" was created before the code changed
+    assert "space" in differences["Spec"]
+    shared = pair.find("table", "shared-table")
+    assert [th.text() for th in shared.find_all("th")] == [
+        "Params",
+        "Trial A",
+        "Trial B",
+        "A",
+        "B",
+        "B − A",
+        "p",
+    ]
+    assert [[td.text() for td in tr.find_all("td")] for tr in shared.find("tbody").find_all("tr")] == [
+        [
+            "tag=a",
+            "0",
+            "0",
+            f"{bests[0].mean['accuracy']:.4f}",
+            f"{bests[1].mean['accuracy']:.4f}",
+            "+0.0000",
+            "1",
+        ]
+    ]
+    assert "corrected resampled t-test" in pair.find("p", "test-note").text()
+    assert report(invoke, db_path, tmp_path / "again.html", "first", "Second Run") == html  # same bytes
 
     site = tmp_path / "site"
     result = invoke("report", "--all", "-o", site, "--store", db_path)
@@ -359,7 +470,10 @@ def _trial(number: int, value: Any, mean: float) -> Trial:
     ("values", "scale", "labels"),
     [
         ([0.001, 0.01, 0.1], "log", ["0.001", "0.01", "0.1"]),
-        ([1, 10, 50], "linear", ["0", "10", "20", "30", "40", "50"]),
+        ([1, 10, 50], "log", ["1", "2", "5", "10", "20", "50"]),  # under two decades: 1-2-5 ticks
+        ([0.0001, 0.0003, 0.001, 0.003], "log", ["0.0001", "0.0002", "0.0005", "0.001", "0.002"]),
+        ([10, 20, 30, 40, 50, 60, 70, 80, 90, 100], "linear", ["0", "20", "40", "60", "80", "100"]),
+        ([1e-5, 1e-3, 0.1, 1.0], "log", ["1e-5", "0.0001", "0.001", "0.01", "0.1", "1"]),
         ([1, 5, 9], "linear", ["0", "2", "4", "6", "8", "10"]),
         (["rbf", "linear", True, None], "categorical", ["rbf", "linear", "true", "null"]),
         ([-1.0, 100.0], "linear", ["-20", "0", "20", "40", "60", "80", "100"]),
@@ -382,3 +496,89 @@ def test_plot_axes(values: list[Any], scale: str, labels: list[str]) -> None:
     assert len(plot.folds) == 2 * len(values)
     if scale != "categorical":
         assert xs == sorted(xs)  # increasing values left to right
+
+
+def load_benchmark() -> Any:
+    """``benchmarks/report.py``, whose ``build_store`` makes large synthetic studies."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
+    spec = importlib.util.spec_from_file_location("hptrack_report_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_large_study_report_stays_small(tmp_path):
+    """2,000 trials: the top ranked, a collapsed rest, a CSV of all, aggregated plots."""
+    from hptrack.report import FULL_TABLE_ROWS, PLOT_BINS, TOP_N, write_report
+
+    benchmark = load_benchmark()
+    db = tmp_path / "large.db"
+    name = benchmark.build_store(db, n_trials=2000, n_folds=5)
+    out = tmp_path / "large.html"
+    with Store(db, readonly=True) as store:
+        write_report(store, [name], out)
+        study = store.study(name)
+        ranked = study.trials(status="complete", sort=study.metric)
+        failed = study.trials(status="failed")
+        html = out.read_text(encoding="utf-8")
+        assert render(build_context(store, [name])) == html  # deterministic
+        page = parse(html)
+        assert_csv_matches(page.root.find("a", "csv").attrs["href"], study)
+    assert len(failed) == 2000 // benchmark.FAIL_EVERY
+    assert out.stat().st_size < 1_600_000, out.stat().st_size  # about 0.6 kB a trial, CSV included
+    assert_self_contained(page, html)
+    root = page.root
+
+    tables = root.find_all("table", "ranking-table")
+    numbers = [[int(tr.find("td", "number").text()) for tr in t.find("tbody").find_all("tr")] for t in tables]
+    assert numbers[0] == [t.number for t in ranked[:TOP_N]]
+    assert numbers[1] == [t.number for t in ranked[TOP_N:FULL_TABLE_ROWS]]
+    assert tables[1] in root.find("details", "more-trials").find_all("table")
+    unlisted = len(ranked) - FULL_TABLE_ROWS
+    assert (
+        f"{unlisted} more ranked trials are only in the CSV download"
+        in root.find("section", "ranking").text()
+    )
+
+    plots = root.find_all("figure", "plot")
+    assert [p.find("figcaption").text().split()[0] for p in plots] == ["C", "degree", "gamma", "kernel"]
+    for plot in plots:
+        assert "plot-aggregated" in plot.attrs["class"]
+        assert not plot.find_all("circle", "fold")
+        best_points = plot.find_all("circle", "mean")
+        assert 1 < len(best_points) <= PLOT_BINS
+        assert len(plot.find_all("g", "group")) == len(best_points)
+    scales = [p.attrs["class"].split()[1] for p in plots]
+    assert scales == ["plot-log", "plot-linear", "plot-log", "plot-categorical"]
+    kernel = plots[3].find_all("circle", "mean")
+    assert [c.find("title").text().split(":")[0] for c in kernel] == [
+        "kernel = rbf",
+        "kernel = poly",
+        "kernel = sigmoid",
+    ]
+    failures = root.find("section", "failures")
+    assert len(failures.find_all("article", "failed-trial")) == len(failed)
+    assert "synthetic benchmark failure" in failures.find("pre", "error").text()
+
+
+def test_run_writes_the_report_when_the_study_finishes(write_spec, db_path, invoke, tmp_path):
+    spec = write_spec(cv={"kind": "holdout", "test_size": 0.25})  # one fold: no tie test
+    out = tmp_path / "run.html"
+    result = invoke("run", spec, "--store", db_path, "--report", out)
+    assert result.exit_code == 0, result.output
+    assert f"report written to {out}" in result.stderr
+    html = out.read_text(encoding="utf-8")
+    root = parse(html).root
+    table = root.find("table", "ranking-table")
+    assert len(table.find("tbody").find_all("tr")) == 3
+    assert "vs best" not in [th.text() for th in table.find_all("th")]
+    assert "no test" in root.find("p", "tie-note").text()
+    assert report(invoke, db_path, tmp_path / "again.html", "tiny") == html  # as `hptrack report`
+
+    missing = tmp_path / "nowhere" / "r.html"
+    other = tmp_path / "other.db"
+    result = invoke("run", spec, "--store", other, "--report", missing)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --report") and "does not exist" in result.stderr
+    assert not other.exists() and not missing.parent.exists()  # refused before anything ran

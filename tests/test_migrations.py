@@ -1,0 +1,153 @@
+"""A store written by the first schema (tests/data/store_v1.db) still answers every query.
+
+The fixture holds 'iris-lr' (grid over C, 3 stratified folds, train scores; trial 0 failed
+with C=-1) and 'iris-knn' (random, 5 trials, 3 complete, two of them tied on accuracy).
+Tests work on a copy: the committed file is never opened.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from hptrack import Store
+from hptrack.cli import cli
+from hptrack.schema import SCHEMA_VERSION
+
+FIXTURE = Path(__file__).parent / "data" / "store_v1.db"
+V1_TABLES = ("studies", "trials", "folds", "scores")
+
+
+def invoke(*args: Any) -> Any:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def v1_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the first schema's tables, in its columns only."""
+    with closing(sqlite3.connect(FIXTURE.resolve().as_uri() + "?mode=ro", uri=True)) as original:
+        columns = {t: [r[1] for r in original.execute(f"PRAGMA table_info({t})")] for t in V1_TABLES}
+    with closing(sqlite3.connect(path)) as conn:
+        return {
+            t: sorted(conn.execute(f"SELECT {', '.join(columns[t])} FROM {t}").fetchall(), key=repr)
+            for t in V1_TABLES
+        }
+
+
+def user_version(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[60:64], "big")
+
+
+@pytest.fixture
+def v1(tmp_path: Path) -> Path:
+    copy = tmp_path / "store_v1.db"
+    shutil.copy(FIXTURE, copy)
+    return copy
+
+
+@pytest.fixture
+def current(v1: Path) -> Path:
+    """The copy, upgraded to the current schema by a writable open."""
+    Store(v1).close()
+    return v1
+
+
+def test_fixture_is_a_first_schema_store():
+    assert user_version(FIXTURE) == 1
+
+
+def test_read_only_open_of_an_older_schema_serves_queries_untouched(v1: Path):
+    """Archived stores on read-only media must stay readable (SPEC section 8)."""
+    before = v1.read_bytes()
+    with Store(v1, readonly=True) as store:
+        assert [s.name for s in store.studies()] == ["iris-lr", "iris-knn"]
+        study = store.study("iris-lr")
+        assert [t.status for t in study.trials()].count("failed") == 1
+        assert study.best().rank == 1
+    for args in (["trials", "iris-lr"], ["best", "iris-knn"], ["show", "iris-lr"], ["export", "iris-lr"]):
+        result = invoke(*args, "--store", v1)
+        assert result.exit_code == 0, result.output
+    assert v1.read_bytes() == before
+    assert sorted(p.name for p in v1.parent.iterdir()) == ["store_v1.db"]
+
+
+def test_writable_open_upgrades_and_keeps_every_row(v1: Path):
+    before = v1_rows(v1)
+    assert sum(map(len, before.values())) == 2 + 9 + 21 + 33
+    with Store(v1) as store:
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert v1_rows(v1) == before
+    Store(v1).close()  # a second open applies nothing more
+    assert v1_rows(v1) == before
+    with closing(sqlite3.connect(v1)) as conn:
+        views = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+        assert {"trial_summary", "fold_scores"} <= views
+        assert conn.execute("SELECT count(*) FROM fold_scores").fetchone()[0] == 33
+
+
+def test_studies_answer_as_recorded(current: Path):
+    with Store(current, readonly=True) as store:
+        summaries = {s.name: s for s in store.studies()}
+    lr, knn = summaries["iris-lr"], summaries["iris-knn"]
+    assert (lr.search, lr.n_trials, lr.n_complete, lr.n_failed, lr.metric) == ("grid", 4, 3, 1, "accuracy")
+    assert lr.best_score == pytest.approx(0.9733333333333333)
+    assert (knn.search, knn.n_trials, knn.n_complete, knn.n_failed) == ("random", 5, 3, 0)
+
+
+def test_trials_ranks_failures_and_train_scores(current: Path):
+    with Store(current, readonly=True) as store:
+        lr = store.study("iris-lr")
+        trials = lr.trials()
+        assert [t.status for t in trials] == ["failed", "complete", "complete", "complete"]
+        assert [t.rank for t in trials] == [None, 3, 2, 1]  # a failed trial is never ranked
+        assert trials[0].params == {"C": -1.0} and set(trials[0].errors) == {0, 1, 2}
+        assert trials[3].scores["accuracy"] == [0.98, 0.96, 0.98]
+        assert trials[3].train_scores is not None and trials[3].train_scores["accuracy"] == [0.97, 0.99, 1.0]
+        best = lr.best()
+        assert best.number == 3 and best.params == {"C": 10.0}
+        assert best.std["accuracy"] == pytest.approx(0.02 * math.sqrt(2) / 3)  # ddof=0, as scikit-learn
+        knn = store.study("iris-knn")
+        ranked = knn.trials(status="complete", sort="accuracy")
+        assert [(t.number, t.rank) for t in ranked] == [(2, 1), (0, 2), (1, 2)]  # ties share a rank
+        assert [t.status for t in knn.trials()][3:] == ["pending", "pending"]
+        assert knn.trials(params={"weights": "uniform"})[0].params == {"n_neighbors": 9, "weights": "uniform"}
+
+
+def test_tied_with_best_on_old_rows(current: Path):
+    with Store(current, readonly=True) as store:
+        ties = store.study("iris-lr").tied_with_best()
+    # best #3 (0.98, 0.96, 0.98) against #2 (0.96, 0.98, 0.94): d = (0.02, -0.02, 0.04),
+    # mean 1/75, var(ddof=1) = 0.00093333; 3-fold: n_test/n_train = 1/2;
+    # t = (1/75) / sqrt((1/3 + 1/2) * 0.00093333) = 0.47809; df = 2: p = 1 - t/sqrt(2 + t^2) = 0.67975
+    t = (1 / 75) / math.sqrt((1 / 3 + 1 / 2) * (0.0018666666666666666 / 2))
+    assert t == pytest.approx(0.47809, abs=1e-5)
+    assert ties.best == 3 and ties.test_train_ratio == 0.5
+    assert ties.p_values[2] == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-9)
+    assert ties.p_values[2] == pytest.approx(0.67975, abs=1e-5)
+    assert 0 not in ties.p_values  # the failed trial is not compared
+
+
+def test_query_commands_on_the_upgraded_store(current: Path):
+    trials = json.loads(invoke("trials", "iris-knn", "--store", current, "--json").stdout)
+    assert [t["rank"] for t in trials] == [2, 2, 1, None, None]
+    assert [t["tied_with_best"] for t in trials] == [True, True, True, None, None]
+    best = json.loads(invoke("best", "iris-lr", "--store", current, "--json").stdout)
+    assert best["number"] == 3 and best["train_scores"]["accuracy"] == [0.97, 0.99, 1.0]
+    show = invoke("show", "iris-lr", "0", "--store", current)
+    assert show.exit_code == 0 and "fold 0 failed" in show.stdout
+    rows = list(csv.DictReader(io.StringIO(invoke("export", "iris-lr", "--store", current).stdout)))
+    assert [r["rank_test_accuracy"] for r in rows] == ["", "3", "2", "1"]
+    assert rows[3]["split0_train_accuracy"] == "0.97"
+    studies = json.loads(invoke("studies", "--store", current, "--json").stdout)
+    assert [s["name"] for s in studies] == ["iris-lr", "iris-knn"]
+    compared = json.loads(invoke("compare", "iris-lr", "iris-knn", "--store", current, "--json").stdout)
+    assert compared["shared"] == [] and compared["differences"]["spec"]
