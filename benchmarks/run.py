@@ -132,7 +132,7 @@ def w2(quick: bool, repeat: int) -> list[Row]:
     n = 300 if quick else 2000
     X, y = make_classification(200, 5, random_state=0)
     splits = [(np.asarray(a), np.asarray(b)) for a, b in StratifiedKFold(5).split(X, y)]
-    candidates = [{"constant": None, "strategy": "prior"} for _ in range(n)]
+    candidates = [{"constant": i, "strategy": "prior"} for i in range(n)]  # distinct: nothing to reuse
     estimator = DummyClassifier()
     scorers = build_scorers(["accuracy"], estimator)
     tmp = Path(tempfile.mkdtemp())
@@ -408,23 +408,30 @@ def w4_w5(quick: bool, repeat: int) -> list[Row]:
 
 # --------------------------------------------------------------------------- W6, reuse
 
+EXTRA_TABLES: list[str] = []
+
+
+def _script(name: str, options: list[str]) -> list[Row]:
+    """Run a companion benchmark script; its own table is printed after the main one."""
+    done = subprocess.run(
+        [sys.executable, str(HERE / name), *options], capture_output=True, text=True, cwd=ROOT
+    )
+    command = " ".join(["python", f"benchmarks/{name}", *options])
+    if done.returncode != 0:
+        EXTRA_TABLES.append(f"`{command}` failed:\n{done.stderr.strip()}")
+    else:
+        EXTRA_TABLES.append(f"`{command}`:\n\n{done.stdout.strip()}")
+    return []
+
 
 def w6(quick: bool, repeat: int) -> list[Row]:
-    try:
-        import report as report_benchmark
-    except ImportError:
-        return []
-    run = getattr(report_benchmark, "measure", None)
-    return list(run(quick=quick, repeat=repeat)) if run else []
+    """Report for a 10,000-trial study (benchmarks/report.py)."""
+    return _script("report.py", ["--trials", "2000", "--repeat", "1"] if quick else [])
 
 
 def reuse(quick: bool, repeat: int) -> list[Row]:
-    try:
-        import reuse as reuse_benchmark
-    except ImportError:
-        return []
-    run = getattr(reuse_benchmark, "measure", None)
-    return list(run(quick=quick, repeat=repeat)) if run else []
+    """Extending a 20-config study to 40 vs a fresh 40-config run (benchmarks/reuse.py)."""
+    return _script("reuse.py", ["--quick"] if quick else [])
 
 
 def main() -> None:
@@ -455,6 +462,8 @@ def main() -> None:
     print("|" + "---|" * len(columns))
     for r in rows:
         print("| " + " | ".join(r[c] for c in columns) + " |")
+    for table in EXTRA_TABLES:
+        print(f"\n{table}")
 
 
 if __name__ == "__main__":

@@ -181,7 +181,8 @@ def _run(
     )
     click.echo(
         f"{summary.study}: {summary.trials_finished} trial(s) run now "
-        f"({summary.folds_fitted} folds fitted), {summary.folds_reused} reused in {summary.elapsed:.1f} s; "
+        f"({summary.folds_fitted} folds fitted), {summary.folds_reused} reused from the store, "
+        f"in {summary.elapsed:.1f} s; "
         f"{summary.n_complete} complete, {summary.n_failed} failed of {summary.n_trials}; {state}",
         err=True,
     )

@@ -527,7 +527,7 @@ def run_plan(
         store.reset_failed(stored.id)
 
     executor = make_executor(n_jobs, dask)
-    batch = 1 if executor.workers == 1 else executor.workers * 4
+    batch = 4 if executor.workers == 1 else executor.workers * 4  # claims per transaction
     budget = math.inf if max_trials is None else max_trials
     finished = fitted = reused = refit = 0
     refit_metrics: set[str] = set()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "hptrack.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 60.0
+_CANDIDATES_PER_KEY = 4  # stored folds offered per fold key (originals first)
 QUICK_CHECK_MAX_BYTES = 16 * 2**20  # larger stores rely on the header check and query-time errors
 HEARTBEAT_SECONDS = 30.0  # a coordinator refreshes its running trials this often
 LEASE_SECONDS = 300.0  # a trial of another host with no heartbeat for this long is abandoned
@@ -793,17 +794,24 @@ class Store:
         found: dict[str, list[ReusableFold]] = {}
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
+            # at most a few candidates per key (a key repeated across many studies must not
+            # make every lookup read all its copies)
             rows = self._conn.execute(
-                "SELECT f.id, f.fold_key, s.name, t.number, f.fold, f.origin, f.fit_time, "
-                "f.score_time, s.scorers, sc.metric, sc.test, sc.train "
-                "FROM folds f JOIN trials t ON t.id = f.trial_id "
+                "WITH picked AS (SELECT id, fold_key, trial_id, fold, origin, fit_time, score_time "
+                "FROM (SELECT f.*, row_number() OVER (PARTITION BY f.fold_key "
+                "ORDER BY f.origin IS NOT NULL, f.id) AS rn FROM folds f "
+                f"WHERE f.fold_key IN ({','.join('?' * len(chunk))}) AND f.error IS NULL) "
+                f"WHERE rn <= {_CANDIDATES_PER_KEY}) "
+                "SELECT p.id, p.fold_key, s.name, t.number, p.fold, p.origin, p.fit_time, "
+                "p.score_time, s.scorers, sc.metric, sc.test, sc.train "
+                "FROM picked p JOIN trials t ON t.id = p.trial_id "
                 "JOIN studies s ON s.id = t.study_id "
-                "LEFT JOIN scores sc ON sc.trial_id = f.trial_id AND sc.fold = f.fold "
-                f"WHERE f.fold_key IN ({','.join('?' * len(chunk))}) AND f.error IS NULL "
-                "ORDER BY f.origin IS NOT NULL, f.id",
+                "LEFT JOIN scores sc ON sc.trial_id = p.trial_id AND sc.fold = p.fold "
+                "ORDER BY p.origin IS NOT NULL, p.id",
                 chunk,
             ).fetchall()
             by_id: dict[int, ReusableFold] = {}
+            scorers_of: dict[str, dict[str, Any]] = {}
             for fold_id, key, study, number, fold, origin, fit, score, scorers, metric, test, train in rows:
                 stored = by_id.get(fold_id)
                 if stored is None:
@@ -819,7 +827,7 @@ class Store:
                         score_time=score,
                         test={},
                         train={},
-                        scorers=json.loads(scorers) if scorers else {},
+                        scorers=scorers_of.setdefault(study, json.loads(scorers) if scorers else {}),
                     )
                     found.setdefault(key, []).append(stored)
                 if metric is not None:
@@ -873,8 +881,7 @@ class Store:
             n_done, n_failed = conn.execute(
                 "SELECT count(*), count(error) FROM folds WHERE trial_id = ?", (trial_id,)
             ).fetchone()
-            if n_done < n_folds:
-                conn.execute("UPDATE trials SET heartbeat = ? WHERE id = ?", (now, trial_id))
+            if n_done < n_folds:  # (the heartbeat thread keeps the claim fresh meanwhile)
                 return None
             status = "failed" if n_failed else "complete"
             score = None

@@ -272,13 +272,13 @@ def test_extending_a_grid_fits_only_the_new_cells(write_spec: Any, db_path: Path
 
     result = invoke("run", write_spec(filename="large.toml", name="large", **larger), "--store", db_path)
     assert result.exit_code == 0, result.output
-    assert "large: 3 trial(s) run now (3 folds fitted), 6 reused in" in result.stderr
+    assert "large: 3 trial(s) run now (3 folds fitted), 6 reused from the store" in result.stderr
     assert "refit" not in result.stderr
 
     forced = invoke(
         "run", write_spec(filename="x.toml", name="x", **larger), "--store", db_path, "--no-reuse"
     )
-    assert "x: 3 trial(s) run now (9 folds fitted), 0 reused in" in forced.stderr
+    assert "x: 3 trial(s) run now (9 folds fitted), 0 reused from the store" in forced.stderr
 
     more = invoke(
         "run",
@@ -295,7 +295,7 @@ def test_resume_no_reuse(write_spec: Any, db_path: Path, invoke: Any) -> None:
     spec = write_spec(filename="b.toml", name="b", **TREE)
     assert invoke("run", spec, "--store", db_path, "--max-trials", "0").exit_code == 0
     resumed = invoke("resume", "b", "--store", db_path, "--no-reuse")
-    assert "b: 2 trial(s) run now (6 folds fitted), 0 reused in" in resumed.stderr
+    assert "b: 2 trial(s) run now (6 folds fitted), 0 reused from the store" in resumed.stderr
     help_text = invoke("resume", "--help").stdout
     assert "--no-reuse" in help_text and "--no-reuse" in invoke("run", "--help").stdout
 
