@@ -527,7 +527,9 @@ def run_plan(
         store.reset_failed(stored.id)
 
     executor = make_executor(n_jobs, dask)
-    batch = 4 if executor.workers == 1 else executor.workers * 4  # claims per transaction
+    # trials claimed per transaction: a few in this process; enough for parallel workers
+    # that the idle tail at the end of each batch stays small
+    batch = 4 if executor.workers == 1 else executor.workers * 16
     budget = math.inf if max_trials is None else max_trials
     finished = fitted = reused = refit = 0
     refit_metrics: set[str] = set()
