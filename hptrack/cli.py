@@ -54,6 +54,20 @@ store_option = click.option(
     type=click.Path(path_type=Path),  # Store gives the one-line errors (directory, unreadable)
     help="Store file (or set HPTRACK_STORE).",
 )
+def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value == 0:
+        raise click.BadParameter("0 workers cannot run anything; use 1 (this process), N, or -1 (all cores)")
+    return value
+
+
+n_jobs_option = click.option(
+    "--n-jobs",
+    default=1,
+    show_default=True,
+    type=int,
+    callback=_check_n_jobs,
+    help="Parallel worker processes (-1: all cores).",
+)
 dask_option = click.option(
     "--dask",
     "dask",
@@ -207,13 +221,7 @@ def _write_report(store: Store, names: list[str], out: Path) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @store_option
-@click.option(
-    "--n-jobs",
-    default=1,
-    show_default=True,
-    type=int,
-    help="Parallel worker processes (-1: all cores).",
-)
+@n_jobs_option
 @click.option("--max-trials", type=click.IntRange(min=0), help="Stop after this many more trials.")
 @click.option(
     "--report",
@@ -255,7 +263,7 @@ def run(
 @cli.command()
 @click.argument("study")
 @store_option
-@click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel worker processes.")
+@n_jobs_option
 @click.option("--max-trials", type=click.IntRange(min=0), help="Stop after this many more trials.")
 @click.option("--retry-failed", is_flag=True, help="Run failed trials again.")
 @click.option("--allow-code-change", is_flag=True, help="Continue although code or data changed.")

@@ -247,3 +247,13 @@ def test_import_hptrack_does_not_import_sklearn():
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "resume"])
+def test_zero_workers_is_refused_before_anything_is_written(write_spec, db_path, invoke, command):
+    target = write_spec() if command == "run" else "tiny"
+    result = invoke(command, target, "--store", db_path, "--n-jobs", "0")
+    assert result.exit_code == 2
+    assert "Invalid value for '--n-jobs': 0 workers cannot run anything" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not db_path.exists()
