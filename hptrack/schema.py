@@ -8,6 +8,8 @@ trials   one row per trial: params, status, claim (host, pid, heartbeat), rankin
 folds    one row per evaluated fold of a trial: times, error, its content key (``fold_key``)
          and, for a reused result, where it came from (``origin``).
 scores   one row per (trial, fold, metric): test and train score.
+runs     one row per invocation that touched a study (command, user, host, pid,
+         version, start, finish, exit code, trials and folds it completed).
 
 Views
 -----
@@ -28,7 +30,7 @@ from .errors import StoreError
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-APPLICATION_TABLES = ("studies", "trials", "folds", "scores")
+APPLICATION_TABLES = ("studies", "trials", "folds", "scores")  # the v1 tables: an hptrack store
 
 _V1 = """
 CREATE TABLE studies (
@@ -160,7 +162,44 @@ def _v2_fold_keys(db: Database) -> None:
             db.conn.execute(statement)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys)
+# History (SPEC section 3, ``hptrack history``): one row per invocation that touched a
+# study (run, resume, verify, merge, a drop-in ``fit``). ``finished``/``exit`` stay NULL
+# while it runs, and for a process that died; ``heartbeat`` tells the two apart on other
+# hosts. ``trials.run_id`` is the run that last claimed a trial, ``folds.run_id`` the run
+# that committed a fold, so the report can show which process ran which trials when.
+# ``folds.score_errors`` keeps a failing scorer's traceback per metric (canonical JSON
+# ``{metric: traceback}``): as in scikit-learn, it fails only its own metric.
+_V3 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER REFERENCES studies(id),
+    command TEXT NOT NULL,
+    user TEXT,
+    host TEXT,
+    pid INTEGER,
+    version TEXT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    exit INTEGER,
+    heartbeat TEXT,
+    trials INTEGER NOT NULL DEFAULT 0,
+    folds INTEGER NOT NULL DEFAULT 0,
+    origin TEXT
+);
+CREATE INDEX runs_by_study ON runs (study_id, started);
+ALTER TABLE trials ADD COLUMN run_id INTEGER REFERENCES runs(id);
+ALTER TABLE folds ADD COLUMN run_id INTEGER REFERENCES runs(id);
+ALTER TABLE folds ADD COLUMN score_errors TEXT;
+"""
+
+
+def _v3_runs(db: Database) -> None:
+    for statement in _V3.split(";"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys, _v3_runs)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
