@@ -125,8 +125,19 @@ LEFT JOIN folds f ON f.trial_id = sc.trial_id AND f.fold = sc.fold;
 """
 
 
+def _statements(db: Database, script: str) -> None:
+    """Run ``script`` one statement at a time, inside the migration's transaction.
+
+    ``executescript`` would COMMIT first: a process killed mid-migration would leave
+    tables behind with ``user_version`` still 0, a file no hptrack could open.
+    """
+    for statement in script.split(";"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
 def _v1_initial(db: Database) -> None:
-    db.executescript(_V1)
+    _statements(db, _V1)
 
 
 # Reuse (SPEC section 6): each fold's content key, indexed for the lookup before a batch
@@ -156,10 +167,7 @@ LEFT JOIN folds f ON f.trial_id = sc.trial_id AND f.fold = sc.fold;
 
 
 def _v2_fold_keys(db: Database) -> None:
-    # one statement at a time: executescript would COMMIT the migration's transaction
-    for statement in _V2.split(";"):
-        if statement.strip():
-            db.conn.execute(statement)
+    _statements(db, _V2)
 
 
 # History (SPEC section 3, ``hptrack history``): one row per invocation that touched a
@@ -194,9 +202,7 @@ ALTER TABLE folds ADD COLUMN score_errors TEXT;
 
 
 def _v3_runs(db: Database) -> None:
-    for statement in _V3.split(";"):
-        if statement.strip():
-            db.conn.execute(statement)
+    _statements(db, _V3)
 
 
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys, _v3_runs)
