@@ -91,7 +91,10 @@ def _without_process_local(value: Any) -> Any:
     """Every canonical estimator (``{"class", "params"}``) in ``value`` without those params."""
     if isinstance(value, Mapping):
         if set(value) == {"class", "params"} and isinstance(value["params"], Mapping):
-            return {"class": value["class"], "params": _without_process_local(identity_params(value["params"]))}
+            return {
+                "class": value["class"],
+                "params": _without_process_local(identity_params(value["params"])),
+            }
         return {k: _without_process_local(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_without_process_local(v) for v in value]
@@ -413,7 +416,7 @@ def code_fingerprint(
     walk.run()
     packages = _packages_of(walk.tops)
     components = {
-        "sources": dict(sorted(walk.sources.items())),
+        "sources": walk.digests(),
         "packages": packages,
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
     }
@@ -429,7 +432,7 @@ class _CodeWalk:
 
     def __init__(self, base_dir: Path | None) -> None:
         self.base_dir = base_dir.resolve() if base_dir is not None else None
-        self.sources: dict[str, str] = {}
+        self.sources: dict[str, set[str]] = {}  # shown name -> digests (two lambdas share one)
         self.tops: set[str] = set()  # top-level names of installed modules referenced
         self._pending: list[Any] = []
         self._seen: set[int] = set()
@@ -437,6 +440,13 @@ class _CodeWalk:
 
     def add(self, value: Any) -> None:
         self._pending.append(value)
+
+    def digests(self) -> dict[str, str]:
+        """One sha256 per shown name, whatever order the walk met them in."""
+        return {
+            name: next(iter(found)) if len(found) == 1 else sha256_text(",".join(sorted(found)))
+            for name, found in sorted(self.sources.items())
+        }
 
     def run(self) -> None:
         while self._pending:
@@ -491,7 +501,8 @@ class _CodeWalk:
             self.tops.add(top)
             return
         path = Path(module.__file__ or "")
-        self.sources[self._shown(path, name)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.sources.setdefault(self._shown(path, name), set()).add(digest)
         parent = name.rpartition(".")[0]
         if parent and parent in sys.modules:  # a package's __init__ runs before its submodules
             self.add(sys.modules[parent])
@@ -532,7 +543,7 @@ class _CodeWalk:
         text = _source_text(value) + (canonical_json(plain) if plain else "")
         script = getattr(module, "__file__", None) if module else None
         where = self._shown(Path(script), None) if script else module_name
-        self.sources[f"{where}:{value.__qualname__}"] = sha256_text(text)
+        self.sources.setdefault(f"{where}:{value.__qualname__}", set()).add(sha256_text(text))
 
     def _shown(self, path: Path, module_name: str | None) -> str:
         """A source file's name in the components: relative to ``base_dir``, else by module."""
@@ -648,7 +659,7 @@ def _canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dist_version(name: str) -> str | None:
     """Installed version of a distribution; None if it is not installed."""
     try:
@@ -657,7 +668,7 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _requirements(name: str) -> tuple[str, ...]:
     """Names of a distribution's requirements that apply here (no extras)."""
     try:
