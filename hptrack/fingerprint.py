@@ -13,9 +13,11 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,77 @@ def canonical_json(value: object) -> str:
 
     ``1`` and ``1.0`` stay distinct (estimators may treat them differently); numpy
     scalars become their Python equivalents; tuples become lists; an estimator used
-    as a value becomes ``{"class": ..., "params": ...}``.
+    as a value becomes ``{"class": ..., "params": ...}``, without its process-local
+    params (:func:`identity_params`: ``memory``, ``n_jobs``, ``verbose``, ...).
     """
     return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+# Estimator params that change how a fit runs on this machine, never its result: a
+# Pipeline's cache folder (``memory``), parallelism, logging. SPEC section 1: they are
+# not part of any identity (study spec, derived study name, fold keys, code walk).
+PROCESS_LOCAL_PARAMS = frozenset({"memory", "n_jobs", "pre_dispatch", "verbose"})
+
+
+def identity_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without the process-local ones (:data:`PROCESS_LOCAL_PARAMS`).
+
+    Nested names count by their last part: ``clf__n_jobs`` is process-local too. This
+    is the one place that decides which estimator params identify a study.
+
+    Parameters
+    ----------
+    params : mapping
+        Estimator params (``get_params()``) or a spec's ``[fixed]`` table.
+
+    Returns
+    -------
+    dict
+        The params that identify the estimator.
+
+    Examples
+    --------
+    >>> identity_params({"C": 1.0, "n_jobs": 4, "clf__verbose": 2, "memory": "/tmp/x"})
+    {'C': 1.0}
+    """
+    return {k: v for k, v in params.items() if str(k).rpartition("__")[2] not in PROCESS_LOCAL_PARAMS}
+
+
+def spec_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec dict as it identifies a study: without process-local params.
+
+    Drops them (:func:`identity_params`) from a TOML spec's ``fixed`` table and from
+    the ``params`` of every estimator in canonical form (``{"class", "params"}``, at
+    any depth), so specs stored before they were left out compare equal too.
+
+    Parameters
+    ----------
+    spec : mapping
+        A spec dict, as stored (``StudySpec.to_dict()`` or the drop-ins' spec).
+
+    Returns
+    -------
+    dict
+        The same dict without process-local params.
+    """
+    identity = _without_process_local(spec)
+    if isinstance(identity.get("fixed"), Mapping):
+        identity["fixed"] = identity_params(identity["fixed"])
+    return identity
+
+
+def _without_process_local(value: Any) -> Any:
+    """Every canonical estimator (``{"class", "params"}``) in ``value`` without those params."""
+    if isinstance(value, Mapping):
+        if set(value) == {"class", "params"} and isinstance(value["params"], Mapping):
+            return {
+                "class": value["class"],
+                "params": _without_process_local(identity_params(value["params"])),
+            }
+        return {k: _without_process_local(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_process_local(v) for v in value]
+    return value
 
 
 def _normalise(value: Any) -> Any:
@@ -58,7 +128,7 @@ def _normalise(value: Any) -> Any:
         cls = type(value)
         return {
             "class": f"{cls.__module__}.{cls.__qualname__}",
-            "params": _normalise(value.get_params(deep=False)),
+            "params": _normalise(identity_params(value.get_params(deep=False))),
         }
     if isinstance(value, functools.partial):
         return {
@@ -293,46 +363,341 @@ def package_version(module_name: str) -> str | None:
     return getattr(module, "__version__", None)
 
 
-def code_fingerprint(modules: Iterable[str], *, base_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
-    """Hash of the code a study runs: the user's own modules' sources and package versions.
+def code_fingerprint(
+    objects: Iterable[Any], *, base_dir: Path | None = None, modules: Iterable[str] = ()
+) -> tuple[str, dict[str, Any]]:
+    """Hash of all the code a study runs: the user's own sources and package versions.
+
+    Starting from ``objects`` (the estimator or its factory, the data loader, the
+    scorers), the walk follows, transitively, every module the user wrote (not the
+    standard library, not an installed distribution) that they reference: module
+    globals that are modules, classes and functions defined in a user module, the
+    params of estimators, the functions inside scorers and partials. Each user module
+    is hashed by the bytes of its file. Code defined in ``__main__`` (a script or a
+    notebook) is hashed object by object (the source of the class or function used,
+    and the plain values it reads from the script's globals), so an edit elsewhere in
+    the script changes nothing. Every installed distribution referenced on the way is
+    recorded with its version, with its installed requirements, transitively.
+    Process-local estimator params (:func:`identity_params`) are not followed.
 
     Parameters
     ----------
-    modules : iterable of str
-        Names of the modules the study imports (the estimator's, the data loader's).
+    objects : iterable
+        What the study runs: estimators, classes, functions, scorers, modules.
     base_dir : Path, optional
-        Directory that source paths are shown relative to.
+        Directory that source paths are shown relative to (the spec's directory).
+        Files outside it are shown by their module path (``pkg/helper.py``).
+    modules : iterable of str, optional
+        Names of modules also to start from (those imported while resolving a
+        spec's ``module:attr`` paths); only the user's own among them count.
 
     Returns
     -------
     code_hash, components
         ``components`` holds ``{"sources": {path: sha256}, "packages": {name: version},
         "python": "3.11"}``, so a changed hash can be explained file by file.
+        ``sources`` keys of script code are ``"script.py:qualname"``; ``packages`` keys
+        are distribution names (``scikit-learn``, ``scipy``).
+
+    Examples
+    --------
+    >>> from sklearn.svm import SVC
+    >>> code_hash, components = code_fingerprint([SVC()])
+    >>> "scipy" in components["packages"]
+    True
     """
-    sources: dict[str, str] = {}
-    packages: dict[str, str | None] = {}
+    walk = _CodeWalk(base_dir)
     for name in sorted(set(modules)):
         module = sys.modules.get(name)
-        if module is None:
-            continue
-        if _is_user_module(module):
-            path = Path(module.__file__ or "")
-            try:
-                shown = str(path.resolve().relative_to(base_dir.resolve())) if base_dir else None
-            except ValueError:
-                shown = None
-            sources[shown or path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            top = name.split(".")[0]
-            packages[top] = package_version(top)
-    for core in ("numpy", "sklearn"):
-        packages.setdefault(core, package_version(core))
+        if module is not None and _is_user_module(module):
+            walk.add(module)
+    for obj in objects:
+        walk.add(obj)
+    walk.run()
+    packages = _packages_of(walk.tops)
     components = {
-        "sources": sources,
+        "sources": walk.digests(),
         "packages": packages,
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
     }
     return hash_value(components), components
+
+
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+_CORE_DISTRIBUTIONS = ("numpy", "scikit-learn")
+
+
+class _CodeWalk:
+    """The user modules, script objects and package roots reachable from some objects."""
+
+    def __init__(self, base_dir: Path | None) -> None:
+        self.base_dir = base_dir.resolve() if base_dir is not None else None
+        self.sources: dict[str, set[str]] = {}  # shown name -> digests (two lambdas share one)
+        self.tops: set[str] = set()  # top-level names of installed modules referenced
+        self._pending: list[Any] = []
+        self._seen: set[int] = set()
+        self._alive: list[Any] = []  # keeps visited objects alive, so their ids stay unique
+
+    def add(self, value: Any) -> None:
+        self._pending.append(value)
+
+    def digests(self) -> dict[str, str]:
+        """One sha256 per shown name, whatever order the walk met them in."""
+        return {
+            name: next(iter(found)) if len(found) == 1 else sha256_text(",".join(sorted(found)))
+            for name, found in sorted(self.sources.items())
+        }
+
+    def run(self) -> None:
+        while self._pending:
+            value = self._pending.pop()
+            if isinstance(value, _PLAIN) or id(value) in self._seen:
+                continue
+            self._seen.add(id(value))
+            self._alive.append(value)
+            self._visit(value)
+
+    def _visit(self, value: Any) -> None:
+        if isinstance(value, types.ModuleType):
+            self._module(value)
+        elif isinstance(value, (staticmethod, classmethod)):
+            self.add(value.__func__)
+        elif isinstance(value, type) or inspect.isroutine(value):
+            self._definition(value)
+        elif isinstance(value, functools.partial):
+            self._pending.extend([value.func, *value.args, *value.keywords.values()])
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            self._pending.extend(value)
+        elif isinstance(value, Mapping):
+            self._pending.extend(value.values())
+        else:  # an instance: its class, and what it holds when that is code
+            cls = type(value)
+            self.add(cls)
+            if hasattr(value, "get_params") and hasattr(value, "fit"):
+                try:
+                    params = value.get_params(deep=False)
+                except Exception:  # a broken get_params: its class is all we know
+                    params = {}
+                self._pending.extend(identity_params(params).values())
+            elif callable(value) or _is_script(cls.__module__) or _user_module_named(cls.__module__):
+                self._pending.extend(getattr(value, "__dict__", {}).values())
+
+    def _definition(self, value: Any) -> None:
+        """A class or a function: its module, or its own source when it lives in a script."""
+        module_name = getattr(value, "__module__", None)
+        if not module_name or module_name == "builtins":
+            return
+        if _is_script(module_name):
+            self._script_object(value, module_name)
+            return
+        self.add(sys.modules[module_name])
+
+    def _module(self, module: types.ModuleType) -> None:
+        name = module.__name__
+        top = name.split(".")[0]
+        if name == "__main__" or top == "hptrack":  # a script counts object by object
+            return
+        if not _is_user_module(module):
+            self.tops.add(top)
+            return
+        path = Path(module.__file__ or "")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.sources.setdefault(self._shown(path, name), set()).add(digest)
+        parent = name.rpartition(".")[0]
+        if parent and parent in sys.modules:  # a package's __init__ runs before its submodules
+            self.add(sys.modules[parent])
+        for value in list(vars(module).values()):
+            if isinstance(value, (types.ModuleType, type)) or inspect.isroutine(value):
+                self.add(value)
+            elif not isinstance(value, _PLAIN):
+                self.add(type(value))
+
+    def _script_object(self, value: Any, module_name: str) -> None:
+        """Hash one class or function defined in ``__main__``, and follow what it uses."""
+        module = sys.modules.get(module_name)
+        namespace: Mapping[str, Any] = getattr(value, "__globals__", None) or (vars(module) if module else {})
+        functions = _functions_of(value)
+        names: set[str] = set()
+        for function in functions:
+            code = getattr(function, "__code__", None)
+            if code is not None:
+                names.update(_global_names(code))
+            self._pending.extend(function.__defaults__ or ())
+            self._pending.extend((function.__kwdefaults__ or {}).values())
+            for cell in function.__closure__ or ():
+                try:
+                    self.add(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    pass
+        if isinstance(value, type):
+            self._pending.extend(b for b in value.__bases__ if b is not object)
+        plain: dict[str, str] = {}
+        for name in sorted(names):
+            if name not in namespace:
+                continue
+            used = namespace[name]
+            if _is_plain_data(used):
+                plain[name] = _plain_repr(used)
+            else:
+                self.add(used)
+        text = _source_text(value) + (canonical_json(plain) if plain else "")
+        script = getattr(module, "__file__", None) if module else None
+        where = self._shown(Path(script), None) if script else module_name
+        self.sources.setdefault(f"{where}:{value.__qualname__}", set()).add(sha256_text(text))
+
+    def _shown(self, path: Path, module_name: str | None) -> str:
+        """A source file's name in the components: relative to ``base_dir``, else by module."""
+        resolved = path.resolve()
+        if self.base_dir is not None and resolved.is_relative_to(self.base_dir):
+            return resolved.relative_to(self.base_dir).as_posix()
+        if module_name is None:
+            return path.name
+        shown = module_name.replace(".", "/")
+        return f"{shown}/{path.name}" if path.stem == "__init__" else f"{shown}{path.suffix}"
+
+
+def _is_script(module_name: str) -> bool:
+    """True for code defined in a script or notebook (``__main__``) or no importable module."""
+    return module_name == "__main__" or module_name not in sys.modules
+
+
+def _user_module_named(module_name: str) -> bool:
+    module = sys.modules.get(module_name)
+    return module is not None and _is_user_module(module)
+
+
+def _is_plain_data(value: Any) -> bool:
+    """True for a value whose ``repr`` is its identity (numbers, text, containers of them)."""
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return all(_is_plain_data(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_plain_data(k) and _is_plain_data(v) for k, v in value.items())
+    return False
+
+
+def _plain_repr(value: Any) -> str:
+    """``repr`` of plain data, with sets in a stable order (string hashes vary by process)."""
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_plain_repr(v) for v in value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}[{', '.join(_plain_repr(v) for v in value)}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_plain_repr(k)}: {_plain_repr(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _functions_of(value: Any) -> list[Any]:
+    """The plain functions of a function (itself) or of a class (its methods, properties)."""
+    if not isinstance(value, type):
+        return [value] if hasattr(value, "__code__") else []
+    found: list[Any] = []
+    for member in vars(value).values():
+        if isinstance(member, (staticmethod, classmethod)):
+            member = member.__func__
+        if isinstance(member, property):
+            found.extend(f for f in (member.fget, member.fset, member.fdel) if f is not None)
+        elif hasattr(member, "__code__"):
+            found.append(member)
+    return found
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a code object (and the code nested in it) may look up in its globals."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _code_text(code: types.CodeType) -> str:
+    """A code object's bytecode, names and constants, without memory addresses."""
+    consts = [_code_text(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    return f"{code.co_code.hex()}{code.co_names}{consts}"
+
+
+def _source_text(value: Any) -> str:
+    """The source of a class or function; its bytecode when there is no source file."""
+    try:
+        return inspect.getsource(value)
+    except (OSError, TypeError):
+        pass
+    parts = [
+        f"{f.__qualname__}:{_code_text(f.__code__)}" for f in _functions_of(value) if hasattr(f, "__code__")
+    ]
+    return "\n".join(sorted(parts)) or value.__qualname__
+
+
+def _packages_of(tops: Iterable[str]) -> dict[str, str | None]:
+    """Distributions providing some top-level modules, their requirements, and versions."""
+    found: dict[str, str | None] = {}
+    pending = list(_CORE_DISTRIBUTIONS)
+    for top in sorted(set(tops)):
+        dists = _distributions().get(top)
+        if dists:
+            pending.extend(dists)
+        elif top not in sys.stdlib_module_names and top not in sys.builtin_module_names:
+            version = getattr(sys.modules.get(top), "__version__", None)
+            if isinstance(version, str):  # importable, but installed without metadata
+                found[top] = version
+    while pending:
+        name = _canonical_name(pending.pop())
+        if name in found:
+            continue
+        version = _dist_version(name)
+        if version is None:
+            continue
+        found[name] = version
+        pending.extend(_requirements(name))
+    return dict(sorted(found.items()))
+
+
+def _canonical_name(name: str) -> str:
+    """A distribution name as PEP 503 normalises it (``Scikit_Learn`` -> ``scikit-learn``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def _dist_version(name: str) -> str | None:
+    """Installed version of a distribution; None if it is not installed."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _requirements(name: str) -> tuple[str, ...]:
+    """Names of a distribution's requirements that apply here (no extras)."""
+    try:
+        declared = importlib.metadata.requires(name) or []
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+    names: list[str] = []
+    for text in declared:
+        requirement, _, marker = text.partition(";")
+        if "extra" in marker:
+            continue
+        if marker.strip() and not _marker_holds(marker):
+            continue
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+        if match:
+            names.append(match.group(1))
+    return tuple(names)
+
+
+def _marker_holds(marker: str) -> bool:
+    """Whether an environment marker holds here; True when it cannot be evaluated."""
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # packaging is not a dependency: an installed requirement counts
+        return True
+    try:
+        return bool(Marker(marker.strip()).evaluate())
+    except Exception:
+        return True
 
 
 def diff_code(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from .fingerprint import (
     git_state,
     package_version,
     scorer_identity,
+    spec_identity,
     split_fingerprint,
 )
 from .space import distinct_candidates, grid_candidates, only_lists, random_candidates
@@ -277,32 +279,14 @@ def build_scorers(metrics: Sequence[str], estimator: Any) -> dict[str, Any]:
     }
 
 
-def modules_of(*objects: Any) -> list[str]:
-    """Module names of the given objects and of any estimators nested in their params."""
-    names: list[str] = []
-    for obj in objects:
-        if obj is None:
-            continue
-        module = getattr(obj, "__module__", None)
-        if module:
-            names.append(module)
-        if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_params"):
-            continue  # a class or a function: its own module is what matters
-        names.append(type(obj).__module__)
-        if hasattr(obj, "get_params"):
-            for value in obj.get_params(deep=True).values():
-                if hasattr(value, "get_params") and hasattr(value, "fit"):
-                    names.append(type(value).__module__)
-    return names
-
-
 def _forget_user_modules(spec: StudySpec) -> None:
-    """Drop the spec's own modules (beside the spec) from ``sys.modules``.
+    """Drop the user's modules under the spec's directory from ``sys.modules``.
 
     They are imported afresh, so the code that runs is the code that is hashed, even in a
-    long-lived process where the user edited the module since the last run.
+    long-lived process where the user edited the module (or a helper it imports) since
+    the last run.
     """
-    import sys
+    from .fingerprint import _is_user_module
 
     base = spec.base_dir.resolve()
     for path in (spec.estimator, spec.data):
@@ -314,6 +298,12 @@ def _forget_user_modules(spec: StudySpec) -> None:
         if Path(file).resolve().is_relative_to(base):
             for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
                 del sys.modules[name]
+    for name, module in list(sys.modules.items()):  # helpers those modules import
+        file = getattr(module, "__file__", None)
+        if name == "__main__" or name.split(".")[0] == "hptrack" or not file:
+            continue
+        if Path(file).resolve().is_relative_to(base) and _is_user_module(module):
+            del sys.modules[name]
 
 
 def plan_from_spec(spec: StudySpec) -> StudyPlan:
@@ -325,9 +315,11 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         Anything about the spec that cannot run (before the store is touched).
     """
     _forget_user_modules(spec)
+    before = set(sys.modules)
     estimator = make_estimator(spec)
     check_metrics(spec)
     X, y, groups = load_data(spec)
+    imported = [name for name in sys.modules if name not in before]  # `import helper` at import time
     splitter = make_splitter(spec, estimator, y)
     hint = (
         "; use a larger [cv] test_size"
@@ -367,14 +359,17 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
 
     factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
     loader = resolve(spec.data, base_dir=spec.base_dir, key="data", source=spec.source)
-    code_hash, code_info = code_fingerprint(modules_of(factory, loader, estimator), base_dir=spec.base_dir)
+    scorers = build_scorers(spec.metrics, estimator)
+    code_hash, code_info = code_fingerprint(
+        [factory, loader, estimator, *scorers.values()], base_dir=spec.base_dir, modules=imported
+    )
     data_hash, data_info = data_fingerprint({"X": X, "y": y, "groups": groups})
     user_modules = [
         str(spec.base_dir / relative)
         for relative in code_info["sources"]
         if (spec.base_dir / relative).is_file()
     ]
-    spec_dict = spec.to_dict()
+    spec_dict = spec_identity(spec.to_dict())
     spec_dict["cv"] = {**spec_dict["cv"], "kind": resolved_cv_kind(spec, estimator, y)}
     provenance = {
         "base_dir": str(spec.base_dir),
@@ -384,6 +379,8 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         "estimator": repr(estimator),
         "cv": repr(splitter),
         "seeds": fixed_seeds,
+        # [fixed] params left out of the spec's identity; `hptrack resume` still sets them
+        "process_local": {k: v for k, v in spec.fixed.items() if k not in spec_dict["fixed"]},
     }
     return StudyPlan(
         name=spec.name,
@@ -392,7 +389,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         estimator=estimator,
         candidates=candidates,
         trial_seeds=trial_seeds,
-        scorers=build_scorers(spec.metrics, estimator),
+        scorers=scorers,
         splits=splits,
         X=X,
         y=y,
@@ -413,6 +410,9 @@ def spec_from_store(stored: StoredStudy) -> StudySpec:
     """Rebuild the spec a study was created with (for ``hptrack resume``)."""
     base_dir = Path(stored.provenance.get("base_dir") or ".")
     raw = dict(stored.spec)
+    process_local = stored.provenance.get("process_local") or {}
+    if process_local:
+        raw["fixed"] = {**raw.get("fixed", {}), **process_local}
     if raw.get("error_score") in ("NaN", "Infinity", "-Infinity"):  # canonical JSON's spelling
         raw["error_score"] = float(raw["error_score"])
     if raw.get("n_trials") is None:

@@ -38,7 +38,7 @@ from .fingerprint import (
     split_fingerprint,
 )
 from .query import cv_results_layout
-from .runner import StudyPlan, modules_of, run_plan, seed_params
+from .runner import StudyPlan, run_plan, seed_params
 from .space import distinct_candidates, sample_candidate
 from .spec import check_study_name
 from .store import Store
@@ -64,8 +64,10 @@ def _describe_scorer(scorer: Any) -> str:
     name = getattr(scorer, "__qualname__", None)
     if not name:
         return repr(scorer)
-    described = f"{getattr(scorer, '__module__', '?')}.{name}"
-    if "<" in name:  # a lambda or a local function: its source tells them apart
+    module = getattr(scorer, "__module__", "?")
+    described = f"{module}.{name}"
+    if "<" in name or module == "__main__":  # a lambda, a local or a script's function:
+        # its source tells them apart (an edit elsewhere in the script does not count)
         try:
             source = inspect.getsource(scorer)
         except (OSError, TypeError):
@@ -197,11 +199,11 @@ class _RecordingSearch:
         data_hash, data_info = data_fingerprint(arrays)
         scoring: Any = self.scoring  # type: ignore[attr-defined]
         code_hash, code_info = code_fingerprint(
-            modules_of(
+            [
                 base,
-                *[v for c in candidates for v in c.values() if hasattr(v, "fit")],
-                *[s for s in ([scoring] if callable(scoring) else scorers.values())],
-            )
+                *[v for c in candidates for v in c.values() if hasattr(v, "fit") or callable(v)],
+                *([scoring] if callable(scoring) else scorers.values()),
+            ]
         )
         spec = {
             "search": search,

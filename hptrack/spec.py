@@ -571,7 +571,13 @@ def check_metrics(spec: StudySpec) -> None:
 
 
 def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted names of the fields that differ between two spec dicts (``name`` ignored)."""
+    """Dotted names of the fields that differ between two spec dicts (``name`` ignored).
+
+    Process-local params (``n_jobs``, ``verbose``, a Pipeline's ``memory``) are not
+    compared: they are no part of a study's identity (``fingerprint.spec_identity``).
+    """
+    from .fingerprint import spec_identity
+
     changed: list[str] = []
 
     def walk(a: Any, b: Any, prefix: str) -> None:
@@ -583,7 +589,7 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         elif _comparable(a) != _comparable(b):
             changed.append(prefix.rstrip("."))
 
-    walk(old, new, "")
+    walk(spec_identity(old), spec_identity(new), "")
     return changed
 
 
