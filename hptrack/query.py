@@ -287,6 +287,11 @@ def _numbers_text(numbers: Iterable[int], limit: int = 6) -> str:
     return ", ".join(parts) + (", ..." if len(runs) > limit else "")
 
 
+# A trial with a recorded fold: finished ones have all theirs; only claimed or released
+# (running, pending) trials need the folds looked up, so large finished studies stay fast.
+_SCORED = "(t.status IN ('complete', 'failed') OR EXISTS (SELECT 1 FROM folds f WHERE f.trial_id = t.id))"
+
+
 @dataclass(frozen=True)
 class HashUse:
     """A code or data hash that trials of a study were scored under."""
@@ -400,7 +405,7 @@ class Study:
 
         More than one means mixed code (``resume --allow-code-change``).
         """
-        return [use.hash for use in self.hash_uses("code")]
+        return self._hashes("code")
 
     def data_hashes(self) -> list[str]:
         """Distinct data fingerprints that trials were scored under, in order of first use.
@@ -408,7 +413,24 @@ class Study:
         More than one means mixed data: the data changed and the study was continued with
         ``resume --allow-code-change``.
         """
-        return [use.hash for use in self.hash_uses("data")]
+        return self._hashes("data")
+
+    def _hashes(self, kind: str) -> list[str]:
+        """The distinct ``kind`` hashes of scored trials, in order of first use."""
+        distinct = self._distinct_hashes(kind)
+        return distinct if len(distinct) < 2 else [use.hash for use in self.hash_uses(kind)]
+
+    def _distinct_hashes(self, kind: str) -> list[str]:
+        """Up to two distinct ``kind`` hashes of scored trials: a cheap test for mixed ones."""
+        column = {"code": "code_hash", "data": "data_hash"}[kind]
+        return [
+            row[0]
+            for row in self._conn.execute(
+                f"SELECT DISTINCT t.{column} FROM trials t WHERE t.study_id = ? AND t.{column} IS NOT "
+                f"NULL AND {_SCORED} LIMIT 2",
+                (self.id,),
+            )
+        ]
 
     def hash_uses(self, kind: str) -> list[HashUse]:
         """The ``"code"`` or ``"data"`` hashes that trials with a recorded fold ran under.
@@ -419,8 +441,7 @@ class Study:
         column = {"code": "code_hash", "data": "data_hash"}[kind]  # our literal, not user input
         rows = self._conn.execute(
             f"SELECT t.{column}, count(*), min(t.started), max(t.started), min(t.number) FROM trials t "
-            f"WHERE t.study_id = ? AND t.{column} IS NOT NULL AND EXISTS "
-            "(SELECT 1 FROM folds f WHERE f.trial_id = t.id) "
+            f"WHERE t.study_id = ? AND t.{column} IS NOT NULL AND {_SCORED} "
             f"GROUP BY t.{column} ORDER BY min(t.started) IS NULL, min(t.started), min(t.number)",
             (self.id,),
         ).fetchall()
@@ -432,7 +453,7 @@ class Study:
         out: dict[str, list[int]] = {}
         for number, value in self._conn.execute(
             f"SELECT t.number, t.{column} FROM trials t WHERE t.study_id = ? AND t.{column} IS NOT "
-            "NULL AND EXISTS (SELECT 1 FROM folds f WHERE f.trial_id = t.id) ORDER BY t.number",
+            f"NULL AND {_SCORED} ORDER BY t.number",
             (self.id,),
         ):
             out.setdefault(value, []).append(number)
@@ -458,14 +479,15 @@ class Study:
             ("code", "code hashes", self.code_hash),
             ("data", "data fingerprints", self.data_hash),
         ):
-            uses = self.hash_uses(kind)
-            if len(uses) == 1 and created and uses[0].hash != created:
+            distinct = self._distinct_hashes(kind)
+            if len(distinct) == 1 and created and distinct[0] != created:
                 warnings.append(
-                    f"study {self.name!r}: every trial was scored under {kind} {_short_hash(uses[0].hash)}, "
+                    f"study {self.name!r}: every trial was scored under {kind} {_short_hash(distinct[0])}, "
                     f"not the {kind} the study was created with ({_short_hash(created)})"
                 )
-            if len(uses) < 2:
+            if len(distinct) < 2:
                 continue
+            uses = self.hash_uses(kind)
             numbers = self._numbers_by_hash(kind)
             listed = "; ".join(
                 f"{_short_hash(u.hash)}: {u.n_trials} trial(s) ({_numbers_text(numbers.get(u.hash, []))})"
