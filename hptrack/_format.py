@@ -149,6 +149,11 @@ def study_text(info: Mapping[str, Any]) -> str:
             for d in info["data"]
             if d.get("type") != "none"
         ),
+        *(
+            ["  WARNING:     trials ran under mixed data: " + ", ".join(map(short, info["data_hashes"]))]
+            if len(info.get("data_hashes", [])) > 1
+            else []
+        ),
         f"  split hash:  {short(info['split_hash'])}",
         f"  git:         {git.get('commit') or '-'}" + (" (dirty)" if git.get("dirty") else ""),
         f"  python:      {env.get('python', '-')} on {env.get('platform', '-')}",
@@ -186,10 +191,12 @@ def verify_text(report: Any) -> str:
 
 
 def tie_cell(ties: TiesWithBest, number: int) -> str:
-    """``best``, ``yes p=0.59``, ``no p=0.003``, or ``-`` (not complete, or untested)."""
+    """``best``, ``yes p=0.59``, ``no p=0.003``, ``other data`` (not comparable), or ``-`` (untested)."""
     p = ties.p_values.get(number)
     if number == ties.best:
         return "best"
+    if number in ties.not_comparable:
+        return "other data"
     if p is None:
         return "-"
     return f"{'yes' if p >= ties.alpha else 'no'} p={p:.2g}"
@@ -208,7 +215,8 @@ def tied_lines(ties: TiesWithBest, params: Mapping[int, Mapping[str, Any]]) -> l
                 for n in others
             )
         else:
-            lines.append(f"  tied with best: none (every other complete trial has p < {ties.alpha:g})")
+            other = "comparable complete trial" if ties.not_comparable else "complete trial"
+            lines.append(f"  tied with best: none (every other {other} has p < {ties.alpha:g})")
     lines.append(f"  {ties.statement()}")
     return lines
 

@@ -6,9 +6,11 @@ Exit codes: 0 success; 1 a check failed; 2 bad input or unusable store (one
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
 import json
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from typing import Any
 import click
 
 from . import _format
-from .errors import HptrackError
+from .errors import DriftError, HptrackError
 from .store import Store
 
 
@@ -27,8 +29,14 @@ class _InputError(click.ClickException):
     exit_code = 2  # SPEC: bad input or unusable store
 
 
+# How to continue the study this process is running (set by `_run` once the study is
+# open), for the Ctrl-C message; None when no study run is in progress.
+_RESUME_HINT: contextvars.ContextVar[str | None] = contextvars.ContextVar("resume_hint", default=None)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:  # the one place errors are translated
+        _RESUME_HINT.set(None)
         try:
             return super().invoke(ctx)
         except HptrackError as exc:
@@ -38,10 +46,11 @@ class _Group(click.Group):
             message = " ".join(exc.format_message().split())
             raise _InputError(f"{message} (see '{where} --help')") from exc
         except KeyboardInterrupt:
-            click.echo(
-                "Interrupted; completed trials are saved (continue with `hptrack resume STUDY`)",
-                err=True,
-            )
+            hint = _RESUME_HINT.get()
+            if hint is None:
+                click.echo("Interrupted", err=True)
+            else:
+                click.echo(f"Interrupted; completed trials are saved (continue with `{hint}`)", err=True)
             ctx.exit(130)
 
 
@@ -149,13 +158,24 @@ def _run(
     report: Path | None,
     dask: str | None = None,
     reuse: bool = True,
+    command: tuple[str, str] = ("resume", ""),
+    spec_file: str = "SPEC.toml",
 ) -> None:
     from .runner import open_study, run_plan
 
     if report is not None and not report.parent.is_dir():
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
+    again = _command_line(*command, store_path)
     with _dask_client(dask) as client, Store(store_path) as store, _sigterm_as_interrupt():
-        stored, _ = open_study(store, plan, allow_code_change=allow_code_change)  # refuse early
+        try:
+            stored, _ = open_study(store, plan, allow_code_change=allow_code_change)  # refuse early
+        except DriftError as exc:
+            spec = shlex.quote(spec_file)
+            raise exc.with_hints(
+                fix=f"{again} --allow-code-change",
+                new_study=f'set another name = "..." in {spec}, then hptrack run {spec}',
+            ) from exc
+        _RESUME_HINT.set(_command_line("resume", plan.name, store_path))
         counts = store.counts(stored.id)
         remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
         if max_trials is not None:
@@ -186,13 +206,10 @@ def _run(
                 ) from exc
         study = store.study(plan.name)
         top = study.trials(status="complete", top=5)
+        running = [] if summary.finished else study.trials(status="running")
         if report is not None:
             _write_report(store, [plan.name], report)
-    state = (
-        "finished"
-        if summary.finished
-        else f"{summary.n_pending} trial(s) left; continue with `hptrack resume {summary.study}`"
-    )
+    state = _run_state(summary, running, store_path)
     click.echo(
         f"{summary.study}: {summary.trials_finished} trial(s) run now "
         f"({summary.folds_fitted} folds fitted), {summary.folds_reused} reused from the store, "
@@ -209,6 +226,33 @@ def _run(
     if summary.recovered:
         click.echo(f"re-ran trial(s) abandoned by dead workers: {summary.recovered}", err=True)
     click.echo(_format.trials_table(top, study.metrics))
+
+
+def _command_line(command: str, argument: str, store_path: Path) -> str:
+    """``hptrack COMMAND ARGUMENT``, with ``--store`` when the store is not the default one."""
+    words = ["hptrack", command, shlex.quote(argument)]
+    if store_path != Path("hptrack.db"):
+        words += ["--store", shlex.quote(str(store_path))]
+    return " ".join(words)
+
+
+def _run_state(summary: Any, running: list[Any], store_path: Path) -> str:
+    """How the study stands after this run: finished, left to resume, or running elsewhere."""
+    if summary.finished:
+        return "finished"
+    elsewhere = sorted({f"{t.host}:{t.pid}" for t in running})
+    where = ", ".join(elsewhere[:3]) + (" ..." if len(elsewhere) > 3 else "")
+    check = f"`{_command_line('trials', summary.study, store_path)} --status running`"
+    pending = summary.n_pending - len(running)
+    if pending <= 0 and running:
+        return (
+            f"{len(running)} trial(s) are running in another process ({where}); wait for it, "
+            f"or check with {check}"
+        )
+    state = f"{pending} trial(s) left; continue with `{_command_line('resume', summary.study, store_path)}`"
+    if running:
+        state += f"; {len(running)} more are running in another process ({where}): see {check}"
+    return state
 
 
 def _write_report(store: Store, names: list[str], out: Path) -> None:
@@ -228,6 +272,7 @@ def _write_report(store: Store, names: list[str], out: Path) -> None:
     type=click.Path(path_type=Path),
     help="Write an HTML report when done.",
 )
+@click.option("--allow-code-change", is_flag=True, help="Continue although code or data changed.")
 @dask_option
 @no_reuse_option
 def run(
@@ -236,6 +281,7 @@ def run(
     n_jobs: int,
     max_trials: int | None,
     report: Path | None,
+    allow_code_change: bool,
     dask: str | None,
     no_reuse: bool,
 ) -> None:
@@ -253,10 +299,12 @@ def run(
         n_jobs=n_jobs,
         max_trials=max_trials,
         retry_failed=False,
-        allow_code_change=False,
+        allow_code_change=allow_code_change,
         report=report,
         dask=dask,
         reuse=not no_reuse,
+        command=("run", str(spec)),
+        spec_file=str(spec),
     )
 
 
@@ -298,7 +346,17 @@ def resume(
         report=None,
         dask=dask,
         reuse=not no_reuse,
+        command=("resume", study),
+        spec_file=_stored_spec_file(stored.provenance),
     )
+
+
+def _stored_spec_file(provenance: dict[str, Any]) -> str:
+    """Where the spec a study was created from was (``SPEC.toml`` when unknown)."""
+    name = provenance.get("spec_file")
+    if not name:
+        return "SPEC.toml"
+    return str(Path(provenance.get("base_dir") or ".") / name)
 
 
 @cli.command()
@@ -344,6 +402,7 @@ def trials(
     """
     with Store(store_path, readonly=True) as store:
         found = store.study(study)
+        _warn_provenance(found)
         rows = found.trials(status=status, sort=sort_metric, top=top)
         if as_csv:
             wanted = {t.number for t in rows}
@@ -373,6 +432,7 @@ def best(study: str, store_path: Path, as_json: bool) -> None:
     """
     with Store(store_path, readonly=True) as store:
         found = store.study(study)
+        _warn_provenance(found)
         trial = found.best()
         ties = found.tied_with_best()
         others = [n for n in ties.tied if n != trial.number]
@@ -403,6 +463,7 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
     """
     with Store(store_path, readonly=True) as store:
         found = store.study(study)
+        _warn_provenance(found)
         if number is None:
             info = found.to_dict()
             if as_json:
@@ -417,6 +478,12 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
         text = _format.trial_text(trial, found.metrics, title=f"trial #{trial.number} of {found.name}")
         errors = "\n".join(f"\nfold {k} traceback:\n{v}" for k, v in sorted(trial.errors.items()))
         click.echo(text + errors)
+
+
+def _warn_provenance(study: Any) -> None:
+    """Each of the study's mixed code/data warnings as a ``Warning:`` line on stderr."""
+    for warning in study.provenance_warnings():
+        click.echo(f"Warning: {warning}", err=True)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -496,6 +563,11 @@ def report(
 
     if all_studies == bool(studies):
         raise click.UsageError("give STUDY names or --all (not both)")
+    if all_studies and output.suffix.lower() in (".html", ".htm"):
+        raise HptrackError(
+            f"-o {str(output)!r}: --all writes a directory (index.html + a page per study); "
+            "give -o a directory name, e.g. -o reports/"
+        )
     with Store(store_path, readonly=True) as store:
         if all_studies:
             write_site(store, output, template_dir=template_dir)
@@ -591,6 +663,8 @@ def compare(
 
     refs = StudyRef.parse(a, store_path), StudyRef.parse(b, store_path)
     with open_refs(*refs) as (study_a, study_b):
+        _warn_provenance(study_a)
+        _warn_provenance(study_b)
         result = compare_studies(study_a, study_b, metric=metric, threshold=threshold)
     if fail_on_regression and result.best_delta is None:
         raise HptrackError(

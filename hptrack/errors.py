@@ -39,12 +39,40 @@ class SpecMismatchError(HptrackError):
 
 
 class DriftError(HptrackError):
-    """The code or data changed since the study was created; resuming would mix results."""
+    """The code or data changed since the study was created; resuming would mix results.
 
-    def __init__(self, study: str, what: list[str]) -> None:
-        super().__init__(
-            f"cannot resume {study!r}: {'; '.join(what)}; pass --allow-code-change "
-            "(allow_code_change=True) to accept it, or start a new study"
-        )
+    ``fix`` is how to accept the change where the study was continued from: the Python
+    keyword by default; the CLI passes its own command (``hptrack run SPEC
+    --allow-code-change`` or ``hptrack resume NAME --allow-code-change``). When
+    ``mixable`` is False (the CV splits changed), nothing can accept it: the message says
+    to start a new study under a new name instead (``new_study`` says how).
+    """
+
+    def __init__(
+        self,
+        study: str,
+        what: list[str],
+        *,
+        fix: str = "allow_code_change=True",
+        mixable: bool = True,
+        new_study: str = "fit again with another study= name",
+    ) -> None:
+        if mixable:
+            message = (
+                f"cannot resume {study!r}: {'; '.join(what)}; to accept it and mix old and new "
+                f"results, use {fix}; or start a new study under another name"
+            )
+        else:
+            message = (
+                f"cannot resume {study!r}: {'; '.join(what)}; folds scored on different CV splits "
+                f"cannot be mixed, even with --allow-code-change (allow_code_change=True); "
+                f"start a new study under a new name: {new_study}"
+            )
+        super().__init__(message)
         self.study = study
         self.what = what
+        self.mixable = mixable
+
+    def with_hints(self, *, fix: str, new_study: str) -> DriftError:
+        """The same refusal, its hints naming the command the user ran."""
+        return DriftError(self.study, self.what, fix=fix, mixable=self.mixable, new_study=new_study)

@@ -10,6 +10,7 @@ import bisect
 import difflib
 import json
 import math
+import shlex
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -182,7 +183,9 @@ class TiesWithBest:
     ``p_values`` maps each complete trial's number to its two-sided p-value against
     the best trial (1.0 for the best itself; None when a fold score is NaN). When no
     test is possible (one fold, no complete trial) ``reason`` says why and
-    ``p_values`` is empty.
+    ``p_values`` is empty. Trials scored on other data than the best (another data
+    fingerprint, after ``resume --allow-code-change``) are in ``not_comparable``: not
+    tested, so neither tied nor not tied.
     """
 
     study: str
@@ -195,6 +198,9 @@ class TiesWithBest:
     reason: str | None
     p_values: dict[int, float | None]
     means: dict[int, float | None] = field(default_factory=dict)
+    # complete trials scored on other data than the best (data hash): never paired with it
+    not_comparable: tuple[int, ...] = ()
+    best_data_hash: str | None = None
 
     @property
     def tested(self) -> bool:
@@ -221,12 +227,19 @@ class TiesWithBest:
         if self.reason is not None:
             return f"tied with best: no test ({self.reason})"
         ratio = _fraction(self.test_train_ratio)
-        return (
+        text = (
             f"tied: p >= {self.alpha:g} against best #{self.best} in a two-sided corrected resampled "
             f"t-test (Nadeau & Bengio 2003) of {self.metric} over {self.n_folds} paired folds, "
             f"n_test/n_train = {ratio} ({self.scheme}); assumes every trial used the same splits; "
             "approximate, as folds overlap"
         )
+        if self.not_comparable:
+            text += (
+                f"; {len(self.not_comparable)} trial(s) ({_numbers_text(self.not_comparable)}) were "
+                f"scored on other data than the best (data {_short_hash(self.best_data_hash)}): "
+                "not comparable, not tested"
+            )
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         from .stats import TEST_NAME
@@ -244,6 +257,7 @@ class TiesWithBest:
                 "reason": self.reason,
                 "tied": self.tied,
                 "p_values": {str(n): p for n, p in sorted(self.p_values.items())},
+                "not_comparable": list(self.not_comparable),
                 "statement": self.statement(),
             }
         )
@@ -255,6 +269,37 @@ def _fraction(ratio: float | None) -> str:
     if ratio > 0 and abs(1 / ratio - round(1 / ratio)) < 1e-9:
         return f"1/{round(1 / ratio)}"
     return f"{ratio:.4g}"
+
+
+def _short_hash(value: str | None) -> str:
+    return value[:12] if value else "-"
+
+
+def _numbers_text(numbers: Iterable[int], limit: int = 6) -> str:
+    """Trial numbers as ``#0-4, #7, #9`` (runs collapsed), at most ``limit`` runs then ``...``."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [f"#{a}" if a == b else f"#{a}-{b}" for a, b in runs[:limit]]
+    return ", ".join(parts) + (", ..." if len(runs) > limit else "")
+
+
+# A trial with a recorded fold: finished ones have all theirs; only claimed or released
+# (running, pending) trials need the folds looked up, so large finished studies stay fast.
+_SCORED = "(t.status IN ('complete', 'failed') OR EXISTS (SELECT 1 FROM folds f WHERE f.trial_id = t.id))"
+
+
+@dataclass(frozen=True)
+class HashUse:
+    """A code or data hash that trials of a study were scored under."""
+
+    hash: str
+    n_trials: int
+    first_started: str | None
+    last_started: str | None
 
 
 def _nan_mean(values: Sequence[float]) -> float | None:
@@ -356,15 +401,117 @@ class Study:
         return counts
 
     def code_hashes(self) -> list[str]:
-        """Distinct code hashes that trials ran under (more than one: mixed code)."""
+        """Distinct code hashes that trials were scored under, in order of first use.
+
+        More than one means mixed code (``resume --allow-code-change``).
+        """
+        return self._hashes("code")
+
+    def data_hashes(self) -> list[str]:
+        """Distinct data fingerprints that trials were scored under, in order of first use.
+
+        More than one means mixed data: the data changed and the study was continued with
+        ``resume --allow-code-change``.
+        """
+        return self._hashes("data")
+
+    def _hashes(self, kind: str) -> list[str]:
+        """The distinct ``kind`` hashes of scored trials, in order of first use."""
+        distinct = self._distinct_hashes(kind)
+        return distinct if len(distinct) < 2 else [use.hash for use in self.hash_uses(kind)]
+
+    def _distinct_hashes(self, kind: str) -> list[str]:
+        """Up to two distinct ``kind`` hashes of scored trials: a cheap test for mixed ones."""
+        column = {"code": "code_hash", "data": "data_hash"}[kind]
         return [
             row[0]
             for row in self._conn.execute(
-                "SELECT DISTINCT code_hash FROM trials WHERE study_id = ? AND code_hash IS NOT "
-                "NULL ORDER BY code_hash",
+                f"SELECT DISTINCT t.{column} FROM trials t WHERE t.study_id = ? AND t.{column} IS NOT "
+                f"NULL AND {_SCORED} LIMIT 2",
                 (self.id,),
             )
         ]
+
+    def hash_uses(self, kind: str) -> list[HashUse]:
+        """The ``"code"`` or ``"data"`` hashes that trials with a recorded fold ran under.
+
+        In order of first use (the earliest trial start), each with its number of trials
+        and the first and last start of those trials.
+        """
+        column = {"code": "code_hash", "data": "data_hash"}[kind]  # our literal, not user input
+        rows = self._conn.execute(
+            f"SELECT t.{column}, count(*), min(t.started), max(t.started), min(t.number) FROM trials t "
+            f"WHERE t.study_id = ? AND t.{column} IS NOT NULL AND {_SCORED} "
+            f"GROUP BY t.{column} ORDER BY min(t.started) IS NULL, min(t.started), min(t.number)",
+            (self.id,),
+        ).fetchall()
+        return [HashUse(h, n, first, last) for h, n, first, last, _ in rows]
+
+    def _numbers_by_hash(self, kind: str) -> dict[str, list[int]]:
+        """Numbers of the trials (with a recorded fold) scored under each code or data hash."""
+        column = {"code": "code_hash", "data": "data_hash"}[kind]
+        out: dict[str, list[int]] = {}
+        for number, value in self._conn.execute(
+            f"SELECT t.number, t.{column} FROM trials t WHERE t.study_id = ? AND t.{column} IS NOT "
+            f"NULL AND {_SCORED} ORDER BY t.number",
+            (self.id,),
+        ):
+            out.setdefault(value, []).append(number)
+        return out
+
+    def provenance_warnings(self) -> list[str]:
+        """Warnings about trials scored under more than one code hash or data fingerprint.
+
+        One text per kind (code, data) that is mixed: how many trials were scored under
+        each hash (12-character prefixes) and which ones; and, when the best trial was
+        scored under another hash than the current one (that of the latest trials), which.
+        A single hash that differs from the one the study was created with is said too.
+        ``hptrack trials``, ``best``, ``show``, ``compare`` and the report print these.
+
+        Returns
+        -------
+        list of str
+            Empty when every trial was scored under the study's own code and data.
+        """
+        warnings: list[str] = []
+        best: Trial | None = None
+        for kind, label, created in (
+            ("code", "code hashes", self.code_hash),
+            ("data", "data fingerprints", self.data_hash),
+        ):
+            distinct = self._distinct_hashes(kind)
+            if len(distinct) == 1 and created and distinct[0] != created:
+                warnings.append(
+                    f"study {self.name!r}: every trial was scored under {kind} {_short_hash(distinct[0])}, "
+                    f"not the {kind} the study was created with ({_short_hash(created)})"
+                )
+            if len(distinct) < 2:
+                continue
+            uses = self.hash_uses(kind)
+            numbers = self._numbers_by_hash(kind)
+            listed = "; ".join(
+                f"{_short_hash(u.hash)}: {u.n_trials} trial(s) ({_numbers_text(numbers.get(u.hash, []))})"
+                for u in uses
+            )
+            text = (
+                f"study {self.name!r}: trials were scored under {len(uses)} different {label} ({listed}); "
+                f"scores from different {kind} may not be comparable"
+            )
+            current = max(uses, key=lambda u: (u.last_started or "", u.n_trials)).hash
+            if best is None:
+                try:
+                    best = self.best()
+                except HptrackError:
+                    best = None
+            best_hash = None if best is None else getattr(best, f"{kind}_hash")
+            if best is not None and best_hash and best_hash != current:
+                text += (
+                    f"; the best trial #{best.number} was scored under {kind} {_short_hash(best_hash)}, "
+                    f"not the current {_short_hash(current)}"
+                )
+            show = f"hptrack show {shlex.quote(self.name)} NUMBER{self._store_option()}"
+            warnings.append(f"{text} (`{show}` gives a trial's hashes)")
+        return warnings
 
     def summary(self) -> StudySummary:
         counts = self.counts()
@@ -402,6 +549,7 @@ class Study:
                 "code": self.code,
                 "code_hashes": self.code_hashes(),
                 "data_hash": self.data_hash,
+                "data_hashes": self.data_hashes(),
                 "data": self.data,
                 "split_hash": self.split_hash,
                 "provenance": self.provenance,
@@ -517,12 +665,25 @@ class Study:
         trials = self.trials(status="complete", top=1)
         if not trials or trials[0].rank is None:
             counts = self.counts()
+            name = f"{shlex.quote(self.name)}{self._store_option()}"
+            if counts["failed"] and not counts["pending"] and not counts["running"]:
+                hint = (
+                    f"every trial failed: see why with `hptrack trials {name} --status failed`, "
+                    f"fix it, then `hptrack resume {name} --retry-failed`"
+                )
+            else:
+                hint = f"continue it with `hptrack resume {name}`"
             raise HptrackError(
                 f"study {self.name!r} has no complete trial yet ({counts['pending']} pending, "
-                f"{counts['running']} running, {counts['failed']} failed); "
-                f"continue it with `hptrack resume {self.name}`"
+                f"{counts['running']} running, {counts['failed']} failed); {hint}"
             )
         return trials[0]
+
+    def _store_option(self) -> str:
+        """`` --store PATH`` for hints, unless the store is ``./hptrack.db`` (the default)."""
+        if self.store_path is None or Path(self.store_path).resolve() == Path("hptrack.db").resolve():
+            return ""
+        return f" --store {shlex.quote(str(self.store_path))}"
 
     def _trial_rows(self, clause: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._conn.execute(
@@ -769,6 +930,13 @@ class Study:
         derived from the CV scheme (``1/(k-1)`` for k folds). A trial is tied with the
         best when its two-sided p-value is at least ``alpha``.
 
+        Only trials scored on the same data as the best (same data fingerprint) are
+        paired: after the data changed and the study was resumed with
+        ``--allow-code-change``, fold ``i`` holds other values, so a trial scored on the
+        other data is ``not_comparable`` (neither tied nor tested). A different code hash
+        does not stop the pairing (the splits and data are what pairing needs; code that
+        changes scores is reported by :meth:`provenance_warnings`).
+
         Parameters
         ----------
         metric : str, optional
@@ -796,9 +964,17 @@ class Study:
         elif ratio is None:
             reason = scheme
         p_values: dict[int, float | None] = {}
+        not_comparable: list[int] = []
+        best_data: str | None = None
         if reason is None and best is not None and ratio is not None:
             best_scores = folds[best]
+            data_of = self._complete_data_hashes()
+            best_data = data_of.get(best)
             for number, scores in folds.items():
+                data = data_of.get(number)
+                if data and best_data and data != best_data:  # fold i held other values
+                    not_comparable.append(number)
+                    continue
                 if any(math.isnan(v) for v in scores) or any(math.isnan(v) for v in best_scores):
                     p_values[number] = None
                     continue
@@ -814,6 +990,17 @@ class Study:
             reason=reason,
             p_values=p_values,
             means={n: _nan_mean(v) for n, v in folds.items()},
+            not_comparable=tuple(not_comparable),
+            best_data_hash=best_data,
+        )
+
+    def _complete_data_hashes(self) -> dict[int, str | None]:
+        """The data fingerprint each complete trial was scored under, by number."""
+        return dict(
+            self._conn.execute(
+                "SELECT number, data_hash FROM trials WHERE study_id = ? AND status = 'complete'",
+                (self.id,),
+            ).fetchall()
         )
 
     def _metric_folds(self, metric: str) -> dict[int, list[float]]:

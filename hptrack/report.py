@@ -731,21 +731,8 @@ def _hash_field(label: str, hash_value: str | None) -> Field:
 
 
 def _warnings(study: Study, trials: Sequence[Trial]) -> tuple[str, ...]:
-    warnings: list[str] = []
-    hashes = study.code_hashes()
-    if len(hashes) > 1:
-        per_hash = {h: sum(1 for t in trials if t.code_hash == h) for h in hashes}
-        listed = ", ".join(f"{_short(h)} ({n} trial{'s' if n != 1 else ''})" for h, n in per_hash.items())
-        warnings.append(
-            f"Trials ran under {len(hashes)} different code hashes: {listed}. Scores from "
-            "different code may not be comparable; `hptrack show` explains each hash."
-        )
-    elif hashes and study.code_hash and hashes[0] != study.code_hash:
-        warnings.append(
-            f"Trials ran under code {_short(hashes[0])}, not the code the study was created "
-            f"with ({_short(study.code_hash)})."
-        )
-    return tuple(warnings)
+    """Mixed code or data among the study's trials (:meth:`Study.provenance_warnings`)."""
+    return tuple(study.provenance_warnings())
 
 
 def _tied_with_best(study: Study, ranked: Sequence[Trial]) -> tuple[frozenset[int] | None, str]:

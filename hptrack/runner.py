@@ -407,7 +407,21 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
 
 
 def spec_from_store(stored: StoredStudy) -> StudySpec:
-    """Rebuild the spec a study was created with (for ``hptrack resume``)."""
+    """Rebuild the spec a study was created with (for ``hptrack resume``).
+
+    Raises
+    ------
+    SpecError
+        The study was recorded by a Python drop-in (``hptrack.GridSearchCV``): it has
+        no spec to rebuild, as its estimator and data live in the user's script.
+    """
+    api = stored.provenance.get("api")
+    if api and not stored.provenance.get("spec_file"):
+        raise SpecError(
+            f"study {stored.name!r} was recorded by {api} from Python, so the store holds no spec "
+            "to resume it from; resume it by running the same script again (its fit() continues "
+            f"the study); hptrack trials/best/report {stored.name} work on it as they are"
+        )
     base_dir = Path(stored.provenance.get("base_dir") or ".")
     raw = dict(stored.spec)
     process_local = stored.provenance.get("process_local") or {}
@@ -453,10 +467,12 @@ def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change:
     if stored.code_hash != plan.code_hash:
         what = diff_code(stored.code, plan.code_info) or ["code hash"]
         drift.append(f"code changed in {', '.join(what)}")
+    if drift and stored.split_hash != plan.split_hash:  # refused even with allow_code_change
+        if stored.data_hash != plan.data_hash:
+            drift[0] += ", and with it the CV splits"
+        raise DriftError(stored.name, drift, mixable=False)
     if drift and not allow_code_change:
         raise DriftError(stored.name, drift)
-    if drift and stored.split_hash != plan.split_hash:
-        raise DriftError(stored.name, [*drift, "(different CV splits cannot be mixed)"])
 
 
 def open_study(store: Store, plan: StudyPlan, *, allow_code_change: bool = False) -> tuple[StoredStudy, bool]:

@@ -87,6 +87,15 @@ def check_study_name(name: object, where: str = "study name") -> str:
         )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise SpecError(f"{where} = {name!r} contains a control character (tab, newline, ...); remove it")
+    invisible = [ch for ch in name if unicodedata.category(ch) == "Cf"]
+    if invisible:  # zero-width spaces and joiners, BOM, bidi marks: two names that look equal
+        codes = ", ".join(dict.fromkeys(f"U+{ord(ch):04X}" for ch in invisible))
+        raise SpecError(
+            f"{where} = {name!r} contains an invisible formatting character ({codes}); remove it, "
+            "e.g. 'digits-svc'"
+        )
+    if not name.strip():
+        raise SpecError(f"{where} = {name!r} is blank; give a visible name, e.g. 'digits-svc'")
     return name
 
 
@@ -430,6 +439,9 @@ def _parse_distribution(raw: dict[str, Any], where: str, fail: Any) -> Distribut
 # --------------------------------------------------------------------------- imports
 
 
+_SPEC_DIRS: set[str] = set()  # folders of specs put on sys.path: a spec's own, not installed code
+
+
 def _importable_from(base_dir: Path, module_name: str) -> None:
     """Let ``module:attr`` name a module beside the spec file (a user's own code).
 
@@ -440,6 +452,7 @@ def _importable_from(base_dir: Path, module_name: str) -> None:
     entry = str(base_dir)
     if entry not in sys.path:
         sys.path.insert(0, entry)
+        _SPEC_DIRS.add(entry)
     top = module_name.split(".")[0]
     local = base_dir / f"{top}.py"
     package = base_dir / top / "__init__.py"
@@ -466,6 +479,8 @@ def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> A
                 f"{where}: importing {module_name!r} failed: {_one_line(exc)}; "
                 f"install {missing.split('.')[0]!r} or fix the import"
             ) from exc
+        if "." not in missing and not base_dir.is_dir():
+            raise SpecError(_moved_folder_message(where, missing, base_dir, source)) from exc
         raise SpecError(
             f"{where}: cannot import module {missing!r}{_module_hint(missing, base_dir)}"
         ) from exc
@@ -485,6 +500,17 @@ def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> A
     return obj
 
 
+def _moved_folder_message(where: str, missing: str, base_dir: Path, source: str) -> str:
+    """The refusal when the spec's folder (so its own modules) is gone from ``base_dir``."""
+    spec_file = Path(source).name if source.endswith(".toml") else "SPEC.toml"
+    return (
+        f"{where}: cannot import module {missing!r} from {str(base_dir)!r} (the spec's folder, "
+        "recorded when the study was created): the folder moved or was deleted; run the spec "
+        f"from its new location with hptrack run NEW_FOLDER/{spec_file} (same name and spec: "
+        "the study continues)"
+    )
+
+
 def _module_hint(missing: str, base_dir: Path) -> str:
     """A close module name next to ``missing`` (a sibling submodule, or a file by the spec)."""
     parent, _, last = missing.rpartition(".")
@@ -492,9 +518,12 @@ def _module_hint(missing: str, base_dir: Path) -> str:
         if parent:
             search = getattr(importlib.import_module(parent), "__path__", None)
             names = [f"{parent}.{m.name}" for m in pkgutil.iter_modules(search)] if search else []
-        else:  # a file beside the spec, or any installed top-level module
+        else:  # a file beside the spec, or an installed package (never the standard library:
+            # 'models' is a user's file gone missing, not a typo of 'codecs')
             names = [m.name for m in pkgutil.iter_modules([str(base_dir)])]
-            names += sorted({m.name for m in pkgutil.iter_modules()} - set(names))
+            paths = [p for p in sys.path if p not in _SPEC_DIRS]  # not other specs' folders
+            installed = {m.name for m in pkgutil.iter_modules(paths)} - set(sys.stdlib_module_names)
+            names += sorted(installed - set(names))
     except Exception:  # the parent itself fails to import: no suggestion
         names = []
     close = _did_you_mean(missing, [n for n in names if not n.rpartition(".")[2].startswith("_")])

@@ -202,7 +202,7 @@ def test_max_trials_then_resume_equals_uninterrupted(write_spec, tmp_path, invok
     partial, whole = tmp_path / "partial.db", tmp_path / "whole.db"
     first = invoke("run", spec, "--store", partial, "--max-trials", "1")
     assert first.exit_code == 0
-    assert "2 trial(s) left; continue with `hptrack resume tiny`" in first.stderr
+    assert f"2 trial(s) left; continue with `hptrack resume tiny --store {partial}`" in first.stderr
     resumed = invoke("resume", "tiny", "--store", partial)
     assert resumed.exit_code == 0, resumed.output
     assert "2 trial(s) run now" in resumed.stderr
