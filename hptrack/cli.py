@@ -28,6 +28,10 @@ class _InputError(click.ClickException):
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["hptrack.argv"] = list(args)  # the command line a run records in the history
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:  # the one place errors are translated
         try:
             return super().invoke(ctx)
@@ -81,6 +85,13 @@ no_reuse_option = click.option(
     is_flag=True,
     help="Fit every fold, even one the store already evaluated with the same key.",
 )
+
+
+def _command() -> str:
+    """This invocation's command line, as the history records it (``hptrack run spec.toml ...``)."""
+    from .store import command_line
+
+    return command_line(["hptrack", *click.get_current_context().meta.get("hptrack.argv", [])])
 
 
 def _emit_json(value: Any) -> None:
@@ -155,38 +166,40 @@ def _run(
     if report is not None and not report.parent.is_dir():
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
     with _dask_client(dask) as client, Store(store_path) as store, _sigterm_as_interrupt():
-        stored, _ = open_study(store, plan, allow_code_change=allow_code_change)  # refuse early
-        counts = store.counts(stored.id)
-        remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
-        if max_trials is not None:
-            remaining = min(remaining, max_trials)
-        bar, on_fold = _progress(remaining, plan.name)
-        with bar:
-            try:
-                summary = run_plan(
-                    store,
-                    plan,
-                    n_jobs=n_jobs,
-                    max_trials=max_trials,
-                    retry_failed=retry_failed,
-                    allow_code_change=allow_code_change,
-                    on_fold=on_fold,
-                    dask=client,
-                    reuse=reuse,
-                )
-            except (HptrackError, KeyboardInterrupt):
-                raise
-            except Exception as exc:
-                if plan.error_score != "raise":
+        # a refusal (other spec, changed code) comes before the run is recorded: it writes nothing
+        stored, _ = open_study(store, plan, allow_code_change=allow_code_change)
+        with store.run_record(stored.id, _command()):  # exits with 2/130/1 as the CLI will
+            counts = store.counts(stored.id)
+            remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
+            if max_trials is not None:
+                remaining = min(remaining, max_trials)
+            bar, on_fold = _progress(remaining, plan.name)
+            with bar:
+                try:
+                    summary = run_plan(
+                        store,
+                        plan,
+                        n_jobs=n_jobs,
+                        max_trials=max_trials,
+                        retry_failed=retry_failed,
+                        allow_code_change=allow_code_change,
+                        on_fold=on_fold,
+                        dask=client,
+                        reuse=reuse,
+                    )
+                except (HptrackError, KeyboardInterrupt):
                     raise
-                message = " ".join(str(exc).split())[:300]
-                raise HptrackError(
-                    f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
-                    f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
-                ) from exc
+                except Exception as exc:
+                    if plan.error_score != "raise":
+                        raise
+                    message = " ".join(str(exc).split())[:300]
+                    raise HptrackError(
+                        f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
+                        f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
+                    ) from exc
         study = store.study(plan.name)
         top = study.trials(status="complete", top=5)
-        if report is not None:
+        if report is not None:  # after the run is finished, so the report's history shows its end
             _write_report(store, [plan.name], report)
     state = (
         "finished"
@@ -533,10 +546,16 @@ def verify(
 
     Example: hptrack verify digits-svc --trials 2
     """
+    from .store import open_to_record
     from .verify import verify_study
 
-    with Store(store_path, readonly=True) as store:
-        report = verify_study(store, study, n_trials=n_trials, trial=number, tolerance=tolerance)
+    store, unrecorded = open_to_record(store_path)
+    with store:
+        if unrecorded:
+            click.echo(f"Warning: {unrecorded}", err=True)
+        with store.run_record(store.require_study(study).id, _command()) as run:
+            report = verify_study(store, study, n_trials=n_trials, trial=number, tolerance=tolerance)
+            run.exit = 0 if report.ok else 1
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -550,6 +569,26 @@ def verify(
             err=True,
         )
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@json_option
+def history(study: str, store_path: Path, as_json: bool) -> None:
+    """Every run that touched STUDY (run, resume, verify, merge, a Python fit), oldest first.
+
+    Per run: start, finish (or "died": no end recorded and its process is gone; or
+    "running"), exit code, trials it finished, user@host:pid, hptrack version, command.
+
+    Example: hptrack history digits-svc --store runs.db --json
+    """
+    with Store(store_path, readonly=True) as store:
+        runs = store.study(study).history()
+    if as_json:
+        _emit_json([r.to_dict() for r in runs])
+    else:
+        click.echo(_format.history_table(runs))
 
 
 @cli.command()
@@ -626,7 +665,7 @@ def merge(sources: tuple[Path, ...], store_path: Path, rename: bool, as_json: bo
     """
     from .merge import merge_stores
 
-    report = merge_stores(list(sources), store_path, rename=rename)
+    report = merge_stores(list(sources), store_path, rename=rename, command=_command())
     if as_json:
         _emit_json(report.to_dict())
     else:
