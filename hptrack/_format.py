@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .query import StudySummary, TiesWithBest, Trial
+from .query import Run, StudySummary, TiesWithBest, Trial
 
 
 def short(hash_value: str | None) -> str:
@@ -61,6 +61,29 @@ def studies_table(studies: Sequence[StudySummary]) -> str:
         for s in studies
     ]
     return table(["study", "search", "complete/failed/total", "best", "metric", "code", "created"], rows)
+
+
+def _when(timestamp: str | None) -> str:
+    return timestamp[:19].replace("T", " ") if timestamp else "-"
+
+
+def history_table(runs: Sequence[Run]) -> str:
+    """``hptrack history``: one row per run, oldest first; a run without an end says why."""
+    if not runs:
+        return "no runs recorded (a store written before hptrack recorded history has none)"
+    rows = [
+        [
+            _when(r.started),
+            _when(r.finished) if r.status == "finished" else r.status,
+            "-" if r.exit is None else str(r.exit),
+            str(r.trials),
+            f"{r.user or '?'}@{r.host or '?'}:{r.pid if r.pid is not None else '?'}",
+            r.version or "-",
+            r.command + (f"  (merged from {r.origin})" if r.origin else ""),
+        ]
+        for r in runs
+    ]
+    return table(["started", "finished", "exit", "trials", "user@host:pid", "version", "command"], rows)
 
 
 def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWithBest | None = None) -> str:

@@ -35,6 +35,10 @@ _RESUME_HINT: contextvars.ContextVar[str | None] = contextvars.ContextVar("resum
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["hptrack.argv"] = list(args)  # the command line a run records in the history
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:  # the one place errors are translated
         _RESUME_HINT.set(None)
         try:
@@ -90,6 +94,13 @@ no_reuse_option = click.option(
     is_flag=True,
     help="Fit every fold, even one the store already evaluated with the same key.",
 )
+
+
+def _command() -> str:
+    """This invocation's command line, as the history records it (``hptrack run spec.toml ...``)."""
+    from .store import command_line
+
+    return command_line(["hptrack", *click.get_current_context().meta.get("hptrack.argv", [])])
 
 
 def _emit_json(value: Any) -> None:
@@ -167,8 +178,8 @@ def _run(
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
     again = _command_line(*command, store_path)
     with _dask_client(dask) as client, Store(store_path) as store, _sigterm_as_interrupt():
-        try:
-            stored, _ = open_study(store, plan, allow_code_change=allow_code_change)  # refuse early
+        try:  # a refusal (other spec, changed code) comes before the run is recorded: it writes nothing
+            stored, _ = open_study(store, plan, allow_code_change=allow_code_change)
         except DriftError as exc:
             spec = shlex.quote(spec_file)
             raise exc.with_hints(
@@ -176,38 +187,39 @@ def _run(
                 new_study=f'set another name = "..." in {spec}, then hptrack run {spec}',
             ) from exc
         _RESUME_HINT.set(_command_line("resume", plan.name, store_path))
-        counts = store.counts(stored.id)
-        remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
-        if max_trials is not None:
-            remaining = min(remaining, max_trials)
-        bar, on_fold = _progress(remaining, plan.name)
-        with bar:
-            try:
-                summary = run_plan(
-                    store,
-                    plan,
-                    n_jobs=n_jobs,
-                    max_trials=max_trials,
-                    retry_failed=retry_failed,
-                    allow_code_change=allow_code_change,
-                    on_fold=on_fold,
-                    dask=client,
-                    reuse=reuse,
-                )
-            except (HptrackError, KeyboardInterrupt):
-                raise
-            except Exception as exc:
-                if plan.error_score != "raise":
+        with store.run_record(stored.id, _command()):  # exits with 2/130/1 as the CLI will
+            counts = store.counts(stored.id)
+            remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
+            if max_trials is not None:
+                remaining = min(remaining, max_trials)
+            bar, on_fold = _progress(remaining, plan.name)
+            with bar:
+                try:
+                    summary = run_plan(
+                        store,
+                        plan,
+                        n_jobs=n_jobs,
+                        max_trials=max_trials,
+                        retry_failed=retry_failed,
+                        allow_code_change=allow_code_change,
+                        on_fold=on_fold,
+                        dask=client,
+                        reuse=reuse,
+                    )
+                except (HptrackError, KeyboardInterrupt):
                     raise
-                message = " ".join(str(exc).split())[:300]
-                raise HptrackError(
-                    f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
-                    f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
-                ) from exc
+                except Exception as exc:
+                    if plan.error_score != "raise":
+                        raise
+                    message = " ".join(str(exc).split())[:300]
+                    raise HptrackError(
+                        f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
+                        f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
+                    ) from exc
         study = store.study(plan.name)
         top = study.trials(status="complete", top=5)
         running = [] if summary.finished else study.trials(status="running")
-        if report is not None:
+        if report is not None:  # after the run is finished, so the report's history shows its end
             _write_report(store, [plan.name], report)
     state = _run_state(summary, running, store_path)
     click.echo(
@@ -605,10 +617,16 @@ def verify(
 
     Example: hptrack verify digits-svc --trials 2
     """
+    from .store import open_to_record
     from .verify import verify_study
 
-    with Store(store_path, readonly=True) as store:
-        report = verify_study(store, study, n_trials=n_trials, trial=number, tolerance=tolerance)
+    store, unrecorded = open_to_record(store_path)
+    with store:
+        if unrecorded:
+            click.echo(f"Warning: {unrecorded}", err=True)
+        with store.run_record(store.require_study(study).id, _command()) as run:
+            report = verify_study(store, study, n_trials=n_trials, trial=number, tolerance=tolerance)
+            run.exit = 0 if report.ok else 1
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -622,6 +640,26 @@ def verify(
             err=True,
         )
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@json_option
+def history(study: str, store_path: Path, as_json: bool) -> None:
+    """Every run that touched STUDY (run, resume, verify, merge, a Python fit), oldest first.
+
+    Per run: start, finish (or "died": no end recorded and its process is gone; or
+    "running"), exit code, trials it finished, user@host:pid, hptrack version, command.
+
+    Example: hptrack history digits-svc --store runs.db --json
+    """
+    with Store(store_path, readonly=True) as store:
+        runs = store.study(study).history()
+    if as_json:
+        _emit_json([r.to_dict() for r in runs])
+    else:
+        click.echo(_format.history_table(runs))
 
 
 @cli.command()
@@ -700,7 +738,7 @@ def merge(sources: tuple[Path, ...], store_path: Path, rename: bool, as_json: bo
     """
     from .merge import merge_stores
 
-    report = merge_stores(list(sources), store_path, rename=rename)
+    report = merge_stores(list(sources), store_path, rename=rename, command=_command())
     if as_json:
         _emit_json(report.to_dict())
     else:

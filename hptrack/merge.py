@@ -9,6 +9,11 @@ the same name but a different spec, data or splits is refused before anything is
 written, unless ``rename=True`` merges it under a new name (``name@host``). Sources
 are opened read-only and never modified; each study merges in one transaction; a
 second merge of the same sources changes nothing.
+
+History travels too: a source's runs of a merged study are copied once (a run is
+identified by its host, pid, start and command), ``origin`` naming the source store,
+and copied trials and folds keep pointing at the runs that computed them. A merge that
+writes to a study records itself as a run of it (exit 1 when it found conflicts).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -27,7 +33,7 @@ from typing import Any
 from .errors import HptrackError, StoreError
 from .query import StudyDump, _json_safe
 from .schema import SCHEMA_VERSION
-from .store import Store
+from .store import Store, command_line
 
 _NAME_LIMIT = 100
 
@@ -92,6 +98,7 @@ class StudyMerge:
     trials_finished: int
     conflicts: tuple[Conflict, ...]
     notes: tuple[str, ...]  # e.g. the code differs (trials keep their own code hash)
+    runs_added: int = 0  # the source's runs (history) copied into the destination
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +113,7 @@ class StudyMerge:
             "trials_finished": self.trials_finished,
             "conflicts": len(self.conflicts),
             "notes": list(self.notes),
+            "runs_added": self.runs_added,
         }
 
 
@@ -128,7 +136,7 @@ class MergeReport:
     @property
     def changed(self) -> bool:
         """True when anything was written."""
-        return any(s.created or s.trials_added or s.folds_added for s in self.studies)
+        return any(s.created or s.trials_added or s.folds_added or s.runs_added for s in self.studies)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,7 +158,9 @@ class _Planned:
     notes: tuple[str, ...]
 
 
-def merge_stores(sources: Sequence[str | Path], store: str | Path, *, rename: bool = False) -> MergeReport:
+def merge_stores(
+    sources: Sequence[str | Path], store: str | Path, *, rename: bool = False, command: str | None = None
+) -> MergeReport:
     """Merge the studies of ``sources`` into the store file ``store`` (created if missing).
 
     Parameters
@@ -163,6 +173,10 @@ def merge_stores(sources: Sequence[str | Path], store: str | Path, *, rename: bo
         Merge a study whose name is taken by a different study (other spec, data or
         splits) under a new name, ``name@host`` (``name@<source stem>``, then
         ``name@host-2``... if that is taken too), instead of refusing.
+    command : str, optional
+        The command line recorded as this merge's run in each destination study it
+        writes to (default: this process's ``sys.argv``). The sources' runs are copied
+        into the destination's history too, once, ``origin`` naming their store.
 
     Returns
     -------
@@ -192,16 +206,18 @@ def merge_stores(sources: Sequence[str | Path], store: str | Path, *, rename: bo
     if target.exists():
         with Store(target) as dst:  # checks (and upgrades) the file before planning
             plan = _plan(dumps, _identities(dst), rename=rename)
-            return _apply(dst, plan, source_paths)
+            return _apply(dst, plan, source_paths, command)
     plan = _plan(dumps, {}, rename=rename)  # refuse before creating the file
     with Store(target) as dst:
-        return _apply(dst, plan, source_paths)
+        return _apply(dst, plan, source_paths, command)
 
 
-def _apply(dst: Store, plan: list[_Planned], sources: list[Path]) -> MergeReport:
+def _apply(dst: Store, plan: list[_Planned], sources: list[Path], command: str | None) -> MergeReport:
+    if command is None:
+        command = command_line(sys.argv)
     done = []
     for item in plan:
-        outcome = dst.merge_study(item.dump, name=item.into)
+        outcome = dst.merge_study(item.dump, name=item.into, source=item.source, command=command)
         conflicts = tuple(
             Conflict(
                 source=item.source,
@@ -228,6 +244,7 @@ def _apply(dst: Store, plan: list[_Planned], sources: list[Path]) -> MergeReport
                 trials_finished=outcome.trials_finished,
                 conflicts=conflicts,
                 notes=item.notes,
+                runs_added=outcome.runs_added,
             )
         )
     return MergeReport(store=str(dst.path), sources=tuple(str(s) for s in sources), studies=tuple(done))

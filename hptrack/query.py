@@ -340,11 +340,69 @@ class TrialDump:
 
 @dataclass(frozen=True)
 class StudyDump:
-    """A study's stored rows: its ``studies`` row (but id) and its trials."""
+    """A study's stored rows: its ``studies`` row (but id), its trials and its runs (history)."""
 
     name: str
     row: dict[str, Any]
     trials: list[TrialDump]
+    runs: list[dict[str, Any]] = field(default_factory=list)  # runs columns, id included
+
+
+RUN_STATUSES = ("finished", "running", "died")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One invocation that touched a study (``hptrack history``): who ran what, when, with what end.
+
+    ``status`` is ``finished`` (it recorded its exit code), ``running``, or ``died``: it
+    left no end and its process is gone from this host, or (elsewhere) its heartbeat is
+    older than the lease, as for abandoned trials. ``trials`` and ``folds`` count what it
+    finished and committed; ``numbers`` are the trials it finished that no later run took
+    over. ``origin`` names the store it was merged from (None: recorded here).
+    """
+
+    id: int
+    command: str
+    user: str | None
+    host: str | None
+    pid: int | None
+    version: str | None
+    started: str
+    finished: str | None
+    exit: int | None
+    status: str
+    trials: int
+    folds: int
+    numbers: tuple[int, ...]
+    last_seen: str  # its end, else its last sign of life (heartbeat or last fold committed)
+    origin: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (SPEC section 3 ``history --json``)."""
+        return {
+            "command": self.command,
+            "user": self.user,
+            "host": self.host,
+            "pid": self.pid,
+            "version": self.version,
+            "started": self.started,
+            "finished": self.finished,
+            "exit": self.exit,
+            "status": self.status,
+            "trials": self.trials,
+            "folds": self.folds,
+            "trial_numbers": list(self.numbers),
+            "last_seen": self.last_seen,
+            "origin": self.origin,
+        }
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
 
 
 class Study:
@@ -1065,7 +1123,74 @@ class Study:
                 )
             )
         study_row.pop("id", None)
-        return StudyDump(name=self.name, row=study_row, trials=dumped)
+        runs = (
+            self._rows("SELECT * FROM runs WHERE study_id = ? ORDER BY id", (self.id,))
+            if _has_table(self._conn, "runs")
+            else []
+        )
+        return StudyDump(name=self.name, row=study_row, trials=dumped, runs=runs)
+
+    def history(self) -> list[Run]:
+        """Every run that touched the study (run, resume, verify, merge, drop-in ``fit``), oldest first.
+
+        A store written before history was recorded (schema 2 or older, opened
+        read-only) has none: the list is empty.
+
+        Examples
+        --------
+        >>> [(r.command, r.status, r.trials) for r in study.history()]  # doctest: +SKIP
+        [('hptrack run digits.toml', 'finished', 12)]
+        """
+        if not _has_table(self._conn, "runs"):
+            return []
+        from .store import worker_gone
+
+        rows = self._rows(
+            "SELECT id, command, user, host, pid, version, started, finished, exit, heartbeat, trials, "
+            "folds, origin FROM runs WHERE study_id = ? ORDER BY started, id",
+            (self.id,),
+        )
+        numbers: dict[int, list[int]] = {}
+        for run_id, number in self._conn.execute(
+            "SELECT run_id, number FROM trials WHERE study_id = ? AND run_id IS NOT NULL "
+            "AND status IN ('complete', 'failed') ORDER BY number",
+            (self.id,),
+        ):
+            numbers.setdefault(run_id, []).append(number)
+        last_fold = dict(
+            self._conn.execute(
+                "SELECT f.run_id, max(f.finished) FROM folds f JOIN trials t ON t.id = f.trial_id "
+                "WHERE t.study_id = ? AND f.run_id IS NOT NULL GROUP BY f.run_id",
+                (self.id,),
+            ).fetchall()
+        )
+        runs = []
+        for row in rows:
+            if row["finished"] is not None:
+                status = "finished"
+            else:
+                status = "died" if worker_gone(row["host"], row["pid"], row["heartbeat"]) else "running"
+            seen = [t for t in (row["started"], row["heartbeat"], last_fold.get(row["id"])) if t]
+            runs.append(
+                Run(
+                    id=row["id"],
+                    command=row["command"],
+                    user=row["user"],
+                    host=row["host"],
+                    pid=row["pid"],
+                    version=row["version"],
+                    started=row["started"],
+                    finished=row["finished"],
+                    exit=row["exit"],
+                    status=status,
+                    trials=row["trials"],
+                    folds=row["folds"],
+                    numbers=tuple(numbers.get(row["id"], ())),
+                    last_seen=row["finished"] or max(seen),
+                    origin=row["origin"],
+                )
+            )
+        return runs
 
     def _rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         cursor = self._conn.execute(sql, list(args))

@@ -43,6 +43,8 @@ MAX_PLOT_TRIALS = 300  # above this many trials a plot aggregates the trials at 
 MAX_FOLD_DOTS = 1500  # fold scores drawn in one plot at most (else means only)
 PLOT_BINS = 40  # an aggregated numeric axis with more distinct values is cut into bins
 MISSING = "–"  # shown for a value that does not exist
+MAX_RUNS_SHOWN = 200  # runs in the history timeline (the latest); the rest are counted
+MAX_NUMBER_RANGES = 12  # runs of consecutive trial numbers listed per run
 
 __all__ = [
     "BestTrial",
@@ -54,6 +56,8 @@ __all__ = [
     "FailedTrial",
     "Field",
     "FoldError",
+    "History",
+    "HistoryRun",
     "IndexContext",
     "IndexEntry",
     "ParamPlot",
@@ -305,6 +309,54 @@ class FailedTrial:
 
 
 @dataclass(frozen=True)
+class HistoryRun:
+    """One run in a study's history: a table row, and a bar of the timeline.
+
+    The bar spans ``x``..``x + width`` (SVG user units) on row ``y``: from the run's start
+    to its end, or to its last sign of life (heartbeat, last fold) when it died.
+    """
+
+    label: str  # "#1", in start order
+    command: str
+    who: str  # user@host:pid
+    version: str
+    started: str
+    ended: str  # the end, or the last sign of life of a run that died or still runs
+    status: str  # "finished", "died" or "running"
+    outcome: str  # "exit 0", "exit 130", "died", "running"
+    failed: bool  # a non-zero exit, or died
+    trials: int
+    folds: int
+    numbers: str  # the trial numbers it finished, as ranges: "0-4, 7"
+    origin: str  # the store it was merged from ("" if recorded here)
+    description: str  # the bar's tooltip
+    x: str
+    y: str
+    width: str
+    text_y: str
+
+
+@dataclass(frozen=True)
+class History:
+    """A study's history as a timeline (inline SVG) and a table, oldest run first."""
+
+    runs: tuple[HistoryRun, ...]
+    n_hidden: int  # older runs not shown (beyond MAX_RUNS_SHOWN)
+    width: int
+    height: int
+    left: str
+    right: str
+    bar_height: str
+    axis_y: str
+    label_x: str
+    tick_y: str
+    first: str  # the axis' first and last times, and the span between them
+    last: str
+    span: str
+    description: str
+
+
+@dataclass(frozen=True)
 class StudyReport:
     """One study's section of a report."""
 
@@ -334,6 +386,7 @@ class StudyReport:
     n_failures_hidden: int
     csv: CsvDownload
     n_reused_folds: int  # folds taken from earlier fits instead of refitting
+    history: History | None = None  # None: the store recorded no run of this study
 
 
 @dataclass(frozen=True)
@@ -544,6 +597,7 @@ def _study_report(study: Study, anchor: str) -> StudyReport:
         n_failures_hidden=max(0, len(failed) - MAX_FAILED_SHOWN),
         csv=_csv_download(study, trials),
         n_reused_folds=sum(len(t.origins) for t in trials),
+        history=_history(study),
     )
 
 
@@ -1255,6 +1309,96 @@ def _aggregate(
             )
         )
     return best_points, groups, binned
+
+
+# --------------------------------------------------------------------------- history
+
+_HISTORY_WIDTH, _HISTORY_LEFT, _HISTORY_RIGHT = 720, 40.0, 708.0
+_HISTORY_TOP, _HISTORY_ROW, _HISTORY_BAR = 8.0, 22.0, 14.0
+
+
+def _number_ranges(numbers: Sequence[int]) -> str:
+    """``0-4, 7, 9-10``: consecutive trial numbers as ranges (at most MAX_NUMBER_RANGES)."""
+    ranges: list[list[int]] = []
+    for number in sorted(numbers):
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    shown = [str(a) if a == b else f"{a}-{b}" for a, b in ranges[:MAX_NUMBER_RANGES]]
+    more = len(ranges) - MAX_NUMBER_RANGES
+    return ", ".join(shown) + (f" and {more} more range{'s' if more != 1 else ''}" if more > 0 else "")
+
+
+def _history(study: Study) -> History | None:
+    """The timeline of :meth:`Study.history`: a bar per run on one time axis."""
+    runs = study.history()
+    if not runs:
+        return None
+    shown = runs[-MAX_RUNS_SHOWN:]
+    times = [_parse_time(r.started) for r in shown] + [_parse_time(r.last_seen) for r in shown]
+    known = [t for t in times if t is not None]
+    first, last = min(known), max(known)
+    seconds = max((last - first).total_seconds(), 1e-6)
+    scale = (_HISTORY_RIGHT - _HISTORY_LEFT) / seconds
+
+    def x_of(value: str | None) -> float:
+        moment = _parse_time(value) or first
+        return _HISTORY_LEFT + (moment - first).total_seconds() * scale
+
+    bars = []
+    for index, run in enumerate(shown, start=len(runs) - len(shown) + 1):
+        row = len(bars)
+        start, end = x_of(run.started), x_of(run.last_seen)
+        outcome = run.status if run.status != "finished" else f"exit {run.exit}"
+        who = f"{run.user or '?'}@{run.host or '?'}:{run.pid if run.pid is not None else '?'}"
+        ended = _timestamp(run.last_seen)
+        bars.append(
+            HistoryRun(
+                label=f"#{index}",
+                command=run.command,
+                who=who,
+                version=run.version or MISSING,
+                started=_timestamp(run.started),
+                ended=ended if run.status == "finished" else f"{ended} (last seen)",
+                status=run.status,
+                outcome=outcome,
+                failed=run.status == "died" or bool(run.exit),
+                trials=run.trials,
+                folds=run.folds,
+                numbers=_number_ranges(run.numbers) or MISSING,
+                origin=run.origin or "",
+                description=(
+                    f"#{index} {run.command} ({who}): {_timestamp(run.started)} to {ended}, {outcome}, "
+                    f"{run.trials} trial{'s' if run.trials != 1 else ''} finished"
+                ),
+                x=_px(start),
+                y=_px(_HISTORY_TOP + row * _HISTORY_ROW),
+                width=_px(max(end - start, 2.0)),
+                text_y=_px(_HISTORY_TOP + row * _HISTORY_ROW + _HISTORY_BAR / 2),
+            )
+        )
+    axis = _HISTORY_TOP + len(bars) * _HISTORY_ROW
+    n_died = sum(r.status == "died" for r in runs)
+    return History(
+        runs=tuple(bars),
+        n_hidden=len(runs) - len(shown),
+        width=_HISTORY_WIDTH,
+        height=int(axis + 24),
+        left=_px(_HISTORY_LEFT),
+        right=_px(_HISTORY_RIGHT),
+        bar_height=_px(_HISTORY_BAR),
+        axis_y=_px(axis),
+        label_x=_px(_HISTORY_LEFT - 6),
+        tick_y=_px(axis + 16),
+        first=_timestamp(first.isoformat()),
+        last=_timestamp(last.isoformat()),
+        span=_duration(first.isoformat(), last.isoformat()),
+        description=(
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {study.name} over time"
+            + (f", {n_died} of them died" if n_died else "")
+        ),
+    )
 
 
 def _truncate(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import sys
 import time
 import warnings
 from collections import Counter
@@ -38,10 +39,10 @@ from .fingerprint import (
     split_fingerprint,
 )
 from .query import cv_results_layout
-from .runner import StudyPlan, run_plan, seed_params
+from .runner import StudyPlan, open_study, run_plan, seed_params
 from .space import distinct_candidates, sample_candidate
 from .spec import check_study_name
-from .store import Store
+from .store import Store, command_line
 
 _EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
     "store": [str, Path, None],
@@ -261,18 +262,21 @@ class _RecordingSearch:
                 },
                 seed=seed,
             )
-            summary = run_plan(
-                store,
-                plan,
-                n_jobs=self.n_jobs,  # type: ignore[attr-defined]
-                allow_code_change=self.allow_code_change,
-                reuse=self.reuse,
-            )
-            if not summary.finished:
-                raise HptrackError(
-                    f"study {name!r} still has {summary.n_pending} trial(s) running in another "
-                    "process; fit again when they finish"
+            # a refused fit (another search under this name, changed code) is not recorded
+            stored, _ = open_study(store, plan, allow_code_change=self.allow_code_change)
+            with store.run_record(stored.id, command_line(sys.argv)):  # the script's command line
+                summary = run_plan(
+                    store,
+                    plan,
+                    n_jobs=self.n_jobs,  # type: ignore[attr-defined]
+                    allow_code_change=self.allow_code_change,
+                    reuse=self.reuse,
                 )
+                if not summary.finished:
+                    raise HptrackError(
+                        f"study {name!r} still has {summary.n_pending} trial(s) running in another "
+                        "process; fit again when they finish"
+                    )
             trials = store.study(name).trials()
         self.study_ = name
         self.store_ = str(store.path)

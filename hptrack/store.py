@@ -13,16 +13,17 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shlex
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
+from .errors import HptrackError, StoreError
 from .fingerprint import canonical_json
 from .schema import APPLICATION_TABLES, SCHEMA_VERSION, newer_error, upgrade
 
@@ -118,11 +119,16 @@ class ReusableFold:
 
 
 class _Heartbeat(threading.Thread):
-    """Refreshes the heartbeat of one process's running trials, on its own connection."""
+    """Refreshes the heartbeat of one process's running trials, on its own connection.
 
-    def __init__(self, path: Path, host: str, pid: int, interval: float) -> None:
+    Given ``run_id``, it refreshes that run's row in ``runs`` instead (the history's
+    sign of life for a run on another host).
+    """
+
+    def __init__(self, path: Path, host: str, pid: int, interval: float, run_id: int | None = None) -> None:
         super().__init__(name="hptrack-heartbeat", daemon=True)
         self._path, self._host, self._pid, self._interval = path, host, pid, interval
+        self._run_id = run_id
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -134,6 +140,10 @@ class _Heartbeat(threading.Thread):
             while not self._stopped.wait(self._interval):
                 try:
                     with conn:
+                        if self._run_id is not None:
+                            beat = (utcnow(), self._run_id)
+                            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", beat)
+                            continue
                         conn.execute(
                             "UPDATE trials SET heartbeat = ? WHERE status = 'running' "
                             "AND host = ? AND pid = ?",
@@ -161,6 +171,74 @@ def _process_alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def worker_gone(
+    host: str | None, pid: int | None, heartbeat: str | None, *, lease_seconds: float = LEASE_SECONDS
+) -> bool:
+    """True when a process that left no end behind is dead (as :meth:`Store.recover_abandoned` decides).
+
+    Dead: its pid is not alive on this host, or its heartbeat is older than the lease.
+    """
+    if host == socket.gethostname() and pid is not None and pid != os.getpid() and not _process_alive(pid):
+        return True
+    if heartbeat is None:
+        return True
+    age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(heartbeat)
+    return age.total_seconds() > lease_seconds
+
+
+def exit_code_of(exc: BaseException | None) -> int:
+    """The exit code a command ends with: 0, 1 a failed check or error, 2 bad input, 130 interrupted."""
+    if exc is None:
+        return 0
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, HptrackError):
+        return 2
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 1
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """A command line as a shell would take it (``shlex.join``)."""
+    return shlex.join(str(arg) for arg in argv)
+
+
+def _current_user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container)
+        uid = getattr(os, "getuid", None)
+        return f"uid {uid()}" if uid is not None else None
+
+
+def _hptrack_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hptrack")
+    except PackageNotFoundError:  # run from a source tree
+        from . import __version__
+
+        return __version__
+
+
+class RunHandle:
+    """The run a :meth:`Store.run_record` block records; set ``exit`` for a failed check (1).
+
+    ``id`` is None when the store was opened read-only: nothing is recorded.
+    """
+
+    def __init__(self, run_id: int | None) -> None:
+        self.id = run_id
+        self.exit = 0
+
+    def __repr__(self) -> str:
+        return f"RunHandle(id={self.id!r}, exit={self.exit!r})"
 
 
 def _error_name(exc: sqlite3.Error) -> str:
@@ -330,6 +408,7 @@ class Store:
         self._db: Any = None
         self._host = socket.gethostname()
         self._pid = os.getpid()
+        self._run_id: int | None = None  # the run being recorded (run_record): claims and folds name it
         if readonly:
             self._conn = self._open_readonly()
         else:
@@ -755,7 +834,8 @@ class Store:
                 db.query(
                     "UPDATE trials SET status = 'running', started = coalesce(started, :now), "
                     "heartbeat = :now, host = :host, pid = :pid, code_hash = :code, "
-                    "data_hash = :data WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
+                    "data_hash = :data, run_id = :run "
+                    "WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
                     "AND status = 'pending' ORDER BY number LIMIT :limit) "
                     "RETURNING id, number, params",
                     {
@@ -766,6 +846,7 @@ class Store:
                         "data": data_hash,
                         "study": study_id,
                         "limit": int(limit),
+                        "run": self._run_id,
                     },
                 )
             )
@@ -847,7 +928,7 @@ class Store:
             conn = db.conn
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
-                "finished, host, fold_key, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "finished, host, fold_key, origin, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     trial_id,
                     result.fold,
@@ -858,8 +939,11 @@ class Store:
                     self._host,
                     result.fold_key,
                     None if result.origin is None else canonical_json(result.origin),
+                    self._run_id,
                 ),
             )
+            if cursor.rowcount and self._run_id is not None:  # the run's counter, in the same commit
+                conn.execute("UPDATE runs SET folds = folds + 1 WHERE id = ?", (self._run_id,))
             if cursor.rowcount == 0:  # committed before: leave a finished trial as it is
                 (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
                 if status in ("complete", "failed"):
@@ -899,6 +983,8 @@ class Store:
                 "WHERE id = ?",
                 (status, score, now, now, trial_id),
             )
+            if self._run_id is not None:
+                conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
         return status
 
     def release(self, trial_ids: Iterable[int]) -> None:
@@ -920,11 +1006,82 @@ class Store:
         """
         now = utcnow()
         with self._transaction() as db:
-            db.conn.execute(
+            cursor = db.conn.execute(
                 "UPDATE trials SET status = 'failed', score = NULL, finished = ?, heartbeat = ?, "
                 "pid = NULL WHERE id = ? AND status = 'running'",
                 (now, now, trial_id),
             )
+            if cursor.rowcount and self._run_id is not None:
+                db.conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
+
+    # ------------------------------------------------------------------ history
+
+    def start_run(self, study_id: int, command: str) -> int:
+        """Record that this process starts working on a study; return the run's id.
+
+        The row names the command line, user, host, pid and hptrack version; it stays
+        unfinished (``finished``/``exit`` NULL) until :meth:`finish_run`.
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            cursor = db.conn.execute(
+                "INSERT INTO runs (study_id, command, user, host, pid, version, started, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (study_id, command, _current_user(), self._host, self._pid, _hptrack_version(), now, now),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, exit_code: int) -> None:
+        """Record a run's end and exit code (0 success, 1 failed check or error, 2 bad input, 130)."""
+        now = utcnow()
+        with self._transaction() as db:
+            db.conn.execute(
+                "UPDATE runs SET finished = ?, exit = ?, heartbeat = ? WHERE id = ?",
+                (now, int(exit_code), now, run_id),
+            )
+
+    @contextmanager
+    def run_record(self, study_id: int, command: str) -> Iterator[RunHandle]:
+        """Record the work done inside the block as one run of study ``study_id``.
+
+        Trials claimed and folds committed inside it name the run, which counts them; a
+        heartbeat thread keeps its row fresh. On leaving, the run is finished with the
+        exit code of the exception that ended it (:func:`exit_code_of`: 2 for an
+        :class:`~hptrack.HptrackError`, 130 for ``KeyboardInterrupt``, 1 for anything
+        else), or with ``handle.exit`` (0 unless set, e.g. to 1 for a failed check). A
+        process that dies inside the block leaves the run unfinished: the history shows
+        it as died. On a read-only store nothing is recorded (``handle.id`` is None).
+
+        Examples
+        --------
+        >>> with store.run_record(study.id, "hptrack verify digits") as run:  # doctest: +SKIP
+        ...     run.exit = 0 if verify_study(store, "digits").ok else 1
+        """
+        if self._db is None:
+            yield RunHandle(None)
+            return
+        handle = RunHandle(self.start_run(study_id, command))
+        previous, self._run_id = self._run_id, handle.id
+        beat = _Heartbeat(self.path, self._host, self._pid, HEARTBEAT_SECONDS, run_id=handle.id)
+        beat.start()
+        ended: BaseException | None = None
+        try:
+            yield handle
+        except BaseException as exc:
+            ended = exc
+            raise
+        finally:
+            beat.stop()
+            self._run_id = previous
+            assert handle.id is not None
+            code = exit_code_of(ended) if ended is not None else handle.exit
+            try:
+                self.finish_run(handle.id, code)
+            except (sqlite3.Error, StoreError):
+                if ended is None:
+                    raise
+                # the store failed along with the work: keep the original error; the run
+                # shows as died
 
     def heartbeat_thread(self, interval: float = HEARTBEAT_SECONDS) -> _Heartbeat:
         """A started daemon thread refreshing this process's claims every ``interval`` s.
@@ -967,7 +1124,9 @@ class Store:
         study_b = self.study(b) if isinstance(b, str) else b
         return compare_studies(study_a, study_b, **options)
 
-    def merge_study(self, dump: StudyDump, *, name: str) -> MergeOutcome:
+    def merge_study(
+        self, dump: StudyDump, *, name: str, source: str | None = None, command: str | None = None
+    ) -> MergeOutcome:
         """Merge another store's rows of a study (``Study.dump()``) into study ``name`` here.
 
         All in one transaction. A study absent here is copied whole under ``name``
@@ -977,13 +1136,67 @@ class Store:
         its last fold arrives. A fold recorded on both sides with different results is a
         conflict: it is returned, and that trial is left exactly as it is here. Nothing
         already here is ever overwritten, so merging again changes nothing.
+
+        The source's runs (its history) are copied once, ``origin`` naming ``source``
+        (a run is the same run when its host, pid, start and command are), and the
+        copied trials and folds name their runs here. With ``command``, a merge that
+        wrote anything (or found a conflict: exit 1) is itself recorded as a run.
         """
+        started = utcnow()
         with self._transaction() as db:
             conn = db.conn
             row = conn.execute("SELECT id, n_folds, metrics FROM studies WHERE name = ?", (name,)).fetchone()
+            study_id = None if row is None else int(row[0])
+            done_before = 0 if study_id is None else _n_finished(conn, study_id)
+            run_ids, added = _merge_runs(conn, dump.runs, study_id, origin=source)
+            dump = _with_run_ids(dump, run_ids)
             if row is None:
-                return _copy_study(conn, dump, name)
-            return _merge_trials(conn, dump, study_id=row[0], n_folds=row[1], metrics=json.loads(row[2]))
+                outcome = _copy_study(conn, dump, name)
+                study_id = int(conn.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()[0])
+                conn.executemany("UPDATE runs SET study_id = ? WHERE id = ?", [(study_id, i) for i in added])
+            else:
+                metrics = json.loads(row[2])
+                outcome = _merge_trials(conn, dump, study_id=row[0], n_folds=row[1], metrics=metrics)
+            outcome = replace(outcome, runs_added=len(added))
+            wrote = outcome.created or outcome.trials_added or outcome.folds_added or added
+            if command is not None and (wrote or outcome.conflicts):
+                now = utcnow()
+                conn.execute(
+                    "INSERT INTO runs (study_id, command, user, host, pid, version, started, finished, "
+                    "exit, heartbeat, trials, folds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        study_id,
+                        command,
+                        _current_user(),
+                        self._host,
+                        self._pid,
+                        _hptrack_version(),
+                        started,
+                        now,
+                        1 if outcome.conflicts else 0,
+                        now,
+                        _n_finished(conn, study_id) - done_before,
+                        outcome.folds_added,
+                    ),
+                )
+        return outcome
+
+
+def open_to_record(path: str | Path | None) -> tuple[Store, str | None]:
+    """Open a store writable so that a command can record its run; else read-only, saying why.
+
+    For commands that only read a study but belong in its history (``verify``): a store
+    that cannot be written (read-only media, an archive) still serves them, unrecorded.
+    A missing or empty file is never created: it gets the read-only open's error.
+    """
+    target = Path(path) if path is not None else default_store_path()
+    if not target.is_file() or target.stat().st_size == 0:
+        return Store(target, readonly=True), None  # raises: nothing to read
+    try:
+        return Store(target), None
+    except StoreError as exc:
+        store = Store(target, readonly=True)  # a file no hptrack can read raises here
+        return store, f"{target} cannot be written ({exc}), so this command is not recorded in its history"
 
 
 def _sha(text: str) -> str:
@@ -1025,6 +1238,72 @@ class MergeOutcome:
     folds_added: int
     trials_finished: int
     conflicts: tuple[FoldConflict, ...]
+    runs_added: int = 0  # the source's runs copied into the history here
+
+
+_RUN_IDENTITY = ("host", "pid", "started", "command")  # one run, in whichever store it is found
+
+
+def _n_finished(conn: sqlite3.Connection, study_id: int) -> int:
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM trials WHERE study_id = ? AND status IN ('complete', 'failed')", (study_id,)
+        ).fetchone()[0]
+    )
+
+
+def _merge_runs(
+    conn: sqlite3.Connection, runs: Sequence[dict[str, Any]], study_id: int | None, *, origin: str | None
+) -> tuple[dict[int, int], list[int]]:
+    """Copy a source's runs not yet here; return (source run id -> id here, ids inserted).
+
+    A run already here (same host, pid, start and command) is the same run: it only gains
+    an end it lacked (a store copied while that run was still going).
+    """
+    here: dict[tuple[Any, ...], int] = {}
+    if study_id is not None:
+        for run_id, *identity in conn.execute(
+            "SELECT id, host, pid, started, command FROM runs WHERE study_id = ?", (study_id,)
+        ):
+            here[tuple(identity)] = run_id
+    columns = _columns(conn, "runs")
+    mapping: dict[int, int] = {}
+    added: list[int] = []
+    for run in runs:
+        identity = tuple(run.get(k) for k in _RUN_IDENTITY)
+        found = here.get(identity)
+        if found is not None:
+            conn.execute(
+                "UPDATE runs SET finished = coalesce(finished, ?), exit = coalesce(exit, ?), "
+                "trials = max(trials, ?), folds = max(folds, ?) WHERE id = ?",
+                (run.get("finished"), run.get("exit"), run.get("trials") or 0, run.get("folds") or 0, found),
+            )
+        else:
+            row = {k: v for k, v in run.items() if k not in ("id", "study_id")}
+            row["origin"] = run.get("origin") or origin  # where it ran, however many merges ago
+            found = here[identity] = _insert(conn, "runs", {**row, "study_id": study_id}, columns)
+            added.append(found)
+        mapping[int(run["id"])] = found
+    return mapping, added
+
+
+def _with_run_ids(dump: StudyDump, run_ids: Mapping[int, int]) -> StudyDump:
+    """``dump`` with its trials' and folds' ``run_id`` renumbered as the runs are here."""
+
+    def renumbered(row: dict[str, Any]) -> dict[str, Any]:
+        if "run_id" not in row:
+            return row
+        return {**row, "run_id": None if row["run_id"] is None else run_ids.get(row["run_id"])}
+
+    trials = [
+        replace(
+            trial,
+            row=renumbered(trial.row),
+            folds={fold: renumbered(values) for fold, values in trial.folds.items()},
+        )
+        for trial in dump.trials
+    ]
+    return replace(dump, trials=trials)
 
 
 if TYPE_CHECKING:
@@ -1194,9 +1473,11 @@ def _merge_trials(
                     ]
                 )
             ended = source.get("finished") if source.get("status") in ("complete", "failed") else last
+            finisher = source.get("run_id") if source.get("status") in ("complete", "failed") else None
             conn.execute(
-                "UPDATE trials SET status = ?, score = ?, finished = ?, pid = NULL WHERE id = ?",
-                (new_status, score, ended or last, trial_id),
+                "UPDATE trials SET status = ?, score = ?, finished = ?, pid = NULL, "
+                "run_id = coalesce(?, run_id) WHERE id = ?",
+                (new_status, score, ended or last, finisher, trial_id),
             )
             finished += 1
         elif n_failed and status != "failed":

@@ -137,8 +137,15 @@ def test_merge_is_idempotent(copies, tmp_path):
     ]
     assert tables(merged) == before
     result = invoke("merge", copies["second"], copies["whole"], "--store", merged, "--json")
-    assert result.exit_code == 0 and tables(merged) == before
+    assert result.exit_code == 0
+    # 'whole' adds no result, only its history: its run, and this merge's own run
+    after = tables(merged)
+    assert {k: v for k, v in after.items() if k != "runs"} == {k: v for k, v in before.items() if k != "runs"}
+    assert len(after["runs"]) == len(before["runs"]) + 2
     assert json.loads(result.stdout)["studies"][1]["folds_added"] == 0
+    assert json.loads(result.stdout)["studies"][1]["runs_added"] == 1
+    again = invoke("merge", copies["second"], copies["whole"], "--store", merged, "--json")
+    assert again.exit_code == 0 and tables(merged) == after
 
 
 def test_sources_are_never_modified(copies, tmp_path):

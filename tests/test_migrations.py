@@ -151,3 +151,80 @@ def test_query_commands_on_the_upgraded_store(current: Path):
     assert [s["name"] for s in studies] == ["iris-lr", "iris-knn"]
     compared = json.loads(invoke("compare", "iris-lr", "iris-knn", "--store", current, "--json").stdout)
     assert compared["shared"] == [] and compared["differences"]["spec"]
+
+
+# ---------------------------------------------------------------------------- schema 2, history
+
+FIXTURE_V2 = Path(__file__).parent / "data" / "store_v2.db"
+# Written by hptrack at commit b2e2229 (schema 2: fold keys, scorer identities):
+# 'iris-lr' (grid over C, 3 stratified folds, train scores; trial 0 failed with C=-1) and
+# 'iris-knn' (random, 5 trials, 3 run with --max-trials 3, 2 pending).
+
+
+def rows_of(fixture: Path, path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``fixture``'s tables as they are in ``path``, in ``fixture``'s columns only."""
+    with closing(sqlite3.connect(fixture.resolve().as_uri() + "?mode=ro", uri=True)) as original:
+        columns = {t: [r[1] for r in original.execute(f"PRAGMA table_info({t})")] for t in V1_TABLES}
+    with closing(sqlite3.connect(path)) as conn:
+        return {
+            t: sorted(conn.execute(f"SELECT {', '.join(columns[t])} FROM {t}").fetchall(), key=repr)
+            for t in V1_TABLES
+        }
+
+
+@pytest.fixture
+def v2(tmp_path: Path) -> Path:
+    copy = tmp_path / "store_v2.db"
+    shutil.copy(FIXTURE_V2, copy)
+    return copy
+
+
+def test_v2_fixture_is_a_second_schema_store():
+    assert user_version(FIXTURE_V2) == 2
+    with closing(sqlite3.connect(FIXTURE_V2.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+        assert "fold_key" in {r[1] for r in conn.execute("PRAGMA table_info(folds)")}
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'").fetchone()[0] == 0
+        statuses = sorted(r[0] for r in conn.execute("SELECT status FROM trials"))
+    assert statuses.count("complete") == 6 and statuses.count("failed") == 1
+
+
+@pytest.mark.parametrize("fixture", ["v1", "v2"])
+def test_older_schemas_upgrade_to_the_current_one_keeping_every_row(fixture: str, request):
+    path: Path = request.getfixturevalue(fixture)
+    original = FIXTURE if fixture == "v1" else FIXTURE_V2
+    before = rows_of(original, path)
+    assert sum(map(len, before.values())) > 0
+    with Store(path) as store:
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert rows_of(original, path) == before
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM trials WHERE run_id IS NOT NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM folds WHERE run_id IS NOT NULL").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("fixture", ["v1", "v2"])
+def test_history_of_an_older_store_is_empty_read_only_or_upgraded(fixture: str, request):
+    path: Path = request.getfixturevalue(fixture)
+    before = path.read_bytes()
+    with Store(path, readonly=True) as store:  # no runs table at all
+        assert store.study("iris-lr").history() == []
+    result = invoke("history", "iris-lr", "--store", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+    text = invoke("history", "iris-knn", "--store", path)
+    assert text.exit_code == 0 and "no runs recorded" in text.stdout
+    assert path.read_bytes() == before  # read, never upgraded
+    Store(path).close()
+    with Store(path, readonly=True) as store:
+        assert store.study("iris-knn").history() == []
+    assert json.loads(invoke("history", "iris-lr", "--store", path, "--json").stdout) == []
+
+
+def test_resuming_an_upgraded_v2_study_starts_its_history(v2: Path):
+    result = invoke("resume", "iris-knn", "--store", v2)
+    assert result.exit_code == 0, result.output
+    runs = json.loads(invoke("history", "iris-knn", "--store", v2, "--json").stdout)
+    assert [(r["command"], r["exit"], r["trials"], r["trial_numbers"]) for r in runs] == [
+        (f"hptrack resume iris-knn --store {v2}", 0, 2, [3, 4])
+    ]

@@ -333,7 +333,8 @@ def test_no_complete_trial_still_renders_and_lists_failures(write_spec, db_path,
     root = parse(html).root
     assert "No complete trials yet" in root.find("p", "empty").text()
     assert not root.find_all("table", "ranking-table")
-    assert not root.find_all("section", "best") and not root.find_all("figure")
+    assert not root.find_all("section", "best") and not root.find_all("figure", "plot")
+    assert len(root.find_all("figure", "timeline")) == 1  # the history: the run that failed them
     failures = root.find("section", "failures")
     assert [h.text() for h in failures.find_all("h3")] == ["Trial 0", "Trial 1"]
     assert "Folds 0, 1, 2:" in failures.text()  # identical fold errors are shown once
