@@ -700,6 +700,30 @@ def _marker_holds(marker: str) -> bool:
         return True
 
 
+def legacy_code_match(stored: Mapping[str, Any], stored_hash: str, current: Mapping[str, Any]) -> bool:
+    """True when a study recorded before code identity covered imports still has its code.
+
+    Stores written before the code walk (hptrack 0.1) recorded only the estimator's and
+    the data loader's own files and the packages of their top-level modules (keyed by
+    module: ``sklearn``, never a distribution name). Such a study's code is unchanged
+    when those same files and packages, read now, give the hash it recorded: its
+    results stay comparable, and it keeps that hash (hashes are read as they are).
+    """
+    packages = stored.get("packages", {})
+    if "sklearn" not in packages:  # the current format keys packages by distribution
+        return False
+    sources = current.get("sources", {})
+    old_sources = stored.get("sources", {})
+    if not set(old_sources) <= set(sources):
+        return False
+    projected = {
+        "sources": {path: sources[path] for path in old_sources},
+        "packages": {name: package_version(name) for name in packages},
+        "python": current.get("python"),
+    }
+    return hash_value(projected) == stored_hash
+
+
 def diff_code(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Names of what differs between two ``code_fingerprint`` component dicts."""
     changed: list[str] = []

@@ -32,6 +32,7 @@ from .fingerprint import (
     fold_key_base,
     fold_split_hashes,
     git_state,
+    legacy_code_match,
     package_version,
     scorer_identity,
     spec_identity,
@@ -464,6 +465,8 @@ def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change:
         drift.append(f"data changed (fingerprint {stored.data_hash[:12]} -> {plan.data_hash[:12]})")
     elif stored.split_hash != plan.split_hash:
         drift.append("the CV splits changed")
+    if stored.code_hash != plan.code_hash and legacy_code_match(stored.code, stored.code_hash, plan.code_info):
+        plan.code_hash, plan.code_info = stored.code_hash, dict(stored.code)  # an hptrack 0.1 study
     if stored.code_hash != plan.code_hash:
         what = diff_code(stored.code, plan.code_info) or ["code hash"]
         drift.append(f"code changed in {', '.join(what)}")
