@@ -585,6 +585,7 @@ def run_plan(
                         score_time=result.score_time,
                         error=result.error,
                         fold_key=keys.get((result.number, result.fold)),
+                        score_errors=result.score_errors,
                     ),
                     n_folds=n_folds,
                     rank_metric=rank_metric,
