@@ -186,6 +186,7 @@ def _run(
                 ) from exc
         study = store.study(plan.name)
         top = study.trials(status="complete", top=5)
+        all_failed = _all_failed(summary, study)
         if report is not None:
             _write_report(store, [plan.name], report)
     state = (
@@ -208,7 +209,26 @@ def _run(
         )
     if summary.recovered:
         click.echo(f"re-ran trial(s) abandoned by dead workers: {summary.recovered}", err=True)
+    if all_failed is not None:  # SPEC section 3: a run in which every trial failed exits 1
+        click.echo(f"Error: {all_failed}", err=True)
+        sys.exit(1)
     click.echo(_format.trials_table(top, study.metrics))
+
+
+def _all_failed(summary: Any, study: Any) -> str | None:
+    """The one line for a study with failed trials and no complete one, else None."""
+    if summary.n_complete or not summary.n_failed:
+        return None
+    import shlex
+
+    which = "" if summary.finished else " run so far"
+    trials = "trial" if summary.n_failed == 1 else "trials"
+    line = f"all {summary.n_failed} {trials} of {summary.study!r}{which} failed"
+    common = study.most_common_error()
+    if common is not None:
+        error, n_folds = common
+        line += f"; most common error ({n_folds} fold{'s' if n_folds != 1 else ''}): {error[:300]}"
+    return f"{line}; see hptrack trials {shlex.quote(summary.study)} --status failed"
 
 
 def _write_report(store: Store, names: list[str], out: Path) -> None:

@@ -370,6 +370,27 @@ class Study:
             )
         ]
 
+    def most_common_error(self) -> tuple[str, int] | None:
+        """The most common error of the study's failed folds, and on how many folds.
+
+        Errors are told apart by the last line of their traceback (``ValueError: ...``);
+        ties go to the error recorded first. None when no fold failed.
+        """
+        from collections import Counter
+
+        counts: Counter[str] = Counter()
+        for (error,) in self._conn.execute(
+            "SELECT f.error FROM folds f JOIN trials t ON t.id = f.trial_id "
+            "WHERE t.study_id = ? AND f.error IS NOT NULL ORDER BY f.id",
+            (self.id,),
+        ):
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            counts[lines[-1] if lines else "(no error text recorded)"] += 1
+        if not counts:
+            return None
+        line, n = counts.most_common(1)[0]
+        return line, n
+
     def summary(self) -> StudySummary:
         counts = self.counts()
         best = self._conn.execute(

@@ -40,6 +40,7 @@ from .spec import (
     DEFAULT_METRIC,
     StudySpec,
     check_metrics,
+    check_metrics_fit,
     make_estimator,
     resolve,
     to_param,
@@ -252,6 +253,34 @@ def resolved_cv_kind(spec: StudySpec, estimator: Any, y: Any) -> str:
     return "kfold"
 
 
+def check_cv_target(spec: StudySpec, estimator: Any, y: Any) -> None:
+    """Refuse stratified folds for a regressor, or on a target without classes.
+
+    Raises
+    ------
+    SpecError
+        Naming the target's type and ``[cv] kind = "kfold"`` as the fix.
+    """
+    if resolved_cv_kind(spec, estimator, y) != "stratified" or y is None:
+        return
+    from sklearn.base import is_regressor
+    from sklearn.utils.multiclass import type_of_target
+
+    fix = 'use [cv] kind = "kfold"'
+    if is_regressor(estimator):
+        raise SpecError(
+            f"{spec.source}: [cv] kind = 'stratified' keeps class proportions, but estimator = "
+            f"{spec.estimator!r} is a regressor; {fix}"
+        )
+    try:
+        target = type_of_target(y)
+    except (ValueError, TypeError):  # the splitter reports it
+        return
+    if target not in ("binary", "multiclass"):
+        what = f"{target} (a regression target)" if target.startswith("continuous") else target
+        raise SpecError(f"{spec.source}: [cv] kind = 'stratified' needs class labels but y is {what}; {fix}")
+
+
 def compute_splits(
     splitter: Any, X: Any, y: Any, groups: Any, where: str, hint: str = ""
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -328,6 +357,8 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     estimator = make_estimator(spec)
     check_metrics(spec)
     X, y, groups = load_data(spec)
+    check_metrics_fit(spec, estimator, y)
+    check_cv_target(spec, estimator, y)
     splitter = make_splitter(spec, estimator, y)
     hint = (
         "; use a larger [cv] test_size"
