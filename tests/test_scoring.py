@@ -232,6 +232,8 @@ def test_cli_failing_scorer_records_the_other_metrics_and_the_trial_completes(
     listed = json.loads(invoke("trials", "tiny", "--store", db_path, "--json").stdout)
     assert listed[1]["score_errors"]["2"]["neg_log_loss"].startswith("Traceback")
     assert listed[1]["mean"]["neg_log_loss"] is None
+    exported = json.loads(invoke("export", "tiny", "--format", "json", "--store", db_path).stdout)
+    assert [row["rank_test_neg_log_loss"] for row in exported] == [1, None]  # a NaN mean: no rank
     shown = invoke("show", "tiny", "1", "--store", db_path).stdout
     assert "fold 0 scorer neg_log_loss failed: AttributeError: SGDClassifier has none" in shown
     html = (tmp_path / "r.html").read_text()
