@@ -540,7 +540,12 @@ class Study:
     def best(self) -> Trial:
         """The best complete trial by the ranking metric (lowest number among ties)."""
         trials = self.trials(status="complete", top=1)
-        if not trials or trials[0].rank is None:
+        if trials and trials[0].rank is None:  # complete, but the ranking scorer failed
+            raise HptrackError(
+                f"no complete trial of study {self.name!r} has a {self.metric!r} score (its scorer "
+                f"failed); see the score_errors of `hptrack trials {self.name} --json`"
+            )
+        if not trials:
             counts = self.counts()
             raise HptrackError(
                 f"study {self.name!r} has no complete trial yet ({counts['pending']} pending, "

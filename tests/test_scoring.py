@@ -263,6 +263,17 @@ def test_a_failed_ranking_metric_leaves_the_trial_complete_and_unranked(write_sp
     assert exported[1]["rank_test_neg_log_loss"] is None
 
 
+def test_best_says_why_when_no_complete_trial_has_a_ranking_score(write_spec, db_path, invoke):
+    spec = write_spec(**_iris_spec(metrics=["neg_log_loss", "accuracy"], space={"loss": ["hinge"]}))
+    assert invoke("run", spec, "--store", db_path).exit_code == 0
+    result = invoke("best", "tiny", "--store", db_path)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: no complete trial of study 'tiny' has a 'neg_log_loss' score (its scorer failed); "
+        "see the score_errors of `hptrack trials tiny --json`\n"
+    )
+
+
 # ------------------------------------------------------------------ refused up front
 
 
