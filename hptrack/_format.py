@@ -22,6 +22,8 @@ def number(value: float | None, digits: int = 4) -> str:
 
 
 def _compact(value: Any) -> str:
+    if value is None:  # as Python (and a spec's "None") spells it
+        return "None"
     if isinstance(value, float):
         return format(value, ".4g")
     if isinstance(value, list):
@@ -135,6 +137,10 @@ def trial_text(trial: Trial, metrics: Sequence[str], *, title: str) -> str:
     for fold, error in sorted(trial.errors.items()):
         last = error.strip().splitlines()[-1] if error.strip() else error
         lines.append(f"  fold {fold} failed: {last}")
+    for fold, failed in sorted(trial.score_errors.items()):
+        for metric, error in sorted(failed.items()):
+            last = error.strip().splitlines()[-1] if error.strip() else error
+            lines.append(f"  fold {fold} scorer {metric} failed: {last}")
     for fold, origin in sorted(trial.origins.items()):
         lines.append(f"  fold {fold} reused from {json.dumps(origin, sort_keys=True)}")
     return "\n".join(lines)

@@ -67,6 +67,8 @@ store_option = click.option(
     type=click.Path(path_type=Path),  # Store gives the one-line errors (directory, unreadable)
     help="Store file (or set HPTRACK_STORE).",
 )
+
+
 def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
     if value == 0:
         raise click.BadParameter("0 workers cannot run anything; use 1 (this process), N, or -1 (all cores)")
@@ -187,7 +189,7 @@ def _run(
                 new_study=f'set another name = "..." in {spec}, then hptrack run {spec}',
             ) from exc
         _RESUME_HINT.set(_command_line("resume", plan.name, store_path))
-        with store.run_record(stored.id, _command()):  # exits with 2/130/1 as the CLI will
+        with store.run_record(stored.id, _command()) as run:  # exits with 2/130/1 as the CLI will
             counts = store.counts(stored.id)
             remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
             if max_trials is not None:
@@ -216,7 +218,9 @@ def _run(
                         f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
                         f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
                     ) from exc
-        study = store.study(plan.name)
+            study = store.study(plan.name)
+            all_failed = _all_failed(summary, study)
+            run.exit = 0 if all_failed is None else 1
         top = study.trials(status="complete", top=5)
         running = [] if summary.finished else study.trials(status="running")
         if report is not None:  # after the run is finished, so the report's history shows its end
@@ -237,6 +241,9 @@ def _run(
         )
     if summary.recovered:
         click.echo(f"re-ran trial(s) abandoned by dead workers: {summary.recovered}", err=True)
+    if all_failed is not None:  # SPEC section 3: a run in which every trial failed exits 1
+        click.echo(f"Error: {all_failed}", err=True)
+        sys.exit(1)
     click.echo(_format.trials_table(top, study.metrics))
 
 
@@ -265,6 +272,22 @@ def _run_state(summary: Any, running: list[Any], store_path: Path) -> str:
     if running:
         state += f"; {len(running)} more are running in another process ({where}): see {check}"
     return state
+
+
+def _all_failed(summary: Any, study: Any) -> str | None:
+    """The one line for a study with failed trials and no complete one, else None."""
+    if summary.n_complete or not summary.n_failed:
+        return None
+    import shlex
+
+    which = "" if summary.finished else " run so far"
+    trials = "trial" if summary.n_failed == 1 else "trials"
+    line = f"all {summary.n_failed} {trials} of {summary.study!r}{which} failed"
+    common = study.most_common_error()
+    if common is not None:
+        error, n_folds = common
+        line += f"; most common error ({n_folds} fold{'s' if n_folds != 1 else ''}): {error[:300]}"
+    return f"{line}; see hptrack trials {shlex.quote(summary.study)} --status failed"
 
 
 def _write_report(store: Store, names: list[str], out: Path) -> None:

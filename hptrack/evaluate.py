@@ -1,9 +1,11 @@
 """Pure fold work: fit and score one configuration on one fold.
 
 Inputs and outputs are picklable, so the same function runs in-process, in joblib
-workers or on a Dask cluster; nothing here touches the store. Scores come from
-``sklearn.model_selection.cross_validate`` on the single ``(train, test)`` split, so
-they equal ``GridSearchCV``'s ``split{k}_test_<metric>`` exactly.
+workers or on a Dask cluster; nothing here touches the store. The fit is
+``sklearn.model_selection.cross_validate`` on the single ``(train, test)`` split; each
+metric's scorer is then called on its own on the fitted estimator (as scikit-learn's
+searches do), so scores equal ``GridSearchCV``'s ``split{k}_test_<metric>`` exactly and a
+failing scorer fails only its own metric.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ class FoldTask:
 
 @dataclass(frozen=True)
 class FoldResult:
-    """What a worker returns for one fold: scores, times, or the error's traceback."""
+    """What a worker returns for one fold: scores, times, or the error's traceback.
+
+    ``error`` is set when the fit failed (the fold failed); ``score_errors`` when only
+    some scorers failed: those metrics hold ``error_score``, the fold did not fail.
+    """
 
     trial_id: int
     number: int
@@ -48,6 +54,7 @@ class FoldResult:
     score_time: float
     error: str | None = None
     exception: BaseException | None = None  # with error_score="raise": re-raised after recording
+    score_errors: dict[str, str] | None = None  # metric -> traceback of its failing scorer
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,14 @@ def evaluate_fold(
 ) -> FoldResult:
     """Fit ``clone(estimator).set_params(**task.params)`` on ``train``; score on ``test``.
 
-    A failing fit or scorer is returned as a result: its traceback in ``error``, every
-    score ``error_score`` (NaN with ``"raise"``, where ``exception`` holds the error for
-    the coordinator to re-raise once the failure is recorded). As in scikit-learn's
-    searches, a ``sample_weight`` fit param also weights the scorers that accept one.
+    A failing fit is returned as a failed fold: its traceback in ``error``, every score
+    ``error_score`` (NaN with ``"raise"``, where ``exception`` holds the error for the
+    coordinator to re-raise once the failure is recorded). A failing scorer fails only
+    its own metric, as in scikit-learn's searches: that metric scores ``error_score``,
+    its traceback goes to ``score_errors``, the other metrics keep their scores and the
+    fold is not failed (with ``error_score="raise"`` it is, as scikit-learn raises). As
+    in scikit-learn's searches, a ``sample_weight`` fit param also weights the scorers
+    that accept one.
     """
     start = time.perf_counter()
     fit_params = dict(fit_params) if fit_params else {}
@@ -104,42 +115,30 @@ def evaluate_fold(
     weighted = {m for m, s in scorers.items() if weights is not None and accepts_sample_weight(s)}
     try:
         model = clone(estimator).set_params(**clone(task.params, safe=False))
-        if weighted:
-            test_scores, train_scores, fit_time, score_time = _fit_and_score_weighted(
-                model, X, y, train, test, scorers, weighted, weights, return_train_score, fit_params
-            )
-        else:
-            out = cross_validate(
-                model,
-                X,
-                y,
-                cv=[(train, test)],
-                scoring=_scoring(scorers),
-                error_score="raise",
-                return_train_score=return_train_score,
-                params=fit_params or None,
-            )
-            test_scores = {m: _float(out[f"test_{_key(m, s)}"][0]) for m, s in scorers.items()}
-            train_scores = (
-                {m: _float(out[f"train_{_key(m, s)}"][0]) for m, s in scorers.items()}
-                if return_train_score
-                else None
-            )
-            fit_time, score_time = float(out["fit_time"][0]), float(out["score_time"][0])
+        out = cross_validate(
+            model,
+            X,
+            y,
+            cv=[(train, test)],
+            scoring=_unscored,
+            error_score="raise",
+            return_estimator=True,
+            params=fit_params or None,
+        )
     except Exception as raised:
-        exc = _estimator_error(raised)
-        elapsed = time.perf_counter() - start
-        value = math.nan if error_score == "raise" else float(error_score)
-        return FoldResult(
-            trial_id=task.trial_id,
-            number=task.number,
-            fold=task.fold,
-            test=dict.fromkeys(scorers, value),
-            train=dict.fromkeys(scorers, value) if return_train_score else None,
-            fit_time=elapsed,
-            score_time=0.0,
-            error=_format_error(exc),
-            exception=exc if error_score == "raise" else None,
+        return _failed(task, scorers, raised, error_score, return_train_score, time.perf_counter() - start)
+    fitted = out["estimator"][0]
+    score = _FoldScorer(fitted, X, y, scorers, weighted, weights, error_score)
+    score_start = time.perf_counter()
+    test_scores, score_errors = score(test, train)
+    score_time = time.perf_counter() - score_start
+    train_scores = None
+    if return_train_score:
+        train_scores, train_errors = score(train, None)
+        score_errors = {**train_errors, **score_errors}  # the test scorer's traceback first
+    if score_errors and error_score == "raise":
+        return _failed(
+            task, scorers, score.raised, error_score, return_train_score, time.perf_counter() - start
         )
     return FoldResult(
         trial_id=task.trial_id,
@@ -147,69 +146,99 @@ def evaluate_fold(
         fold=task.fold,
         test=test_scores,
         train=train_scores,
-        fit_time=fit_time,
+        fit_time=float(out["fit_time"][0]),
         score_time=score_time,
+        score_errors=score_errors or None,
     )
 
 
-def _scoring(scorers: Mapping[str, Any]) -> Any:
-    """What ``cross_validate`` gets: a dict-returning callable once, else the dict."""
-    first = next(iter(scorers.values()), None)
-    if isinstance(first, ScoreKey) and all(
-        isinstance(s, ScoreKey) and s.scorer is first.scorer for s in scorers.values()
-    ):
-        return first.scorer
-    return dict(scorers)
-
-
-def _key(metric: str, scorer: Any) -> str:
-    return scorer.key if isinstance(scorer, ScoreKey) else metric
-
-
-def _fit_and_score_weighted(
-    model: Any,
-    X: Any,
-    y: Any,
-    train: Any,
-    test: Any,
+def _failed(
+    task: FoldTask,
     scorers: Mapping[str, Any],
-    weighted: set[str],
-    weights: Any,
+    raised: Any,
+    error_score: float | str,
     return_train_score: bool,
-    fit_params: dict[str, Any],
-) -> tuple[dict[str, float], dict[str, float] | None, float, float]:
-    """Fit through ``cross_validate``, then score with the fold's sample weights."""
-    from sklearn.utils import _safe_indexing
-
-    out = cross_validate(
-        model,
-        X,
-        y,
-        cv=[(train, test)],
-        scoring=_unscored,
-        error_score="raise",
-        return_estimator=True,
-        params=fit_params,
+    elapsed: float,
+) -> FoldResult:
+    """A failed fold: every score ``error_score`` (NaN with "raise"), the error's traceback."""
+    exc = _estimator_error(raised)
+    value = math.nan if error_score == "raise" else float(error_score)
+    return FoldResult(
+        trial_id=task.trial_id,
+        number=task.number,
+        fold=task.fold,
+        test=dict.fromkeys(scorers, value),
+        train=dict.fromkeys(scorers, value) if return_train_score else None,
+        fit_time=elapsed,
+        score_time=0.0,
+        error=_format_error(exc),
+        exception=exc if error_score == "raise" else None,
     )
-    fitted = out["estimator"][0]
-    scoring = _scoring(scorers)
-    start = time.perf_counter()
 
-    def score(indices: Any, other: Any) -> dict[str, float]:
-        X_part, y_part = _split(fitted, X, y, indices, other)
-        kwargs = {"sample_weight": _safe_indexing(weights, indices)}
-        if not isinstance(scoring, dict):  # one callable returning a dict of scores
-            everything = scoring(fitted, X_part, y_part, **kwargs)
-            return {m: _float(everything[_key(m, s)]) for m, s in scorers.items()}
-        return {
-            m: _float(s(fitted, X_part, y_part, **(kwargs if m in weighted else {})))
-            for m, s in scorers.items()
-        }
 
-    test_scores = score(test, train)
-    score_time = time.perf_counter() - start
-    train_scores = score(train, None) if return_train_score else None
-    return test_scores, train_scores, float(out["fit_time"][0]), score_time
+class _FoldScorer:
+    """Scores a fitted estimator on some rows, each metric on its own (a failure stays there)."""
+
+    def __init__(
+        self,
+        fitted: Any,
+        X: Any,
+        y: Any,
+        scorers: Mapping[str, Any],
+        weighted: set[str],
+        weights: Any,
+        error_score: float | str,
+    ) -> None:
+        self.fitted, self.X, self.y = fitted, X, y
+        self.scorers, self.weighted, self.weights = scorers, weighted, weights
+        self.value = math.nan if error_score == "raise" else float(error_score)
+        self.raised: Exception | None = None  # the first scorer error, for error_score="raise"
+
+    def __call__(self, indices: Any, other: Any) -> tuple[dict[str, float], dict[str, str]]:
+        """(score by metric, traceback by failed metric) on rows ``indices``."""
+        from sklearn.utils import _safe_indexing
+
+        X_part, y_part = _split(self.fitted, self.X, self.y, indices, other)
+        kwargs = {} if self.weights is None else {"sample_weight": _safe_indexing(self.weights, indices)}
+        scores: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        shared: dict[int, Any] = {}  # a dict-returning callable is called once for all its keys
+        for metric, scorer in self.scorers.items():
+            use = kwargs if metric in self.weighted else {}
+            try:
+                if isinstance(scorer, ScoreKey):
+                    if id(scorer.scorer) not in shared:
+                        try:
+                            shared[id(scorer.scorer)] = _call(scorer.scorer, self.fitted, X_part, y_part, use)
+                        except Exception as exc:
+                            shared[id(scorer.scorer)] = exc
+                    everything = shared[id(scorer.scorer)]
+                    if isinstance(everything, Exception):
+                        raise everything
+                    scores[metric] = _float(everything[scorer.key])
+                else:
+                    scores[metric] = _float(_call(scorer, self.fitted, X_part, y_part, use))
+            except Exception as exc:
+                if self.raised is None:
+                    self.raised = exc
+                scores[metric] = self.value
+                errors[metric] = _format_scorer_error(exc)
+        return scores, errors
+
+
+def _call(scorer: Any, estimator: Any, X: Any, y: Any, kwargs: Mapping[str, Any]) -> Any:
+    """``scorer(estimator, X, y, **kwargs)``; without ``y`` when there is none, as scikit-learn."""
+    if y is None:
+        return scorer(estimator, X, **kwargs)
+    return scorer(estimator, X, y, **kwargs)
+
+
+def _format_scorer_error(exc: BaseException) -> str:
+    """The traceback from the scorer's call down (as scikit-learn's "Scoring failed" details)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _unscored(estimator: Any, X: Any, y: Any = None) -> float:

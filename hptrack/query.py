@@ -77,6 +77,9 @@ class Trial:
     finished: str | None = None
     host: str | None = None
     pid: int | None = None
+    # fold -> {metric: traceback}: scorers that failed on a fold whose fit succeeded (the
+    # fold is not failed; that metric's score is the study's error_score, NaN by default)
+    score_errors: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN becomes None)."""
@@ -94,6 +97,7 @@ class Trial:
             "fit_time": self.fit_time,
             "score_time": self.score_time,
             "errors": {str(k): v for k, v in self.errors.items()},
+            "score_errors": {str(k): v for k, v in self.score_errors.items()},
             "started": self.started,
             "finished": self.finished,
             "host": self.host,
@@ -571,6 +575,27 @@ class Study:
             warnings.append(f"{text} (`{show}` gives a trial's hashes)")
         return warnings
 
+    def most_common_error(self) -> tuple[str, int] | None:
+        """The most common error of the study's failed folds, and on how many folds.
+
+        Errors are told apart by the last line of their traceback (``ValueError: ...``);
+        ties go to the error recorded first. None when no fold failed.
+        """
+        from collections import Counter
+
+        counts: Counter[str] = Counter()
+        for (error,) in self._conn.execute(
+            "SELECT f.error FROM folds f JOIN trials t ON t.id = f.trial_id "
+            "WHERE t.study_id = ? AND f.error IS NOT NULL ORDER BY f.id",
+            (self.id,),
+        ):
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            counts[lines[-1] if lines else "(no error text recorded)"] += 1
+        if not counts:
+            return None
+        line, n = counts.most_common(1)[0]
+        return line, n
+
     def summary(self) -> StudySummary:
         counts = self.counts()
         best = self._conn.execute(
@@ -721,7 +746,12 @@ class Study:
     def best(self) -> Trial:
         """The best complete trial by the ranking metric (lowest number among ties)."""
         trials = self.trials(status="complete", top=1)
-        if not trials or trials[0].rank is None:
+        if trials and trials[0].rank is None:  # complete, but the ranking scorer failed
+            raise HptrackError(
+                f"no complete trial of study {self.name!r} has a {self.metric!r} score (its scorer "
+                f"failed); see the score_errors of `hptrack trials {self.name} --json`"
+            )
+        if not trials:
             counts = self.counts()
             name = f"{shlex.quote(self.name)}{self._store_option()}"
             if counts["failed"] and not counts["pending"] and not counts["running"]:
@@ -769,11 +799,14 @@ class Study:
             test[metric][i, fold] = _nan(test_value)
             if train_value is not None or metric in train:
                 train.setdefault(metric, np.full((n, k), np.nan))[i, fold] = _nan(train_value)
+        if train:  # a metric whose train scores are all missing (NaN is stored as NULL)
+            train = {m: train.get(m, np.full((n, k), np.nan)) for m in self.metrics}
         fit = np.full((n, k), np.nan)
         score_t = np.full((n, k), np.nan)
         errors: dict[int, dict[int, str]] = {}
         origins: dict[int, dict[int, Any]] = {}
-        for trial_id, fold, fit_time, score_time, error, origin in folds:
+        score_errors: dict[int, dict[int, dict[str, str]]] = {}
+        for trial_id, fold, fit_time, score_time, error, origin, scorer_errors in folds:
             i = index.get(trial_id)
             if i is None or fold >= k:
                 continue
@@ -784,6 +817,8 @@ class Study:
                 errors.setdefault(i, {})[fold] = error
             if origin:
                 origins.setdefault(i, {})[fold] = json.loads(origin)
+            if scorer_errors:
+                score_errors.setdefault(i, {})[fold] = json.loads(scorer_errors)
         means = {m: np.average(a, axis=1) for m, a in test.items()}
         stds = {m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1)) for m, a in test.items()}
         ranks = self._ranks([row[4] if row[3] == "complete" else None for row in rows])
@@ -825,6 +860,7 @@ class Study:
                     score_time=folds_of(score_t),
                     errors=errors.get(i, {}),
                     origins=origins.get(i, {}),
+                    score_errors=score_errors.get(i, {}),
                     started=started,
                     finished=finished,
                     host=host,
@@ -837,7 +873,12 @@ class Study:
         self, ids: list[int], *, whole_study: bool
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         scores_sql = "SELECT trial_id, fold, metric, test, train FROM scores WHERE trial_id "
-        folds_sql = "SELECT trial_id, fold, fit_time, score_time, error, origin FROM folds WHERE trial_id "
+        # ``score_errors`` is a schema v3 column; an older store is read as it is
+        score_errors = "score_errors" if self._has_fold_column("score_errors") else "NULL"
+        folds_sql = (
+            f"SELECT trial_id, fold, fit_time, score_time, error, origin, {score_errors} "
+            "FROM folds WHERE trial_id "
+        )
         if whole_study:
             sub = "IN (SELECT id FROM trials WHERE study_id = ?)"
             return (
@@ -852,6 +893,10 @@ class Study:
             scores.extend(self._conn.execute(scores_sql + marks, chunk).fetchall())
             folds.extend(self._conn.execute(folds_sql + marks, chunk).fetchall())
         return scores, folds
+
+    def _has_fold_column(self, name: str) -> bool:
+        """Whether the store's ``folds`` table has column ``name`` (older schemas lack some)."""
+        return any(row[1] == name for row in self._conn.execute("PRAGMA table_info(folds)"))
 
     def _ranks(self, scores: list[float | None]) -> list[int | None]:
         """Rank by the ranking metric among complete trials, ties sharing the lowest rank."""

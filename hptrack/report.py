@@ -384,6 +384,11 @@ class StudyReport:
     provenance: Provenance
     failures: tuple[FailedTrial, ...]
     n_failures_hidden: int
+    # trials that fit but where a scorer failed (that metric is error_score, the trial is
+    # not failed, as in scikit-learn); ``errors`` label each by metric and folds
+    scorer_failures: tuple[FailedTrial, ...]
+    n_scorer_failures: int
+    n_scorer_failures_hidden: int
     csv: CsvDownload
     n_reused_folds: int  # folds taken from earlier fits instead of refitting
     history: History | None = None  # None: the store recorded no run of this study
@@ -568,6 +573,7 @@ def _study_report(study: Study, anchor: str) -> StudyReport:
     finished = sorted(t.finished for t in trials if t.finished)
     first, last = (started[0] if started else None), (finished[-1] if finished else None)
     failed = [t for t in trials if t.status == "failed"]
+    scorer_failed = [t for t in trials if t.score_errors]
     tied, tie_test = _tied_with_best(study, ranked)
     plots = _plots(ranked, metric)
     return StudyReport(
@@ -595,6 +601,9 @@ def _study_report(study: Study, anchor: str) -> StudyReport:
         provenance=_provenance(study, trials),
         failures=tuple(_failed_trial(t) for t in failed[:MAX_FAILED_SHOWN]),
         n_failures_hidden=max(0, len(failed) - MAX_FAILED_SHOWN),
+        scorer_failures=tuple(_scorer_failures(t) for t in scorer_failed[:MAX_FAILED_SHOWN]),
+        n_scorer_failures=len(scorer_failed),
+        n_scorer_failures_hidden=max(0, len(scorer_failed) - MAX_FAILED_SHOWN),
         csv=_csv_download(study, trials),
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=_history(study),
@@ -1027,6 +1036,25 @@ def _failed_trial(trial: Trial) -> FailedTrial:
                 lines=lines,
             )
             for lines, folds in sorted(by_error.items(), key=lambda item: item[1][0])
+        ),
+    )
+
+
+def _scorer_failures(trial: Trial) -> FailedTrial:
+    """A trial's failed scorers: per metric and distinct error, the folds and its last lines."""
+    by_error: dict[tuple[str, str], list[int]] = {}
+    for fold, failed in sorted(trial.score_errors.items()):
+        for metric, error in sorted(failed.items()):
+            by_error.setdefault((metric, _last_lines(error)), []).append(fold)
+    return FailedTrial(
+        number=trial.number,
+        params=_params(trial.params),
+        errors=tuple(
+            FoldError(
+                folds=f"{metric}, fold{'s' if len(folds) > 1 else ''} {', '.join(str(f) for f in folds)}",
+                lines=lines,
+            )
+            for (metric, lines), folds in by_error.items()
         ),
     )
 

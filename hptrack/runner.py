@@ -43,6 +43,7 @@ from .spec import (
     DEFAULT_METRIC,
     StudySpec,
     check_metrics,
+    check_metrics_fit,
     make_estimator,
     resolve,
     to_param,
@@ -255,6 +256,34 @@ def resolved_cv_kind(spec: StudySpec, estimator: Any, y: Any) -> str:
     return "kfold"
 
 
+def check_cv_target(spec: StudySpec, estimator: Any, y: Any) -> None:
+    """Refuse stratified folds for a regressor, or on a target without classes.
+
+    Raises
+    ------
+    SpecError
+        Naming the target's type and ``[cv] kind = "kfold"`` as the fix.
+    """
+    if resolved_cv_kind(spec, estimator, y) != "stratified" or y is None:
+        return
+    from sklearn.base import is_regressor
+    from sklearn.utils.multiclass import type_of_target
+
+    fix = 'use [cv] kind = "kfold"'
+    if is_regressor(estimator):
+        raise SpecError(
+            f"{spec.source}: [cv] kind = 'stratified' keeps class proportions, but estimator = "
+            f"{spec.estimator!r} is a regressor; {fix}"
+        )
+    try:
+        target = type_of_target(y)
+    except (ValueError, TypeError):  # the splitter reports it
+        return
+    if target not in ("binary", "multiclass"):
+        what = f"{target} (a regression target)" if target.startswith("continuous") else target
+        raise SpecError(f"{spec.source}: [cv] kind = 'stratified' needs class labels but y is {what}; {fix}")
+
+
 def compute_splits(
     splitter: Any, X: Any, y: Any, groups: Any, where: str, hint: str = ""
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -321,6 +350,8 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     check_metrics(spec)
     X, y, groups = load_data(spec)
     imported = [name for name in sys.modules if name not in before]  # `import helper` at import time
+    check_metrics_fit(spec, estimator, y)
+    check_cv_target(spec, estimator, y)
     splitter = make_splitter(spec, estimator, y)
     hint = (
         "; use a larger [cv] test_size"
@@ -465,7 +496,9 @@ def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change:
         drift.append(f"data changed (fingerprint {stored.data_hash[:12]} -> {plan.data_hash[:12]})")
     elif stored.split_hash != plan.split_hash:
         drift.append("the CV splits changed")
-    if stored.code_hash != plan.code_hash and legacy_code_match(stored.code, stored.code_hash, plan.code_info):
+    if stored.code_hash != plan.code_hash and legacy_code_match(
+        stored.code, stored.code_hash, plan.code_info
+    ):
         plan.code_hash, plan.code_info = stored.code_hash, dict(stored.code)  # an hptrack 0.1 study
     if stored.code_hash != plan.code_hash:
         what = diff_code(stored.code, plan.code_info) or ["code hash"]
@@ -604,6 +637,7 @@ def run_plan(
                         score_time=result.score_time,
                         error=result.error,
                         fold_key=keys.get((result.number, result.fold)),
+                        score_errors=result.score_errors,
                     ),
                     n_folds=n_folds,
                     rank_metric=rank_metric,

@@ -323,6 +323,11 @@ class _RecordingSearch:
         key_names: dict[str, str],
         multimetric: bool,
     ) -> None:
+        _warn_about_scorer_failures(
+            trials,
+            self.error_score,  # type: ignore[attr-defined]
+            train=bool(self.return_train_score),  # type: ignore[attr-defined]
+        )
         errors = [e for t in trials for _, e in sorted(t.errors.items())]
         if errors:
             _warn_or_raise_about_fit_failures(
@@ -390,6 +395,41 @@ class _RecordingSearch:
             self.scorer_ = scoring
         else:
             self.scorer_ = scorers if self.multimetric_ else next(iter(scorers.values()))
+
+
+def _warn_about_scorer_failures(trials: list[Any], error_score: Any, *, train: bool) -> None:
+    """scikit-learn's "Scoring failed" UserWarning, once per failed scorer call.
+
+    As ``sklearn.model_selection._validation._score``, in its order: per trial and fold,
+    each metric whose scorer failed on the test rows, then again on the train rows when
+    train scores are asked for and that metric's train score is ``error_score`` too.
+    """
+    for trial in trials:
+        for fold, failed in sorted(trial.score_errors.items()):
+            calls = [m for m in trial.scores if m in failed]
+            if train and trial.train_scores is not None:
+                calls += [
+                    m
+                    for m in trial.scores
+                    if m in failed and _is_error_score(trial.train_scores.get(m, [])[fold:][:1], error_score)
+                ]
+            for metric in calls:
+                warnings.warn(
+                    "Scoring failed. The score on this train-test partition for these "
+                    f"parameters will be set to {error_score}. Details: \n{failed[metric]}",
+                    UserWarning,
+                    stacklevel=4,
+                )
+
+
+def _is_error_score(values: list[float | None], error_score: Any) -> bool:
+    """Whether the one recorded value in ``values`` is ``error_score`` (NaN: missing)."""
+    if not values:
+        return False
+    value = values[0]
+    if value is None or np.isnan(value):
+        return bool(np.isnan(error_score))
+    return bool(value == error_score)
 
 
 def _warn_or_raise_about_fit_failures(

@@ -100,6 +100,9 @@ class FoldRecord:
     error: str | None = None
     fold_key: str | None = None  # content key (fingerprint.fold_key): what reuse looks up
     origin: dict[str, Any] | None = None  # a reused result: {"study", "trial", "fold"} it copies
+    # metric -> traceback of a scorer that failed on a fold whose fit succeeded: that metric
+    # holds error_score, the fold is not failed (``folds.score_errors``, canonical JSON)
+    score_errors: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -868,7 +871,8 @@ class Store:
     def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
         """Successful stored folds with these content keys, in any study; one indexed query.
 
-        Failed folds are never offered (a failure may be transient). Per key, folds
+        Failed folds, and folds where a scorer failed, are never offered (a failure may
+        be transient). Per key, folds
         fitted here come before copies, then oldest first.
         """
         wanted = sorted(set(keys))
@@ -881,7 +885,8 @@ class Store:
                 "WITH picked AS (SELECT id, fold_key, trial_id, fold, origin, fit_time, score_time "
                 "FROM (SELECT f.*, row_number() OVER (PARTITION BY f.fold_key "
                 "ORDER BY f.origin IS NOT NULL, f.id) AS rn FROM folds f "
-                f"WHERE f.fold_key IN ({','.join('?' * len(chunk))}) AND f.error IS NULL) "
+                f"WHERE f.fold_key IN ({','.join('?' * len(chunk))}) AND f.error IS NULL "
+                "AND f.score_errors IS NULL) "
                 f"WHERE rn <= {_CANDIDATES_PER_KEY}) "
                 "SELECT p.id, p.fold_key, s.name, t.number, p.fold, p.origin, p.fit_time, "
                 "p.score_time, s.scorers, sc.metric, sc.test, sc.train "
@@ -922,13 +927,17 @@ class Store:
         After the trial's last fold, the same transaction marks it ``complete`` (or
         ``failed`` if any fold failed) and stores its ranking score. Returns the trial's
         new status when it finished, else None. A fold already recorded is left as is.
+        A fold whose fit succeeded but one scorer failed (``result.score_errors``) is not
+        a failed fold: that metric holds ``error_score`` (NaN by default, so a failed
+        ranking metric leaves the trial ``complete`` but unranked).
         """
         now = utcnow()
         with self._transaction() as db:
             conn = db.conn
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
-                "finished, host, fold_key, origin, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "finished, host, fold_key, origin, run_id, score_errors) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     trial_id,
                     result.fold,
@@ -940,6 +949,7 @@ class Store:
                     result.fold_key,
                     None if result.origin is None else canonical_json(result.origin),
                     self._run_id,
+                    canonical_json(result.score_errors) if result.score_errors else None,
                 ),
             )
             if cursor.rowcount and self._run_id is not None:  # the run's counter, in the same commit

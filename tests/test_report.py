@@ -328,7 +328,8 @@ def test_report_escapes_user_text_and_team_templates(write_spec, db_path, invoke
 
 
 def test_no_complete_trial_still_renders_and_lists_failures(write_spec, db_path, invoke, tmp_path):
-    run_study(invoke, write_spec(space={"C": [-1.0, -2.0]}), db_path)
+    result = invoke("run", write_spec(space={"C": [-1.0, -2.0]}), "--store", db_path)
+    assert result.exit_code == 1, result.output  # every trial failed (SPEC section 3)
     html = report(invoke, db_path, tmp_path / "report.html", "tiny")
     root = parse(html).root
     assert "No complete trials yet" in root.find("p", "empty").text()

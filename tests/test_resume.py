@@ -173,7 +173,9 @@ def test_ctrl_c_exits_130_keeps_completed_trials_and_resume_finishes(slow_spec, 
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert f"Interrupted; completed trials are saved (continue with `hptrack resume slow --store {db}`)" in err
+    assert (
+        f"Interrupted; completed trials are saved (continue with `hptrack resume slow --store {db}`)" in err
+    )
     assert "Traceback" not in err
     conn = sqlite3.connect(db)
     statuses = dict(conn.execute("SELECT status, count(*) FROM trials GROUP BY status").fetchall())
