@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hptrack.fingerprint import canonical_json
+from hptrack._json import canonical_json
 from hptrack.report import write_report
 from hptrack.store import FoldRecord, Store, StudyRecord
 

@@ -126,7 +126,7 @@ def w2(quick: bool, repeat: int) -> list[Row]:
 
     from hptrack import Store
     from hptrack.evaluate import FoldTask, evaluate_fold
-    from hptrack.fingerprint import split_fingerprint
+    from hptrack.identity import split_fingerprint
     from hptrack.runner import StudyPlan, build_scorers, run_plan
 
     n = 300 if quick else 2000

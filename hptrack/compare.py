@@ -275,7 +275,7 @@ def open_refs(a: StudyRef, b: StudyRef) -> Iterator[tuple[Study, Study]]:
 
 def differences(a: Study, b: Study) -> dict[str, list[str]]:
     """The spec, code, data and environment fields that differ between two studies."""
-    from .fingerprint import diff_code
+    from .identity import diff_code
     from .spec import diff_specs
 
     code = diff_code(a.code, b.code) if a.code_hash != b.code_hash else []
@@ -328,7 +328,7 @@ def _flat(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _by_params(study: Study) -> dict[str, Trial]:
     """Trials by canonical params; for repeated params, the complete one with the lowest number."""
-    from .fingerprint import canonical_json
+    from ._json import canonical_json
 
     out: dict[str, Trial] = {}
     for trial in study.trials():

@@ -345,7 +345,7 @@ def _plan(
     dumps: list[tuple[str, list[StudyDump]]], existing: dict[str, dict[str, Any]], *, rename: bool
 ) -> list[_Planned]:
     """Decide where each source study goes; refuse (nothing written) on a different same-named study."""
-    from .fingerprint import diff_code
+    from .identity import diff_code
 
     known = dict(existing)  # name -> identity, as the destination will be after each step
     plan: list[_Planned] = []

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ._json import canonical_json, spec_identity
 from .errors import DriftError, SpecError, SpecMismatchError
 from .evaluate import FoldResult, FoldTask, ScoreKey, evaluate_fold
-from .fingerprint import (
-    canonical_json,
+from .identity import (
     code_fingerprint,
     data_fingerprint,
     diff_code,
@@ -35,7 +35,6 @@ from .fingerprint import (
     legacy_code_match,
     package_version,
     scorer_identity,
-    spec_identity,
     split_fingerprint,
 )
 from .space import distinct_candidates, grid_candidates, only_lists, random_candidates
@@ -108,7 +107,7 @@ class StudyPlan:
         return {metric: _scorer_identity(scorer) for metric, scorer in self.scorers.items()}
 
     def fold_keys(self) -> Callable[[int, int], str] | None:
-        """``key(number, fold)``: the content key of a fold (:func:`fingerprint.fold_key`).
+        """``key(number, fold)``: the content key of a fold (:func:`hptrack.identity.fold_key`).
 
         None when the estimator holds a param that cannot be fingerprinted.
         """
@@ -316,7 +315,7 @@ def _forget_user_modules(spec: StudySpec) -> None:
     long-lived process where the user edited the module (or a helper it imports) since
     the last run.
     """
-    from .fingerprint import _is_user_module
+    from .identity.code import _is_user_module
 
     base = spec.base_dir.resolve()
     for path in (spec.estimator, spec.data):

@@ -26,18 +26,10 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.utils import indexable
 from sklearn.utils._param_validation import Interval
 
+from ._json import canonical_json, hash_value, sha256_text
 from .errors import HptrackError
 from .evaluate import FoldTask, ScoreKey, evaluate_fold, score_keys
-from .fingerprint import (
-    canonical_json,
-    code_fingerprint,
-    data_fingerprint,
-    environment,
-    git_state,
-    hash_value,
-    sha256_text,
-    split_fingerprint,
-)
+from .identity import code_fingerprint, data_fingerprint, environment, git_state, split_fingerprint
 from .query import cv_results_layout
 from .runner import StudyPlan, open_study, run_plan, seed_params
 from .space import distinct_candidates, sample_candidate

@@ -729,9 +729,9 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Dotted names of the fields that differ between two spec dicts (``name`` ignored).
 
     Process-local params (``n_jobs``, ``verbose``, a Pipeline's ``memory``) are not
-    compared: they are no part of a study's identity (``fingerprint.spec_identity``).
+    compared: they are no part of a study's identity (``hptrack._json.spec_identity``).
     """
-    from .fingerprint import spec_identity
+    from ._json import spec_identity
 
     changed: list[str] = []
 
@@ -752,7 +752,7 @@ _MISSING = object()
 
 
 def _comparable(value: Any) -> Any:
-    from .fingerprint import canonical_json
+    from ._json import canonical_json
 
     if value is _MISSING:
         return "<missing>"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._json import canonical_json
 from .errors import HptrackError, StoreError
-from .fingerprint import canonical_json
 from .schema import APPLICATION_TABLES, SCHEMA_VERSION, newer_error, upgrade
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class FoldRecord:
     fit_time: float
     score_time: float
     error: str | None = None
-    fold_key: str | None = None  # content key (fingerprint.fold_key): what reuse looks up
+    fold_key: str | None = None  # content key (identity.fold_key): what reuse looks up
     origin: dict[str, Any] | None = None  # a reused result: {"study", "trial", "fold"} it copies
     # metric -> traceback of a scorer that failed on a fold whose fit succeeded: that metric
     # holds error_score, the fold is not failed (``folds.score_errors``, canonical JSON)
@@ -1210,7 +1210,7 @@ def open_to_record(path: str | Path | None) -> tuple[Store, str | None]:
 
 
 def _sha(text: str) -> str:
-    from .fingerprint import sha256_text
+    from ._json import sha256_text
 
     return sha256_text(text)
 

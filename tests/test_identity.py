@@ -25,14 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 import hptrack
 from hptrack import Store
-from hptrack.fingerprint import (
-    canonical_json,
-    code_fingerprint,
-    diff_code,
-    fold_key_base,
-    hash_value,
-    identity_params,
-)
+from hptrack._json import canonical_json, hash_value, identity_params
+from hptrack.identity import code_fingerprint, diff_code, fold_key_base
 
 ROOT = Path(__file__).resolve().parents[1]
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
@@ -144,7 +138,7 @@ def test_code_fingerprint_is_the_same_in_two_processes(tmp_path: Path) -> None:
             import models
             from sklearn.metrics import get_scorer
 
-            from hptrack.fingerprint import code_fingerprint
+            from hptrack.identity import code_fingerprint
 
             here = Path(__file__).resolve().parent
             print(json.dumps(code_fingerprint(
@@ -269,7 +263,7 @@ CLASS_SCRIPT = textwrap.dedent(
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.dummy import DummyClassifier
 
-    from hptrack.fingerprint import code_fingerprint
+    from hptrack.identity import code_fingerprint
 
     SHIFT = 1
 

@@ -21,7 +21,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import hptrack
 from hptrack import Store
-from hptrack.fingerprint import fold_key, fold_key_base, scorer_identity
+from hptrack.identity import fold_key, fold_key_base, scorer_identity
 from hptrack.runner import RunSummary, StudyPlan, plan_from_spec, run_plan
 from hptrack.schema import SCHEMA_VERSION
 from hptrack.spec import load_spec

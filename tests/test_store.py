@@ -26,7 +26,7 @@ import pytest
 from click.testing import Result
 
 from hptrack import Store, StoreError
-from hptrack.fingerprint import canonical_json
+from hptrack._json import canonical_json
 from hptrack.schema import SCHEMA_VERSION
 from hptrack.store import FoldRecord, StudyRecord
 
