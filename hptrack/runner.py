@@ -37,13 +37,16 @@ from .identity import (
     scorer_identity,
     split_fingerprint,
 )
-from .space import distinct_candidates, grid_candidates, only_lists, random_candidates
 from .spec import (
     DEFAULT_METRIC,
     StudySpec,
     check_metrics,
     check_metrics_fit,
+    distinct_candidates,
+    grid_candidates,
     make_estimator,
+    only_lists,
+    random_candidates,
     resolve,
     to_param,
 )

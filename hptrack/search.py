@@ -32,8 +32,7 @@ from .evaluate import FoldTask, ScoreKey, evaluate_fold, score_keys
 from .identity import code_fingerprint, data_fingerprint, environment, git_state, split_fingerprint
 from .query import cv_results_layout
 from .runner import StudyPlan, open_study, run_plan, seed_params
-from .space import distinct_candidates, sample_candidate
-from .spec import check_study_name
+from .spec import check_study_name, distinct_candidates, sample_candidate
 from .store import Store, command_line
 
 _EXTRA_CONSTRAINTS: dict[str, list[Any]] = {

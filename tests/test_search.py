@@ -26,7 +26,7 @@ from sklearn.tree import DecisionTreeClassifier
 import hptrack
 from hptrack import Store
 from hptrack.evaluate import SEARCH_WEIGHTS_SCORES
-from hptrack.space import sample_candidate
+from hptrack.spec.space import sample_candidate
 
 X_DIGITS, Y_DIGITS = (a[:300] for a in load_digits(return_X_y=True))
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)

@@ -16,8 +16,8 @@ from conftest import SpecWriter
 from sklearn.model_selection import ParameterGrid
 
 from hptrack.runner import plan_from_spec
-from hptrack.space import Distribution, grid_candidates, random_candidates, sample_candidate
 from hptrack.spec import load_spec
+from hptrack.spec.space import Distribution, grid_candidates, random_candidates, sample_candidate
 
 SPACE: dict[str, Any] = {
     "C": Distribution("loguniform", low=1e-3, high=1e2),

@@ -1,17 +1,12 @@
-"""Study specs: read a TOML file, validate every field up front, resolve ``module:attr``.
-
-Validation happens before anything touches the store, so a refused spec writes
-nothing. Every message names the file and key, quotes the offending value and says
-what would be accepted.
+"""What a study is: a TOML spec parsed into a :class:`StudySpec`, every field validated
+up front, so a bad spec is one clear line before anything is written.
 """
 
 from __future__ import annotations
 
 import datetime
 import difflib
-import importlib
 import math
-import pkgutil
 import sys
 import unicodedata
 from collections.abc import Mapping
@@ -19,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from ..errors import SpecError
 from .space import DISTRIBUTIONS, Distribution
 
 if sys.version_info >= (3, 11):
@@ -27,8 +22,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+
 SEARCH_KINDS = ("grid", "random")
+
+
 CV_KINDS = ("kfold", "stratified", "group", "holdout")
+
+
 TOP_KEYS = (
     "name",
     "search",
@@ -43,8 +43,14 @@ TOP_KEYS = (
     "cv",
     "space",
 )
+
+
 CV_KEYS = ("kind", "folds", "shuffle", "test_size")
+
+
 DEFAULT_METRIC = "score"  # the estimator's own ``score`` method
+
+
 REQUIRED_KEYS = {  # key: an example of what to add
     "name": 'name = "digits-svc"',
     "search": 'search = "grid"',
@@ -436,148 +442,6 @@ def _parse_distribution(raw: dict[str, Any], where: str, fail: Any) -> Distribut
     return Distribution(kind, low=low, high=high)
 
 
-# --------------------------------------------------------------------------- imports
-
-
-_SPEC_DIRS: set[str] = set()  # folders of specs put on sys.path: a spec's own, not installed code
-
-
-def _importable_from(base_dir: Path, module_name: str) -> None:
-    """Let ``module:attr`` name a module beside the spec file (a user's own code).
-
-    The directory stays on ``sys.path`` so that worker processes can unpickle the
-    user's classes. A module of the same name imported earlier from elsewhere (another
-    spec's directory) is dropped, so this spec gets its own.
-    """
-    entry = str(base_dir)
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
-        _SPEC_DIRS.add(entry)
-    top = module_name.split(".")[0]
-    local = base_dir / f"{top}.py"
-    package = base_dir / top / "__init__.py"
-    loaded = sys.modules.get(top)
-    if loaded is not None and (local.is_file() or package.is_file()):
-        current = Path(getattr(loaded, "__file__", "") or "").resolve()
-        if current not in (local.resolve(), package.resolve()):
-            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-                del sys.modules[name]
-
-
-def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> Any:
-    """Import ``module:attr`` (``base_dir`` first on the path); raise :class:`SpecError`."""
-    module_name, _, attr = path.partition(":")
-    where = f"{source}: {key} = {path!r}"
-    _importable_from(base_dir, module_name)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or module_name
-        if module_name != missing and not module_name.startswith(missing + "."):
-            # the module exists but imports something that is not installed
-            raise SpecError(
-                f"{where}: importing {module_name!r} failed: {_one_line(exc)}; "
-                f"install {missing.split('.')[0]!r} or fix the import"
-            ) from exc
-        if "." not in missing and not base_dir.is_dir():
-            raise SpecError(_moved_folder_message(where, missing, base_dir, source)) from exc
-        raise SpecError(
-            f"{where}: cannot import module {missing!r}{_module_hint(missing, base_dir)}"
-        ) from exc
-    except Exception as exc:
-        raise SpecError(
-            f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
-        ) from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            raise SpecError(
-                f"{where}: module {module_name!r} has no attribute {attr!r}"
-                f"{_did_you_mean(part, names) or '; check the name after the colon'}"
-            )
-        obj = getattr(obj, part)
-    return obj
-
-
-def _moved_folder_message(where: str, missing: str, base_dir: Path, source: str) -> str:
-    """The refusal when the spec's folder (so its own modules) is gone from ``base_dir``."""
-    spec_file = Path(source).name if source.endswith(".toml") else "SPEC.toml"
-    return (
-        f"{where}: cannot import module {missing!r} from {str(base_dir)!r} (the spec's folder, "
-        "recorded when the study was created): the folder moved or was deleted; run the spec "
-        f"from its new location with hptrack run NEW_FOLDER/{spec_file} (same name and spec: "
-        "the study continues)"
-    )
-
-
-def _module_hint(missing: str, base_dir: Path) -> str:
-    """A close module name next to ``missing`` (a sibling submodule, or a file by the spec)."""
-    parent, _, last = missing.rpartition(".")
-    try:
-        if parent:
-            search = getattr(importlib.import_module(parent), "__path__", None)
-            names = [f"{parent}.{m.name}" for m in pkgutil.iter_modules(search)] if search else []
-        else:  # a file beside the spec, or an installed package (never the standard library:
-            # 'models' is a user's file gone missing, not a typo of 'codecs')
-            names = [m.name for m in pkgutil.iter_modules([str(base_dir)])]
-            paths = [p for p in sys.path if p not in _SPEC_DIRS]  # not other specs' folders
-            installed = {m.name for m in pkgutil.iter_modules(paths)} - set(sys.stdlib_module_names)
-            names += sorted(installed - set(names))
-    except Exception:  # the parent itself fails to import: no suggestion
-        names = []
-    close = _did_you_mean(missing, [n for n in names if not n.rpartition(".")[2].startswith("_")])
-    if close:
-        return close
-    if parent:
-        return "; check the module name before the colon"
-    return f"; check the spelling, install it, or put {last}.py beside the spec file ({str(base_dir)!r})"
-
-
-def make_estimator(spec: StudySpec) -> Any:
-    """The spec's estimator with its ``[fixed]`` params set, every space key checked.
-
-    Raises
-    ------
-    SpecError
-        The estimator cannot be imported or built, or a ``[fixed]``/``[space]`` key is not
-        one of its parameters (the message names the valid ones).
-    """
-    factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
-    if not callable(factory):
-        raise SpecError(
-            f"{spec.source}: estimator = {spec.estimator!r} is a {type(factory).__name__}, not "
-            "a class or a factory function; name an estimator class such as 'sklearn.svm:SVC'"
-        )
-    try:
-        estimator = factory()
-    except Exception as exc:
-        raise SpecError(
-            f"{spec.source}: estimator = {spec.estimator!r}: calling it with no arguments "
-            f"failed: {type(exc).__name__}: {_one_line(exc)}; name a class or a factory "
-            "function that takes no arguments"
-        ) from exc
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
-        raise SpecError(
-            f"{spec.source}: estimator = {spec.estimator!r} gives a "
-            f"{type(estimator).__name__}, not a scikit-learn estimator (no fit/get_params); "
-            "name an estimator class such as 'sklearn.svm:SVC'"
-        )
-    valid = estimator.get_params(deep=True)
-    label = type(estimator).__name__
-    for section, keys in (("[fixed]", spec.fixed), ("[space]", spec.space)):
-        for key in keys:
-            if key not in valid:
-                shown = ", ".join(sorted(k for k in valid if "__" not in k or "__" in key))
-                raise SpecError(
-                    f"{spec.source}: {section} {key} is not a parameter of {label}"
-                    f"{_did_you_mean(key, valid) or f'; its parameters are {shown}'}"
-                )
-    if spec.fixed:
-        estimator.set_params(**{k: to_param(v) for k, v in spec.fixed.items()})
-    return estimator
-
-
 # TOML has no null: this exact string in [fixed] or [space] (list and choice values) is
 # Python None (SPEC section 2). The spec keeps the string, so a stored spec re-parses the same.
 NONE_STRING = "None"
@@ -598,140 +462,13 @@ def to_param(value: Any) -> Any:
     return value
 
 
-def check_metrics(spec: StudySpec) -> None:
-    """Raise :class:`SpecError` for a metric that is not a scikit-learn scorer name."""
-    from sklearn.metrics import get_scorer_names
-
-    names = set(get_scorer_names())
-    for metric in spec.metrics:
-        if metric != DEFAULT_METRIC and metric not in names:
-            raise SpecError(
-                f"{spec.source}: metrics: {metric!r} is not a scikit-learn scorer"
-                f"{_did_you_mean(metric, sorted(names | {DEFAULT_METRIC}))} "
-                "(see sklearn.metrics.get_scorer_names(), or 'score' for the estimator's own)"
-            )
-
-
-# Scorers that average over a binary target's positive class (scikit-learn's default
-# ``average="binary"``, or a binary-only score function): what to use for a target with
-# more classes. ``average_precision`` and ``neg_brier_score`` take multiclass targets.
-_MULTICLASS = ("balanced_accuracy", "f1_macro")
-BINARY_ONLY: dict[str, tuple[str, ...]] = {
-    "precision": ("precision_macro", "precision_micro", "precision_weighted"),
-    "recall": ("recall_macro", "recall_micro", "recall_weighted"),
-    "f1": ("f1_macro", "f1_micro", "f1_weighted"),
-    "jaccard": ("jaccard_macro", "jaccard_micro", "jaccard_weighted"),
-    "roc_auc": ("roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted"),
-    "positive_likelihood_ratio": _MULTICLASS,
-    "neg_negative_likelihood_ratio": _MULTICLASS,
-}
-_NOT_BINARY = ("multiclass", "multiclass-multioutput", "multilabel-indicator")
-_REGRESSION_FIX = "use e.g. 'r2' or 'neg_mean_squared_error'"
-_CLASSIFICATION_FIX = "use e.g. 'accuracy' or 'f1_macro'"
-
-
-def metric_kind(metric: str) -> str | None:
-    """``"classification"``, ``"regression"`` or None (clustering, ``score``, unknown).
-
-    Read from scikit-learn's own scorer object: the module of its score function, or a
-    response method only classifiers have (``predict_proba``, ``decision_function``).
-
-    Examples
-    --------
-    >>> metric_kind("f1_macro"), metric_kind("r2"), metric_kind("adjusted_rand_score")
-    ('classification', 'regression', None)
-    """
-    from sklearn.metrics import get_scorer, get_scorer_names
-
-    if metric not in get_scorer_names():
-        return None
-    if metric in BINARY_ONLY:
-        return "classification"
-    scorer = get_scorer(metric)
-    module = getattr(getattr(scorer, "_score_func", None), "__module__", None) or ""
-    if module.startswith("sklearn.metrics._regression"):
-        return "regression"
-    if module.startswith(("sklearn.metrics._classification", "sklearn.metrics._ranking")):
-        return "classification"
-    methods = getattr(scorer, "_response_method", ())
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
-    if any(m in ("predict_proba", "decision_function") for m in methods):
-        return "classification"
-    return None
-
-
-def _options(names: tuple[str, ...]) -> str:
-    quoted = [repr(n) for n in names]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
-def check_metrics_fit(spec: StudySpec, estimator: Any, y: Any) -> None:
-    """Refuse a metric that cannot work for the estimator and target (SPEC section 3).
-
-    A classification metric on a continuous target or for a regressor, a regression
-    metric for a classifier, a binary-average metric (``precision``, ``roc_auc``, ...)
-    on a target with more than two classes, and a ``*_samples`` metric on a target that
-    is not multilabel: each would fail (or mean nothing) on every fold, so the spec is
-    refused before the store is touched.
-
-    Raises
-    ------
-    SpecError
-        Naming the spec file, the metric, the target (or estimator) and what to use.
-    """
-    from sklearn.base import is_classifier, is_regressor
-    from sklearn.utils.multiclass import type_of_target
-
-    target = None
-    if y is not None:
-        try:
-            target = type_of_target(y)
-        except (ValueError, TypeError):  # what the CV splitter or the fit will report
-            target = None
-    where = f"{spec.source}: metrics:"
-    for metric in spec.metrics:
-        kind = metric_kind(metric)
-        if kind == "classification" and target is not None and target.startswith("continuous"):
-            raise SpecError(
-                f"{where} {metric!r} is a classification metric but y is {target} "
-                f"(a regression target); {_REGRESSION_FIX}"
-            )
-        if kind == "classification" and is_regressor(estimator):
-            raise SpecError(
-                f"{where} {metric!r} is a classification metric but estimator = "
-                f"{spec.estimator!r} is a regressor; {_REGRESSION_FIX}"
-            )
-        if kind == "regression" and is_classifier(estimator):
-            raise SpecError(
-                f"{where} {metric!r} is a regression metric but estimator = "
-                f"{spec.estimator!r} is a classifier; {_CLASSIFICATION_FIX}"
-            )
-        if metric in BINARY_ONLY and target in _NOT_BINARY:
-            if target == "multiclass":
-                import numpy as np
-
-                what = f"has {len(np.unique(np.asarray(y)))} classes"
-            else:
-                what = f"is {target}"
-            raise SpecError(
-                f"{where} {metric!r} averages over a binary target but y {what}; "
-                f"use {_options(BINARY_ONLY[metric])}"
-            )
-        if metric.endswith("_samples") and target in ("binary", *_NOT_BINARY[:2]):
-            base = metric[: -len("_samples")]
-            raise SpecError(
-                f"{where} {metric!r} averages over the labels of each sample, for a "
-                f"multilabel target, but y is {target}; use {_options((f'{base}_macro', f'{base}_weighted'))}"
-            )
-
-
 def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Dotted names of the fields that differ between two spec dicts (``name`` ignored).
 
     Process-local params (``n_jobs``, ``verbose``, a Pipeline's ``memory``) are not
     compared: they are no part of a study's identity (``hptrack._json.spec_identity``).
     """
-    from ._json import spec_identity
+    from .._json import spec_identity
 
     changed: list[str] = []
 
@@ -752,7 +489,7 @@ _MISSING = object()
 
 
 def _comparable(value: Any) -> Any:
-    from ._json import canonical_json
+    from .._json import canonical_json
 
     if value is _MISSING:
         return "<missing>"

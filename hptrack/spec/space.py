@@ -117,7 +117,7 @@ def distinct_candidates(
     """
     from sklearn.model_selection import ParameterGrid
 
-    from ._json import canonical_json
+    from .._json import canonical_json
 
     grid = ParameterGrid(distributions)
     size = len(grid)

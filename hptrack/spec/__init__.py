@@ -1,0 +1,50 @@
+"""What a study is: its TOML spec, validated up front, its ``module:attr`` paths, its
+metrics, and its search space (trial ``i`` of a grid or a random search, never expanded).
+"""
+
+from __future__ import annotations
+
+from .metrics import check_metrics, check_metrics_fit, metric_kind
+from .resolve import make_estimator, resolve
+from .space import (
+    DISTRIBUTIONS,
+    Distribution,
+    distinct_candidates,
+    grid_candidates,
+    only_lists,
+    random_candidates,
+    sample_candidate,
+)
+from .study import (
+    DEFAULT_METRIC,
+    NONE_STRING,
+    CVSpec,
+    StudySpec,
+    check_study_name,
+    diff_specs,
+    load_spec,
+    to_param,
+)
+
+__all__ = [
+    "DEFAULT_METRIC",
+    "DISTRIBUTIONS",
+    "NONE_STRING",
+    "CVSpec",
+    "Distribution",
+    "StudySpec",
+    "check_metrics",
+    "check_metrics_fit",
+    "check_study_name",
+    "diff_specs",
+    "distinct_candidates",
+    "grid_candidates",
+    "load_spec",
+    "make_estimator",
+    "metric_kind",
+    "only_lists",
+    "random_candidates",
+    "resolve",
+    "sample_candidate",
+    "to_param",
+]
