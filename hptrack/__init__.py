@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    ClusterError,
     DriftError,
     HptrackError,
+    MergeRefusedError,
+    MissingDependencyError,
     SpecError,
     SpecMismatchError,
     StoreError,
@@ -25,9 +28,12 @@ if TYPE_CHECKING:  # editors and mypy still see the real classes
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClusterError",
     "DriftError",
     "GridSearchCV",
     "HptrackError",
+    "MergeRefusedError",
+    "MissingDependencyError",
     "RandomizedSearchCV",
     "SpecError",
     "SpecMismatchError",

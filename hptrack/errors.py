@@ -1,6 +1,22 @@
-"""The exceptions hptrack raises for problems a user can fix.
+"""Every exception hptrack raises for problems a user can fix, and nothing else.
 
 Every one of them is printed by the CLI as a single ``Error: ...`` line with exit code 2.
+The hierarchy::
+
+    HptrackError                      a problem the user can fix (CLI: exit 2)
+    ├── SpecError (ValueError)        a bad spec or argument value
+    ├── StoreError                    not SQLite / not hptrack / corrupt / newer schema
+    ├── StudyNotFoundError (LookupError)
+    ├── TrialNotFoundError (LookupError)
+    ├── SpecMismatchError             a study of that name exists with another spec
+    ├── DriftError                    code or data changed since the study was created
+    ├── MergeRefusedError             a source study's name is taken by another study
+    ├── MissingDependencyError (ImportError)   an optional package is not installed
+    └── ClusterError (ConnectionError)         the Dask scheduler cannot be reached
+
+A user's own code failing (a fit, a scorer) is not an hptrack error: it is recorded
+with its traceback and scored ``error_score``. A failed check (``verify`` drift,
+``compare --fail-on-regression``) is a result with ``.ok``, not an exception.
 """
 
 from __future__ import annotations
@@ -76,3 +92,21 @@ class DriftError(HptrackError):
     def with_hints(self, *, fix: str, new_study: str) -> DriftError:
         """The same refusal, its hints naming the command the user ran."""
         return DriftError(self.study, self.what, fix=fix, mixable=self.mixable, new_study=new_study)
+
+
+class MergeRefusedError(HptrackError):
+    """A source study has the name of a different study in the destination."""
+
+    def __init__(self, message: str, *, study: str, source: str, fields: list[str]) -> None:
+        super().__init__(message)
+        self.study = study
+        self.source = source
+        self.fields = fields
+
+
+class MissingDependencyError(HptrackError, ImportError):
+    """An optional dependency (pandas, dask.distributed) is needed but not installed."""
+
+
+class ClusterError(HptrackError, ConnectionError):
+    """The Dask scheduler named by ``--dask`` (or ``HPTRACK_DASK``) cannot be reached."""

@@ -30,22 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HptrackError, StoreError
+from .errors import HptrackError, MergeRefusedError, StoreError
 from .query import StudyDump, _json_safe
 from .schema import SCHEMA_VERSION
 from .store import Store, command_line
 
 _NAME_LIMIT = 100
-
-
-class MergeRefusedError(HptrackError):
-    """A source study has the name of a different study in the destination."""
-
-    def __init__(self, message: str, *, study: str, source: str, fields: list[str]) -> None:
-        super().__init__(message)
-        self.study = study
-        self.source = source
-        self.fields = fields
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import HptrackError, SpecError, StudyNotFoundError, TrialNotFoundError
+from .errors import HptrackError, MissingDependencyError, SpecError, StudyNotFoundError, TrialNotFoundError
 
 STATUSES = ("pending", "running", "complete", "failed")
 ALPHA = 0.05  # significance level of the tied-with-best test
@@ -174,10 +174,6 @@ def list_studies(conn: sqlite3.Connection) -> list[StudySummary]:
             best,
         ) in rows
     ]
-
-
-class MissingDependencyError(HptrackError, ImportError):
-    """An optional dependency (pandas) is needed but not installed."""
 
 
 @dataclass(frozen=True)

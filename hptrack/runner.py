@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._json import canonical_json, spec_identity
-from .errors import DriftError, SpecError, SpecMismatchError
+from .errors import ClusterError, DriftError, MissingDependencyError, SpecError, SpecMismatchError
 from .evaluate import FoldResult, FoldTask, ScoreKey, evaluate_fold
 from .identity import (
     code_fingerprint,
@@ -870,14 +870,14 @@ def connect_dask(address: str, *, timeout: str = "10s") -> Any:
     try:
         from distributed import Client
     except ImportError as exc:
-        raise SpecError(
+        raise MissingDependencyError(
             "--dask needs dask.distributed: pip install 'hptrack[dask]' (or 'dask[distributed]')"
         ) from exc
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         message = " ".join(str(exc).split())
-        raise SpecError(f"cannot reach the Dask scheduler at {address!r}: {message}") from exc
+        raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {message}") from exc
 
 
 def _fold_kwargs(plan: StudyPlan) -> dict[str, Any]:
