@@ -1,0 +1,107 @@
+"""Digests of canonical values are pinned: a hash changes only when someone means it to.
+
+Every stored identity (study spec, data, splits, fold keys) is a sha256 of canonical
+JSON or of array bytes; if one of these digests changes, every store written before
+stops matching (no reuse, resume refused). Changing one is a deliberate, documented
+act: update the digest here in the same commit that explains why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+
+from hptrack._json import canonical_json, hash_value, identity_params, sha256_text
+from hptrack.identity import (
+    data_fingerprint,
+    fold_key,
+    fold_key_base,
+    fold_split_hash,
+    split_fingerprint,
+)
+
+
+class Model(BaseEstimator):
+    """An estimator whose params do not change with the scikit-learn version."""
+
+    def __init__(self, alpha: float = 1.0, n_jobs: Any = None, verbose: int = 0) -> None:
+        self.alpha = alpha
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any = None) -> Model:
+        return self
+
+
+CANONICAL = [
+    (
+        {"kernel": "rbf", "C": 1, "gamma": 0.001},
+        '{"C":1,"gamma":0.001,"kernel":"rbf"}',
+        "2a0e56aa9e6f8a470ce94a0caa0160da945da124d48003d75f8546faed146364",
+    ),
+    (
+        [1.0, 1, True, None, math.nan, math.inf],
+        '[1.0,1,true,null,"NaN","Infinity"]',
+        "7c3ea1d32d63b2ff9400c3925324f79817a2fdfeb8b32834ff179e502e04c4ef",
+    ),
+    (
+        {"a": np.float64(0.5), "b": np.int64(3), "c": np.array([1, 2]), "t": (1, 2)},
+        '{"a":0.5,"b":3,"c":[1,2],"t":[1,2]}',
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "text", "digest"), CANONICAL)
+def test_canonical_json_and_its_digest_are_pinned(value: Any, text: str, digest: str | None) -> None:
+    assert canonical_json(value) == text
+    assert hash_value(value) == sha256_text(text)
+    if digest is not None:
+        assert hash_value(value) == digest
+
+
+def test_an_estimator_as_a_value_is_its_class_and_identity_params() -> None:
+    text = canonical_json(Model(alpha=2.0, n_jobs=4, verbose=3))
+    assert text == f'{{"class":"{__name__}.Model","params":{{"alpha":2.0}}}}'
+    assert canonical_json(Model(alpha=2.0)) == text  # n_jobs and verbose are process-local
+
+
+def test_process_local_params_are_dropped_at_any_depth() -> None:
+    params = {"C": 1, "n_jobs": 2, "clf__verbose": 1, "memory": "/tmp/cache", "pre_dispatch": 4}
+    assert identity_params(params) == {"C": 1}
+
+
+def test_data_fingerprint_is_pinned() -> None:
+    X = np.arange(12, dtype=np.float64).reshape(4, 3)
+    y = np.array([0, 1, 0, 1], dtype=np.int64)
+    digest, described = data_fingerprint({"X": X, "y": y, "groups": None})
+    assert digest == "a70bc08fda18da35db5a7a8cb08484baa5a5b609d112828e2fa8b56e124f370f"
+    assert described == [
+        {"name": "X", "type": "array", "shape": [4, 3], "dtype": "float64"},
+        {"name": "groups", "type": "none"},
+        {"name": "y", "type": "array", "shape": [4], "dtype": "int64"},
+    ]
+    assert data_fingerprint({"X": X, "y": y[::-1].copy(), "groups": None})[0] != digest
+
+
+def test_split_and_fold_digests_are_pinned() -> None:
+    splits = [(np.array([0, 1]), np.array([2, 3])), (np.array([2, 3]), np.array([0, 1]))]
+    assert split_fingerprint(splits) == "9448b9e6131feacc6a01da421103b846ba7f68ad4022310155d03e37d0b5e099"
+    first = fold_split_hash(*splits[0])
+    assert first == "e45291b5979c3cc9744257f23f970344fb1a47e6e60677ea3144adb7fce4f2c7"
+    base = fold_key_base(
+        estimator=Model(alpha=0.5),
+        estimator_version="1.0",
+        code_hash="c" * 64,
+        data_hash="d" * 64,
+        train_scores=False,
+        error_score=math.nan,
+    )
+    key = fold_key(base, {"alpha": 1}, first)
+    assert base == "8eefea4ae88401332be1fda1dd5fcb0680633dc5a4530ed5982d494437ad1e63"
+    assert key == "e9ea5475ca3e0bf5d6600cdaab3e6692a8ad2b75f6fdb0a24c849ee2ec5f0bef"
+    assert fold_key(base, {"alpha": 1.0}, first) != key  # 1 and 1.0 stay distinct
