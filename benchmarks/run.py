@@ -406,6 +406,39 @@ def w4_w5(quick: bool, repeat: int) -> list[Row]:
     ]
 
 
+def w5_startup(quick: bool, repeat: int) -> list[Row]:
+    """Start-up cost: `hptrack --help` and `import hptrack` as processes, against bare Python."""
+    runs = max(repeat, 7)
+
+    def process(*args: str) -> float:
+        return _timed(lambda: subprocess.run([sys.executable, *args], check=True, capture_output=True))
+
+    times: dict[str, list[float]] = {"python": [], "import": [], "help": []}
+    for _ in range(runs):  # interleaved: the machine is shared
+        times["python"].append(process("-c", "pass"))
+        times["import"].append(process("-c", "import hptrack"))
+        times["help"].append(process("-m", "hptrack", "--help"))
+    python, imported, helped = (statistics.median(times[k]) for k in ("python", "import", "help"))
+    return [
+        row(
+            "W5 start-up",
+            "hptrack --help (process)",
+            f"{helped * 1000:.0f} ms",
+            f"bare python: {python * 1000:.0f} ms",
+            f"{(helped - python) * 1000:.0f} ms above it",
+            "< 120 ms",
+        ),
+        row(
+            "W5 start-up",
+            "import hptrack (process)",
+            f"{imported * 1000:.0f} ms",
+            f"bare python: {python * 1000:.0f} ms",
+            f"{(imported - python) * 1000:.0f} ms above it",
+            "-",
+        ),
+    ]
+
+
 # --------------------------------------------------------------------------- W6, reuse
 
 EXTRA_TABLES: list[str] = []
@@ -439,10 +472,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats (< 2 minutes)")
-    parser.add_argument("--only", nargs="*", help="workloads to run: w1 w2 w3 w4 w6 reuse")
+    parser.add_argument("--only", nargs="*", help="workloads to run: w1 w2 w3 w4 w5 w6 reuse")
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
-    workloads = {"w1": w1, "w2": w2, "w3": w3, "w4": w4_w5, "w6": w6, "reuse": reuse}
+    workloads = {"w1": w1, "w2": w2, "w3": w3, "w4": w4_w5, "w5": w5_startup, "w6": w6, "reuse": reuse}
     rows: list[Row] = []
     for name, fn in workloads.items():
         if args.only and name not in args.only:
