@@ -4,6 +4,7 @@ metrics, and its search space (trial ``i`` of a grid or a random search, never e
 
 from __future__ import annotations
 
+from .diff import diff_specs
 from .metrics import check_metrics, check_metrics_fit, metric_kind
 from .resolve import make_estimator, resolve
 from .space import (
@@ -21,7 +22,6 @@ from .study import (
     CVSpec,
     StudySpec,
     check_study_name,
-    diff_specs,
     load_spec,
     to_param,
 )

@@ -209,7 +209,6 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     for key, example in REQUIRED_KEYS.items():
         if key not in raw:
             raise fail(f"missing required key {key!r}; add {example}")
-
     try:
         name = check_study_name(raw["name"], where="name")
     except SpecError as exc:
@@ -217,60 +216,18 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     search = raw["search"]
     if not isinstance(search, str) or search not in SEARCH_KINDS:
         raise fail(f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}")
-
-    n_trials = raw.get("n_trials")
-    if search == "random":
-        if n_trials is None:
-            raise fail("n_trials is required for a random search; add e.g. n_trials = 40")
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-            raise fail(f"n_trials = {n_trials!r} must be a whole number >= 1, e.g. n_trials = 40")
-    elif n_trials is not None:
-        raise fail(
-            f"n_trials = {n_trials!r} is only for search = 'random'; remove it "
-            "(a grid study runs every combination)"
-        )
-
-    seed = raw.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise fail(f"seed = {seed!r} must be a whole number from 0 to 2**32 - 1, e.g. seed = 0")
-
+    n_trials = _parse_n_trials(raw.get("n_trials"), search, fail)  # checked in the order of the file
+    seed = _parse_seed(raw.get("seed", 0), fail)
     for key in ("estimator", "data"):
         _check_import_path(raw[key], key, fail)
-
-    metrics_raw = raw.get("metrics", [DEFAULT_METRIC])
-    if isinstance(metrics_raw, str):
-        metrics_raw = [metrics_raw]
-    if not isinstance(metrics_raw, list) or not metrics_raw:
-        raise fail(
-            f"metrics = {raw.get('metrics')!r} must be a non-empty list of scorer names, "
-            'e.g. metrics = ["accuracy"]'
-        )
-    for metric in metrics_raw:
-        if not isinstance(metric, str):
-            raise fail(f'metrics: {metric!r} is not a scorer name; use strings such as "accuracy"')
-    duplicates = sorted({m for m in metrics_raw if metrics_raw.count(m) > 1})
-    if duplicates:
-        raise fail(f"metrics = {metrics_raw!r} lists {duplicates[0]!r} twice; keep one")
-
-    train_scores = raw.get("train_scores", False)
-    if not isinstance(train_scores, bool):
-        raise fail(f"train_scores = {train_scores!r} must be true or false")
-
-    error_score = raw.get("error_score", math.nan)
-    if error_score != "raise" and (
-        isinstance(error_score, bool) or not isinstance(error_score, (int, float))
-    ):
-        hint = _did_you_mean(error_score, ["raise"]) if isinstance(error_score, str) else ""
-        raise fail(f"error_score = {error_score!r} must be a number (e.g. nan or 0) or 'raise'{hint}")
-    if isinstance(error_score, int):
-        error_score = float(error_score)
-
+    metrics = _parse_metrics(raw, fail)
+    train_scores = _parse_train_scores(raw.get("train_scores", False), fail)
+    error_score = _parse_error_score(raw.get("error_score", math.nan), fail)
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, dict):
         raise fail(f"fixed = {fixed!r} must be a [fixed] table of parameter = value")
     for key, value in fixed.items():
         _check_value(value, f"[fixed] {key}", fail)
-
     cv = _parse_cv(raw.get("cv", {}), fail)
     space = _parse_space(raw["space"], search, fail)
     overlap = sorted(set(space) & set(fixed))
@@ -279,7 +236,6 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
             f"[fixed] {overlap[0]} is also in [space]; keep it in one of them "
             "([fixed] holds it constant, [space] searches it)"
         )
-
     return StudySpec(
         name=name,
         search=search,
@@ -288,7 +244,7 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         space=space,
         n_trials=n_trials,
         seed=seed,
-        metrics=tuple(metrics_raw),
+        metrics=metrics,
         train_scores=train_scores,
         error_score=error_score,
         fixed=dict(fixed),
@@ -296,6 +252,60 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         base_dir=base_dir,
         source=source,
     )
+
+
+def _parse_n_trials(n_trials: object, search: str, fail: Any) -> int | None:
+    if search == "random":
+        if n_trials is None:
+            raise fail("n_trials is required for a random search; add e.g. n_trials = 40")
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise fail(f"n_trials = {n_trials!r} must be a whole number >= 1, e.g. n_trials = 40")
+        return n_trials
+    if n_trials is not None:
+        raise fail(
+            f"n_trials = {n_trials!r} is only for search = 'random'; remove it "
+            "(a grid study runs every combination)"
+        )
+    return None
+
+
+def _parse_seed(seed: object, fail: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise fail(f"seed = {seed!r} must be a whole number from 0 to 2**32 - 1, e.g. seed = 0")
+    return seed
+
+
+def _parse_metrics(raw: Mapping[str, Any], fail: Any) -> tuple[str, ...]:
+    metrics = raw.get("metrics", [DEFAULT_METRIC])
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, list) or not metrics:
+        raise fail(
+            f"metrics = {raw.get('metrics')!r} must be a non-empty list of scorer names, "
+            'e.g. metrics = ["accuracy"]'
+        )
+    for metric in metrics:
+        if not isinstance(metric, str):
+            raise fail(f'metrics: {metric!r} is not a scorer name; use strings such as "accuracy"')
+    duplicates = sorted({m for m in metrics if metrics.count(m) > 1})
+    if duplicates:
+        raise fail(f"metrics = {metrics!r} lists {duplicates[0]!r} twice; keep one")
+    return tuple(metrics)
+
+
+def _parse_train_scores(train_scores: object, fail: Any) -> bool:
+    if not isinstance(train_scores, bool):
+        raise fail(f"train_scores = {train_scores!r} must be true or false")
+    return train_scores
+
+
+def _parse_error_score(error_score: Any, fail: Any) -> float | str:
+    if error_score != "raise" and (
+        isinstance(error_score, bool) or not isinstance(error_score, (int, float))
+    ):
+        hint = _did_you_mean(error_score, ["raise"]) if isinstance(error_score, str) else ""
+        raise fail(f"error_score = {error_score!r} must be a number (e.g. nan or 0) or 'raise'{hint}")
+    return float(error_score) if isinstance(error_score, int) else error_score
 
 
 def _check_import_path(value: object, key: str, fail: Any) -> None:
@@ -460,37 +470,3 @@ def to_param(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(to_param(v) for v in value)
     return value
-
-
-def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted names of the fields that differ between two spec dicts (``name`` ignored).
-
-    Process-local params (``n_jobs``, ``verbose``, a Pipeline's ``memory``) are not
-    compared: they are no part of a study's identity (``hptrack._json.spec_identity``).
-    """
-    from .._json import spec_identity
-
-    changed: list[str] = []
-
-    def walk(a: Any, b: Any, prefix: str) -> None:
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            for key in sorted(set(a) | set(b), key=str):
-                if prefix == "" and key == "name":
-                    continue
-                walk(a.get(key, _MISSING), b.get(key, _MISSING), f"{prefix}{key}.")
-        elif _comparable(a) != _comparable(b):
-            changed.append(prefix.rstrip("."))
-
-    walk(spec_identity(old), spec_identity(new), "")
-    return changed
-
-
-_MISSING = object()
-
-
-def _comparable(value: Any) -> Any:
-    from .._json import canonical_json
-
-    if value is _MISSING:
-        return "<missing>"
-    return canonical_json(value)
