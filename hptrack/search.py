@@ -186,12 +186,11 @@ class _RecordingSearch:
         spec = self._spec(search, base, space, len(candidates), seed, len(splits), scorers)
         name = self.study or f"{type(base).__name__}-{hash_value([spec, data[0]])[:12]}"
 
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
         with Store(self.store) as store:
-            if callable(self.scoring):  # type: ignore[attr-defined]
+            if callable(scoring):  # its metrics: the stored study's, or one fit's dict keys
                 scorers, key_names, refit_metric, multimetric = self._callable_scorers(
-                    store,
-                    name,
-                    lambda: score_keys(self.scoring, base, X, y, splits[0], candidates, fit_params),  # type: ignore[attr-defined]
+                    store, name, lambda: score_keys(scoring, base, X, y, splits[0], candidates, fit_params)
                 )
             plan = build_plan(
                 name,
