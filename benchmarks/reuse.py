@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hptrack.runner import plan_from_spec, run_plan
+from hptrack.run import plan_from_spec, run_plan
 from hptrack.spec import load_spec
 from hptrack.store import Store
 

@@ -125,9 +125,8 @@ def w2(quick: bool, repeat: int) -> list[Row]:
     from sklearn.model_selection import StratifiedKFold
 
     from hptrack import Store
-    from hptrack.evaluate import FoldTask, evaluate_fold
     from hptrack.identity import split_fingerprint
-    from hptrack.runner import StudyPlan, build_scorers, run_plan
+    from hptrack.run import FoldTask, StudyPlan, build_scorers, evaluate_fold, run_plan
 
     n = 300 if quick else 2000
     X, y = make_classification(200, 5, random_state=0)
@@ -365,7 +364,7 @@ def w4_w5(quick: bool, repeat: int) -> list[Row]:
     )
 
     from hptrack import Store
-    from hptrack.runner import plan_from_spec, run_plan
+    from hptrack.run import plan_from_spec, run_plan
     from hptrack.spec import load_spec
 
     def in_process() -> None:

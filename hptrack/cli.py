@@ -151,7 +151,7 @@ def _dask_client(address: str | None) -> Iterator[Any]:
     if address is None:
         yield None
         return
-    from .runner import connect_dask
+    from .run import connect_dask
 
     client = connect_dask(address)
     try:
@@ -174,7 +174,7 @@ def _run(
     command: tuple[str, str] = ("resume", ""),
     spec_file: str = "SPEC.toml",
 ) -> None:
-    from .runner import open_study, run_plan
+    from .run import open_study, run_plan
 
     if report is not None and not report.parent.is_dir():
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
@@ -324,7 +324,7 @@ def run(
 
     Example: hptrack run examples/digits_svc.toml --store runs.db --n-jobs 2
     """
-    from .runner import plan_from_spec
+    from .run import plan_from_spec
     from .spec import load_spec
 
     plan = plan_from_spec(load_spec(spec))  # validated before the store is touched
@@ -366,7 +366,7 @@ def resume(
 
     Example: hptrack resume digits-svc --store runs.db
     """
-    from .runner import plan_from_spec, spec_from_store
+    from .run import plan_from_spec, spec_from_store
 
     with Store(store_path, readonly=True) as store:
         stored = store.require_study(study)
@@ -640,8 +640,8 @@ def verify(
 
     Example: hptrack verify digits-svc --trials 2
     """
+    from .run import verify_study
     from .store import open_to_record
-    from .verify import verify_study
 
     store, unrecorded = open_to_record(store_path)
     with store:

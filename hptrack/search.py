@@ -28,10 +28,19 @@ from sklearn.utils._param_validation import Interval
 
 from ._json import canonical_json, hash_value, sha256_text
 from .errors import HptrackError
-from .evaluate import FoldTask, ScoreKey, evaluate_fold, score_keys
-from .identity import code_fingerprint, data_fingerprint, environment, git_state, split_fingerprint
+from .identity import code_fingerprint
 from .query import cv_results_layout
-from .runner import StudyPlan, open_study, run_plan, seed_params
+from .run import (
+    FoldTask,
+    ScoreKey,
+    StudyPlan,
+    apply_seeds,
+    build_plan,
+    data_identity,
+    open_study,
+    run_plan,
+    score_keys,
+)
 from .spec import check_study_name, distinct_candidates, sample_candidate
 from .store import Store, command_line
 
@@ -167,107 +176,45 @@ class _RecordingSearch:
         if self.study is not None:
             check_study_name(self.study, where="study")
         scorers, key_names, refit_metric, multimetric = self._scorers()
-        groups = params.pop("groups", None)
-        X, y = indexable(X, y)
-        fit_params = dict(params)
-        if fit_params.get("sample_weight") is not None and hasattr(
-            self, "_check_scorers_accept_sample_weight"
-        ):
-            self._check_scorers_accept_sample_weight()  # scikit-learn's warning, if any
-
-        base = clone(self.estimator)  # type: ignore[attr-defined]
-        seeds = seed_params(base, int(self.seed))
-        if seeds:
-            base.set_params(**seeds)
-        cv = check_cv(self.cv, y, classifier=is_classifier(base))  # type: ignore[attr-defined]
-        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
-        self.n_splits_ = len(splits)
-
-        search, space, candidates, seed, trial_seeds = self._candidates()  # type: ignore[attr-defined]
+        X, y, groups, fit_params = self._fit_inputs(X, y, params)
+        base, seeds, cv, splits = self._splits(X, y, groups)
+        search, space, candidates, seed, samples = self._candidates()  # type: ignore[attr-defined]
         if not candidates or not splits:
             raise ValueError("No fits were performed. Was the CV iterator empty? Were there no candidates?")
-        arrays = {"X": X, "y": y, "groups": groups}
-        arrays.update({f"fit:{k}": v for k, v in fit_params.items()})
-        data_hash, data_info = data_fingerprint(arrays)
-        scoring: Any = self.scoring  # type: ignore[attr-defined]
-        code_hash, code_info = code_fingerprint(
-            [
-                base,
-                *[v for c in candidates for v in c.values() if hasattr(v, "fit") or callable(v)],
-                *([scoring] if callable(scoring) else scorers.values()),
-            ]
-        )
-        spec = {
-            "search": search,
-            "estimator": base,
-            "space": space,
-            "n_trials": len(candidates),
-            "seed": seed,
-            "cv": _describe_cv(self.cv, len(splits)),  # type: ignore[attr-defined]
-            "metrics": (
-                {"score": _describe_scorer(scoring)}
-                if callable(scoring)
-                else {m: _describe_scorer(s) for m, s in scorers.items()}
-            ),
-            "error_score": self.error_score,  # type: ignore[attr-defined]
-            "train_scores": bool(self.return_train_score),  # type: ignore[attr-defined]
-        }
-        spec = _jsonable(spec)
-        name = self.study or f"{type(base).__name__}-{hash_value([spec, data_hash])[:12]}"
+        data = data_identity(X, y, groups, fit_params)
+        code = self._code_identity(base, candidates, scorers)
+        spec = self._spec(search, base, space, len(candidates), seed, len(splits), scorers)
+        name = self.study or f"{type(base).__name__}-{hash_value([spec, data[0]])[:12]}"
 
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
         with Store(self.store) as store:
-            if callable(scoring):
+            if callable(scoring):  # its metrics: the stored study's, or one fit's dict keys
                 scorers, key_names, refit_metric, multimetric = self._callable_scorers(
-                    store,
-                    name,
-                    lambda: score_keys(scoring, base, X, y, splits[0], candidates, fit_params),
+                    store, name, lambda: score_keys(scoring, base, X, y, splits[0], candidates, fit_params)
                 )
-            plan = StudyPlan(
-                name=name,
+            plan = build_plan(
+                name,
                 search=search,
                 spec=spec,
                 estimator=base,
                 candidates=candidates,
-                trial_seeds=[{**seeds, **s} for s in trial_seeds],
+                samples=samples,
+                seeds=seeds,
+                seed=seed,
                 scorers=scorers,
+                cv=cv,
                 splits=splits,
                 X=X,
                 y=y,
+                data=data,
+                code=code,
+                base_dir=Path.cwd(),
+                origin={"spec_file": None, "api": f"hptrack.{type(self).__name__}"},
                 fit_params=fit_params,
                 error_score=self.error_score,  # type: ignore[attr-defined]
                 return_train_score=bool(self.return_train_score),  # type: ignore[attr-defined]
-                data_hash=data_hash,
-                data_info=data_info,
-                code_hash=code_hash,
-                code_info=code_info,
-                split_hash=split_fingerprint(splits),
-                provenance={
-                    "base_dir": str(Path.cwd()),
-                    "spec_file": None,
-                    "api": f"hptrack.{type(self).__name__}",
-                    "git": git_state(Path.cwd()),
-                    "environment": environment(type(base).__module__),
-                    "estimator": repr(base),
-                    "cv": repr(cv),
-                    "seeds": seeds,
-                },
-                seed=seed,
             )
-            # a refused fit (another search under this name, changed code) is not recorded
-            stored, _ = open_study(store, plan, allow_code_change=self.allow_code_change)
-            with store.run_record(stored.id, command_line(sys.argv)):  # the script's command line
-                summary = run_plan(
-                    store,
-                    plan,
-                    n_jobs=self.n_jobs,  # type: ignore[attr-defined]
-                    allow_code_change=self.allow_code_change,
-                    reuse=self.reuse,
-                )
-                if not summary.finished:
-                    raise HptrackError(
-                        f"study {name!r} still has {summary.n_pending} trial(s) running in another "
-                        "process; fit again when they finish"
-                    )
+            self._record(store, plan)
             trials = store.study(name).trials()
         self.study_ = name
         self.store_ = str(store.path)
@@ -276,6 +223,86 @@ class _RecordingSearch:
         self._set_results(trials, candidates, scorers, key_names, multimetric)
         self._finish(X, y, base, fit_params, refit_metric, scorers)
         return self
+
+    def _fit_inputs(self, X: Any, y: Any, params: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """``(X, y, groups, fit_params)`` from ``fit``'s arguments, as scikit-learn reads them."""
+        fit_params = dict(params)
+        groups = fit_params.pop("groups", None)
+        X, y = indexable(X, y)
+        if fit_params.get("sample_weight") is not None and hasattr(
+            self, "_check_scorers_accept_sample_weight"
+        ):
+            self._check_scorers_accept_sample_weight()  # scikit-learn's warning, if any
+        return X, y, groups, fit_params
+
+    def _splits(self, X: Any, y: Any, groups: Any) -> tuple[Any, dict[str, int], Any, list[Any]]:
+        """``(estimator, seeds, cv, splits)``: the seeded clone, scikit-learn's splitter, its folds."""
+        base = clone(self.estimator)  # type: ignore[attr-defined]
+        seeds = apply_seeds(base, int(self.seed))
+        cv = check_cv(self.cv, y, classifier=is_classifier(base))  # type: ignore[attr-defined]
+        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+        self.n_splits_ = len(splits)
+        return base, seeds, cv, splits
+
+    def _code_identity(
+        self, base: Any, candidates: list[dict[str, Any]], scorers: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The code fingerprint: the estimator, estimator/callable params, the scorers."""
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
+        return code_fingerprint(
+            [
+                base,
+                *[v for c in candidates for v in c.values() if hasattr(v, "fit") or callable(v)],
+                *([scoring] if callable(scoring) else scorers.values()),
+            ]
+        )
+
+    def _spec(
+        self,
+        search: str,
+        base: Any,
+        space: Any,
+        n_trials: int,
+        seed: int,
+        n_splits: int,
+        scorers: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The study's identity as stored (JSON-able): what the search was asked to do."""
+        scoring: Any = self.scoring  # type: ignore[attr-defined]
+        spec = {
+            "search": search,
+            "estimator": base,
+            "space": space,
+            "n_trials": n_trials,
+            "seed": seed,
+            "cv": _describe_cv(self.cv, n_splits),  # type: ignore[attr-defined]
+            "metrics": (
+                {"score": _describe_scorer(scoring)}
+                if callable(scoring)
+                else {m: _describe_scorer(s) for m, s in scorers.items()}
+            ),
+            "error_score": self.error_score,  # type: ignore[attr-defined]
+            "train_scores": bool(self.return_train_score),  # type: ignore[attr-defined]
+        }
+        return dict(_jsonable(spec))
+
+    def _record(self, store: Store, plan: StudyPlan) -> None:
+        """Run (or resume) the plan's study in ``store``, as one recorded run of this script."""
+        # a refused fit (another search under this name, changed code) is not recorded
+        stored, _ = open_study(store, plan, allow_code_change=self.allow_code_change)
+        with store.run_record(stored.id, command_line(sys.argv)):  # the script's command line
+            summary = run_plan(
+                store,
+                plan,
+                n_jobs=self.n_jobs,  # type: ignore[attr-defined]
+                allow_code_change=self.allow_code_change,
+                reuse=self.reuse,
+            )
+            if not summary.finished:
+                raise HptrackError(
+                    f"study {plan.name!r} still has {summary.n_pending} trial(s) running in another "
+                    "process; fit again when they finish"
+                )
 
     def _raise_recorded_failure(self, trials: list[Any], plan: StudyPlan) -> None:
         """With ``error_score="raise"``, a failure recorded by an earlier fit raises again.
@@ -286,18 +313,8 @@ class _RecordingSearch:
         if not failed:
             return
         trial, fold = failed[0]
-        train, test = plan.splits[fold]
-        result = evaluate_fold(
-            FoldTask(-1, trial.number, fold, plan.candidates[trial.number]),
-            plan.estimator,
-            plan.X,
-            plan.y,
-            train,
-            test,
-            plan.scorers,
-            error_score="raise",
-            fit_params=plan.fit_params,
-        )
+        task = FoldTask(-1, trial.number, fold, plan.candidates[trial.number])
+        result = plan.evaluate(task, error_score="raise", return_train_score=False)
         if result.exception is not None:
             raise result.exception
         raise HptrackError(

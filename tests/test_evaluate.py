@@ -24,7 +24,7 @@ from sklearn.svm import SVC
 
 import hptrack
 from hptrack import Store
-from hptrack.evaluate import (
+from hptrack.run import (
     SEARCH_WEIGHTS_SCORES,
     FoldTask,
     ScoreKey,

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 import hptrack
 from hptrack import DriftError, Store
 from hptrack.cli import cli
-from hptrack.runner import plan_from_spec, run_plan
+from hptrack.run import plan_from_spec, run_plan
 from hptrack.spec import load_spec
 
 # A user's data module reading a file beside it: change the file, and the data changes.

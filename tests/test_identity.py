@@ -112,7 +112,7 @@ def test_editing_a_helper_module_refits_new_studies_and_refuses_resume(
 
 def test_a_helper_imported_only_at_import_time_counts(tmp_path: Path, write_spec: Any) -> None:
     """``import helper`` whose names are never referenced still enters the code hash."""
-    from hptrack.runner import plan_from_spec
+    from hptrack.run import plan_from_spec
     from hptrack.spec import load_spec
 
     (tmp_path / "models.py").write_text(

@@ -7,6 +7,7 @@ came from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -22,7 +23,7 @@ from sklearn.tree import DecisionTreeClassifier
 import hptrack
 from hptrack import Store
 from hptrack.identity import fold_key, fold_key_base, scorer_identity
-from hptrack.runner import RunSummary, StudyPlan, plan_from_spec, run_plan
+from hptrack.run import RunSummary, StudyPlan, plan_from_spec, run_plan
 from hptrack.schema import SCHEMA_VERSION
 from hptrack.spec import load_spec
 
@@ -46,7 +47,7 @@ def run(write_spec: Any, db_path: Path) -> Any:
         path = write_spec(filename=f"{name}.toml", name=name, **{**TREE, **overrides})
         plan = plan_from_spec(load_spec(path))
         if mutate is not None:
-            mutate(plan)
+            plan = mutate(plan)
         with Store(db_path) as store:
             return run_plan(store, plan, reuse=reuse)
 
@@ -73,8 +74,8 @@ def test_base_study_fits_then_a_renamed_twin_reuses_everything(run: Any, db_path
     assert fold_scores(db_path, "a") == fold_scores(db_path, "b")
 
 
-def _code_change(plan: StudyPlan) -> None:  # as a new scikit-learn or numpy would make it
-    plan.code_hash = "0" * 64
+def _code_change(plan: StudyPlan) -> StudyPlan:  # as a new scikit-learn or numpy would make it
+    return dataclasses.replace(plan, code_hash="0" * 64)  # the plan is frozen
 
 
 @pytest.mark.parametrize(

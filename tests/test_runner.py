@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from hptrack import DriftError, SpecMismatchError, Store
-from hptrack.runner import plan_from_spec, run_plan
+from hptrack.run import plan_from_spec, run_plan
 from hptrack.spec import load_spec
 from hptrack.store import FoldRecord
 
@@ -67,7 +68,7 @@ def test_resumed_trial_refits_only_missing_folds(write_spec, tmp_path, invoke):
         )
         assert (number, done) == (0, set())
         # a worker finished fold 1 of trial 0, then died
-        from hptrack.evaluate import FoldTask, evaluate_fold
+        from hptrack.run import FoldTask, evaluate_fold
 
         train, test = plan.splits[1]
         result = evaluate_fold(
@@ -138,7 +139,7 @@ def test_library_errors_name_the_fields(write_spec, db_path):
         with pytest.raises(SpecMismatchError) as info:
             run_plan(store, other)
         assert info.value.fields == ["metrics"]
-        plan.code_hash = "0" * 64
+        plan = dataclasses.replace(plan, code_hash="0" * 64)  # the plan is frozen
         with pytest.raises(DriftError, match="code changed"):
             run_plan(store, plan)
 

@@ -28,8 +28,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import hptrack
 from hptrack import SpecError, Store
-from hptrack.evaluate import FoldTask, evaluate_fold
-from hptrack.runner import plan_from_spec
+from hptrack.run import FoldTask, evaluate_fold, plan_from_spec
 from hptrack.spec import load_spec, metric_kind, to_param
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)

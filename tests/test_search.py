@@ -25,7 +25,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import hptrack
 from hptrack import Store
-from hptrack.evaluate import SEARCH_WEIGHTS_SCORES
+from hptrack.run import SEARCH_WEIGHTS_SCORES
 from hptrack.spec.space import sample_candidate
 
 X_DIGITS, Y_DIGITS = (a[:300] for a in load_digits(return_X_y=True))

@@ -15,7 +15,7 @@ from click.testing import Result
 from conftest import SpecWriter
 from sklearn.model_selection import ParameterGrid
 
-from hptrack.runner import plan_from_spec
+from hptrack.run import plan_from_spec
 from hptrack.spec import load_spec
 from hptrack.spec.space import Distribution, grid_candidates, random_candidates, sample_candidate
 

@@ -19,7 +19,7 @@ from click.testing import Result
 from conftest import BASE_SPEC, SpecWriter
 
 from hptrack.errors import SpecError
-from hptrack.runner import plan_from_spec
+from hptrack.run import plan_from_spec
 from hptrack.spec import StudySpec, load_spec
 
 # Loaders that go wrong in every way a user's data module can, written beside the spec.

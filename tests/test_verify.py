@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hptrack import Store
-from hptrack.verify import choose_trials, verify_study
+from hptrack.run import choose_trials, verify_study
 
 
 @pytest.fixture

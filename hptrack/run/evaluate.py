@@ -1,7 +1,9 @@
 """Pure fold work: fit and score one configuration on one fold.
 
-Inputs and outputs are picklable, so the same function runs in-process, in joblib
-workers or on a Dask cluster; nothing here touches the store. The fit is
+:class:`FoldInputs` holds what every fold of a plan reads; ``inputs.evaluate(task)``
+(:func:`evaluate_task` for workers) is the one evaluation path, used by every executor,
+by ``verify`` and by the drop-ins. Inputs and outputs are picklable, so the same function
+runs in-process, in joblib workers or on a Dask cluster; nothing here touches the store. The fit is
 ``sklearn.model_selection.cross_validate`` on the single ``(train, test)`` split; each
 metric's scorer is then called on its own on the fitted estimator (as scikit-learn's
 searches do), so scores equal ``GridSearchCV``'s ``split{k}_test_<metric>`` exactly and a
@@ -14,8 +16,8 @@ import inspect
 import math
 import time
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,6 +87,92 @@ def accepts_sample_weight(scorer: Any) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class FoldInputs:
+    """Everything a fold evaluation reads, apart from its task: sent once to each worker.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The unfitted estimator; each task's params are set on a clone.
+    X, y : array-like
+        The whole data; folds index into it.
+    splits : list of (train, test)
+        The plan's folds, as index arrays.
+    scorers : dict
+        Scorer callables by metric name.
+    error_score : float or "raise"
+        What a failed fit or scorer scores.
+    return_train_score : bool
+        Also score the training rows.
+    fit_params : dict
+        Passed to the estimator's ``fit`` (fold-split as scikit-learn does).
+    """
+
+    estimator: Any
+    X: Any
+    y: Any
+    splits: Sequence[tuple[Any, Any]]
+    scorers: Mapping[str, Any]
+    error_score: float | str = math.nan
+    return_train_score: bool = False
+    fit_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def evaluate(
+        self,
+        task: FoldTask,
+        *,
+        error_score: float | str | None = None,
+        return_train_score: bool | None = None,
+    ) -> FoldResult:
+        """Evaluate ``task`` on its fold of :attr:`splits` (the one evaluation path).
+
+        Parameters
+        ----------
+        task : FoldTask
+            The trial's params and the fold to evaluate.
+        error_score : float or "raise", optional
+            Instead of :attr:`error_score` (``verify`` scores failures NaN).
+        return_train_score : bool, optional
+            Instead of :attr:`return_train_score`.
+
+        Returns
+        -------
+        FoldResult
+            As :func:`evaluate_fold`.
+        """
+        train, test = self.splits[task.fold]
+        return evaluate_fold(
+            task,
+            self.estimator,
+            self.X,
+            self.y,
+            train,
+            test,
+            self.scorers,
+            error_score=self.error_score if error_score is None else error_score,
+            return_train_score=self.return_train_score if return_train_score is None else return_train_score,
+            fit_params=self.fit_params,
+        )
+
+
+def evaluate_task(inputs: FoldInputs, task: FoldTask) -> FoldResult:
+    """``inputs.evaluate(task)`` as a plain function: what joblib and Dask workers run.
+
+    Parameters
+    ----------
+    inputs : FoldInputs
+        The plan's fold inputs (a Dask future of them on a cluster).
+    task : FoldTask
+        The trial and fold to evaluate.
+
+    Returns
+    -------
+    FoldResult
+    """
+    return inputs.evaluate(task)
+
+
 def evaluate_fold(
     task: FoldTask,
     estimator: Any,
@@ -108,27 +196,38 @@ def evaluate_fold(
     fold is not failed (with ``error_score="raise"`` it is, as scikit-learn raises). As
     in scikit-learn's searches, a ``sample_weight`` fit param also weights the scorers
     that accept one.
+
+    Parameters
+    ----------
+    task : FoldTask
+        Trial id, number, fold and params.
+    estimator : estimator
+        Unfitted; a clone is fitted.
+    X, y : array-like
+        The whole data.
+    train, test : array-like of int
+        The fold's row indices.
+    scorers : mapping
+        Scorer callables by metric name.
+    error_score : float or "raise", default=NaN
+        What a failed fit or scorer scores.
+    return_train_score : bool, default=False
+        Also score the ``train`` rows.
+    fit_params : mapping, optional
+        Passed to the estimator's ``fit``.
+
+    Returns
+    -------
+    FoldResult
+        Scores by metric, times, and the errors if any.
     """
     start = time.perf_counter()
     fit_params = dict(fit_params) if fit_params else {}
-    weights = fit_params.get("sample_weight") if SEARCH_WEIGHTS_SCORES else None
-    weighted = {m for m, s in scorers.items() if weights is not None and accepts_sample_weight(s)}
     try:
-        model = clone(estimator).set_params(**clone(task.params, safe=False))
-        out = cross_validate(
-            model,
-            X,
-            y,
-            cv=[(train, test)],
-            scoring=_unscored,
-            error_score="raise",
-            return_estimator=True,
-            params=fit_params or None,
-        )
+        fitted, fit_time = _fit(task.params, estimator, X, y, (train, test), fit_params)
     except Exception as raised:
         return _failed(task, scorers, raised, error_score, return_train_score, time.perf_counter() - start)
-    fitted = out["estimator"][0]
-    score = _FoldScorer(fitted, X, y, scorers, weighted, weights, error_score)
+    score = _FoldScorer(fitted, X, y, scorers, fit_params, error_score)
     score_start = time.perf_counter()
     test_scores, score_errors = score(test, train)
     score_time = time.perf_counter() - score_start
@@ -146,10 +245,33 @@ def evaluate_fold(
         fold=task.fold,
         test=test_scores,
         train=train_scores,
-        fit_time=float(out["fit_time"][0]),
+        fit_time=fit_time,
         score_time=score_time,
         score_errors=score_errors or None,
     )
+
+
+def _fit(
+    params: Mapping[str, Any],
+    estimator: Any,
+    X: Any,
+    y: Any,
+    split: tuple[Any, Any],
+    fit_params: Mapping[str, Any],
+) -> tuple[Any, float]:
+    """``(fitted clone, fit time)``: ``cross_validate`` on the one split; a failing fit raises."""
+    model = clone(estimator).set_params(**clone(dict(params), safe=False))
+    out = cross_validate(
+        model,
+        X,
+        y,
+        cv=[split],
+        scoring=_unscored,
+        error_score="raise",
+        return_estimator=True,
+        params=dict(fit_params) or None,
+    )
+    return out["estimator"][0], float(out["fit_time"][0])
 
 
 def _failed(
@@ -185,12 +307,14 @@ class _FoldScorer:
         X: Any,
         y: Any,
         scorers: Mapping[str, Any],
-        weighted: set[str],
-        weights: Any,
+        fit_params: Mapping[str, Any],
         error_score: float | str,
     ) -> None:
-        self.fitted, self.X, self.y = fitted, X, y
-        self.scorers, self.weighted, self.weights = scorers, weighted, weights
+        self.fitted, self.X, self.y, self.scorers = fitted, X, y, scorers
+        self.weights = fit_params.get("sample_weight") if SEARCH_WEIGHTS_SCORES else None
+        self.weighted = {
+            m for m, s in scorers.items() if self.weights is not None and accepts_sample_weight(s)
+        }
         self.value = math.nan if error_score == "raise" else float(error_score)
         self.raised: Exception | None = None  # the first scorer error, for error_score="raise"
 
@@ -206,24 +330,27 @@ class _FoldScorer:
         for metric, scorer in self.scorers.items():
             use = kwargs if metric in self.weighted else {}
             try:
-                if isinstance(scorer, ScoreKey):
-                    if id(scorer.scorer) not in shared:
-                        try:
-                            shared[id(scorer.scorer)] = _call(scorer.scorer, self.fitted, X_part, y_part, use)
-                        except Exception as exc:
-                            shared[id(scorer.scorer)] = exc
-                    everything = shared[id(scorer.scorer)]
-                    if isinstance(everything, Exception):
-                        raise everything
-                    scores[metric] = _float(everything[scorer.key])
-                else:
-                    scores[metric] = _float(_call(scorer, self.fitted, X_part, y_part, use))
+                scores[metric] = self._score(scorer, X_part, y_part, use, shared)
             except Exception as exc:
                 if self.raised is None:
                     self.raised = exc
                 scores[metric] = self.value
                 errors[metric] = _format_scorer_error(exc)
         return scores, errors
+
+    def _score(self, scorer: Any, X: Any, y: Any, kwargs: Mapping[str, Any], shared: dict[int, Any]) -> float:
+        """One metric's score; a :class:`ScoreKey` reuses its callable's one call in ``shared``."""
+        if not isinstance(scorer, ScoreKey):
+            return _float(_call(scorer, self.fitted, X, y, kwargs))
+        if id(scorer.scorer) not in shared:
+            try:
+                shared[id(scorer.scorer)] = _call(scorer.scorer, self.fitted, X, y, kwargs)
+            except Exception as exc:
+                shared[id(scorer.scorer)] = exc
+        everything = shared[id(scorer.scorer)]
+        if isinstance(everything, Exception):
+            raise everything
+        return _float(everything[scorer.key])
 
 
 def _call(scorer: Any, estimator: Any, X: Any, y: Any, kwargs: Mapping[str, Any]) -> Any:
@@ -242,6 +369,7 @@ def _format_scorer_error(exc: BaseException) -> str:
 
 
 def _unscored(estimator: Any, X: Any, y: Any = None) -> float:
+    """A scorer for ``cross_validate`` that scores nothing (each metric is scored after)."""
     return 0.0
 
 
@@ -288,6 +416,7 @@ def _format_error(exc: BaseException) -> str:
 
 
 def _float(value: Any) -> float:
+    """A score as a Python float (numpy scalars and 0-d arrays too)."""
     return float(np.asarray(value, dtype=np.float64))
 
 
@@ -310,20 +439,9 @@ def score_keys(
     train, test = split
     for params in candidates[:tries]:
         try:
-            model = clone(estimator).set_params(**clone(params, safe=False))
-            out = cross_validate(
-                model,
-                X,
-                y,
-                cv=[(train, test)],
-                scoring=_unscored,
-                error_score="raise",
-                return_estimator=True,
-                params=dict(fit_params) if fit_params else None,
-            )
+            fitted, _ = _fit(params, estimator, X, y, (train, test), fit_params or {})
         except Exception:
             continue
-        fitted = out["estimator"][0]
         X_test, y_test = _split(fitted, X, y, test, train)
         try:
             value = scoring(fitted, X_test, y_test)

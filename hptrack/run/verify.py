@@ -8,16 +8,17 @@ tolerance (the CLI exits 1). ``verify`` always refits; it never writes the store
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .errors import HptrackError, SpecError
-from .evaluate import FoldTask, evaluate_fold
-from .runner import plan_from_spec, spec_from_store
-from .store import Store
+from ..errors import HptrackError, SpecError
+from ..store import Store, StoredStudy
+from .evaluate import FoldTask
+from .from_spec import plan_from_spec, spec_from_store
+from .plan import StudyPlan
 
 
 @dataclass(frozen=True)
@@ -118,40 +119,13 @@ def verify_study(
     if n_trials is not None and n_trials < 1:
         raise SpecError(f"--trials {n_trials!r} must be >= 1")
     stored = store.require_study(name)
+    _check_verifiable(stored)
     study = store.study(name)
-    if not stored.provenance.get("spec_file") and stored.provenance.get("api"):
-        raise SpecError(
-            f"study {name!r} was recorded by {stored.provenance['api']}, so its data loader is not "
-            "known; verify it by fitting the same search again in Python"
-        )
-    if trial is not None:
-        chosen = [study.trial(trial).number]
-    else:
-        complete = [t.number for t in study.trials(status="complete")]
-        if not complete:
-            raise HptrackError(f"study {name!r} has no complete trial to verify")
-        chosen = choose_trials(complete, n=n_trials, seed=stored.spec.get("seed", 0))
+    chosen = _chosen_trials(study, stored, trial=trial, n_trials=n_trials)
     plan = plan_from_spec(spec_from_store(stored))
     checks: list[FoldCheck] = []
     for number in chosen:
-        recorded = study.trial(number)
-        for fold, (train, test) in enumerate(plan.splits):
-            result = evaluate_fold(
-                FoldTask(-1, number, fold, plan.candidates[number]),
-                plan.estimator,
-                plan.X,
-                plan.y,
-                train,
-                test,
-                plan.scorers,
-                error_score=np.nan,
-                return_train_score=False,
-            )
-            for metric in plan.metrics:
-                then = recorded.scores.get(metric, [None] * len(plan.splits))[fold]
-                now = result.test.get(metric)
-                ok, delta = _same(then, now, tolerance)
-                checks.append(FoldCheck(number, fold, metric, then, now, delta, ok))
+        checks.extend(_check_trial(plan, number, study.trial(number).scores, tolerance))
         if on_trial is not None:
             on_trial(number)
     return VerifyReport(
@@ -164,3 +138,41 @@ def verify_study(
         data_hash_then=stored.data_hash,
         data_hash_now=plan.data_hash,
     )
+
+
+def _check_verifiable(stored: StoredStudy) -> None:
+    """Refuse a study recorded through the Python API: its data loader is not known."""
+    if not stored.provenance.get("spec_file") and stored.provenance.get("api"):
+        raise SpecError(
+            f"study {stored.name!r} was recorded by {stored.provenance['api']}, so its data loader is not "
+            "known; verify it by fitting the same search again in Python"
+        )
+
+
+def _chosen_trials(study: Any, stored: StoredStudy, *, trial: int | None, n_trials: int | None) -> list[int]:
+    """The trial asked for, or a seeded sample of the complete ones."""
+    if trial is not None:
+        return [study.trial(trial).number]
+    complete = [t.number for t in study.trials(status="complete")]
+    if not complete:
+        raise HptrackError(f"study {stored.name!r} has no complete trial to verify")
+    return choose_trials(complete, n=n_trials, seed=stored.spec.get("seed", 0))
+
+
+def _check_trial(
+    plan: StudyPlan, number: int, recorded: Mapping[str, list[float | None]], tolerance: float
+) -> list[FoldCheck]:
+    """Fit trial ``number`` again on every fold (failures score NaN); compare each score."""
+    checks: list[FoldCheck] = []
+    for fold in range(len(plan.splits)):
+        result = plan.evaluate(
+            FoldTask(-1, number, fold, plan.candidates[number]),
+            error_score=math.nan,
+            return_train_score=False,
+        )
+        for metric in plan.metrics:
+            then = recorded.get(metric, [None] * len(plan.splits))[fold]
+            now = result.test.get(metric)
+            ok, delta = _same(then, now, tolerance)
+            checks.append(FoldCheck(number, fold, metric, then, now, delta, ok))
+    return checks

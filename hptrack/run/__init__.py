@@ -1,0 +1,72 @@
+"""Running studies: the plan, the fold work, the coordinator loop, reuse, executors, verify.
+
+Layers inside, each importing only those above it:
+
+- ``evaluate``: pure fold work; :class:`FoldInputs` ``.evaluate(task)`` is the one
+  evaluation path (executors, ``verify`` and the drop-ins all call it).
+- ``plan``: the frozen :class:`StudyPlan`, its identities computed once, and
+  :func:`build_plan`, the one builder shared by specs and the drop-in search classes.
+- ``data`` and ``from_spec``: a TOML spec's data, folds and candidates, validated up
+  front (:func:`plan_from_spec`), and the spec of a stored study (:func:`spec_from_store`).
+- ``reuse``, ``executors``, ``coordinator``: :func:`run_plan` claims trials from the
+  store's writer, copies folds the store already holds, runs the rest in this process,
+  joblib workers or on Dask, and commits each fold as it arrives.
+- ``verify``: re-run recorded trials and compare fold scores (:func:`verify_study`).
+"""
+
+from __future__ import annotations
+
+from .coordinator import OnFold, RunSummary, check_compatible, open_study, run_plan
+from .data import check_cv_target, compute_splits, load_data, make_splitter, resolved_cv_kind
+from .evaluate import (
+    SEARCH_WEIGHTS_SCORES,
+    FoldInputs,
+    FoldResult,
+    FoldTask,
+    ScoreKey,
+    accepts_sample_weight,
+    evaluate_fold,
+    evaluate_task,
+    score_keys,
+)
+from .executors import connect_dask, make_executor
+from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
+from .plan import StudyPlan, apply_seeds, build_plan, data_identity, seed_params
+from .verify import FoldCheck, VerifyReport, choose_trials, verify_study
+
+__all__ = [
+    "SEARCH_WEIGHTS_SCORES",
+    "FoldCheck",
+    "FoldInputs",
+    "FoldResult",
+    "FoldTask",
+    "OnFold",
+    "RunSummary",
+    "ScoreKey",
+    "StudyPlan",
+    "VerifyReport",
+    "accepts_sample_weight",
+    "apply_seeds",
+    "build_plan",
+    "build_scorers",
+    "check_compatible",
+    "check_cv_target",
+    "choose_trials",
+    "compute_splits",
+    "connect_dask",
+    "data_identity",
+    "evaluate_fold",
+    "evaluate_task",
+    "load_data",
+    "make_executor",
+    "make_splitter",
+    "open_study",
+    "plan_from_spec",
+    "resolved_cv_kind",
+    "run_plan",
+    "score_keys",
+    "seed_params",
+    "spec_candidates",
+    "spec_from_store",
+    "verify_study",
+]

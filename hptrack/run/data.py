@@ -1,0 +1,172 @@
+"""A spec's data and folds: call its loader, check the target, split with its splitter."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError
+from ..spec import StudySpec, resolve
+
+
+def resolve_loader(spec: StudySpec) -> Callable[[], Any]:
+    """The spec's ``data`` callable, resolved.
+
+    Raises
+    ------
+    SpecError
+        The path does not resolve, or not to a callable.
+    """
+    loader = resolve(spec.data, base_dir=spec.base_dir, key="data", source=spec.source)
+    if not callable(loader):
+        raise SpecError(f"{spec.source}: data = {spec.data!r} is not callable")
+    return loader
+
+
+def load_data(spec: StudySpec, loader: Callable[[], Any] | None = None) -> tuple[Any, Any, Any]:
+    """Call the spec's data loader; return ``(X, y, groups)``.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The spec (for its ``data`` path, ``[cv]`` and messages).
+    loader : callable, optional
+        The loader when already resolved (:func:`resolve_loader`).
+
+    Returns
+    -------
+    X, y, groups
+        ``groups`` is None unless the loader returns them.
+
+    Raises
+    ------
+    SpecError
+        The loader fails, returns something else, or lengths disagree.
+    """
+    if loader is None:
+        loader = resolve_loader(spec)
+    try:
+        loaded = loader()
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise SpecError(
+            f"{spec.source}: data = {spec.data!r}: calling it failed: {type(exc).__name__}: {message}"
+        ) from exc
+    groups = None
+    if hasattr(loaded, "data") and hasattr(loaded, "target"):
+        X, y = loaded.data, loaded.target
+        groups = getattr(loaded, "groups", None)
+    elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
+        X, y = loaded[0], loaded[1]
+        groups = loaded[2] if len(loaded) == 3 else None
+    else:
+        raise SpecError(
+            f"{spec.source}: data = {spec.data!r} returned an object of type "
+            f"{type(loaded).__name__}; it must return (X, y), (X, y, groups) or a Bunch with "
+            ".data and .target"
+        )
+    n = _n_samples(X, "X", spec)
+    for label, value in (("y", y), ("groups", groups)):
+        if value is not None and _n_samples(value, label, spec) != n:
+            raise SpecError(
+                f"{spec.source}: data = {spec.data!r}: X has {n} samples but {label} has "
+                f"{_n_samples(value, label, spec)}"
+            )
+    if spec.cv.kind == "group" and groups is None:
+        raise SpecError(
+            f"{spec.source}: [cv] kind = 'group' needs groups: the data loader must return (X, y, groups)"
+        )
+    return X, y, groups
+
+
+def _n_samples(value: Any, label: str, spec: StudySpec) -> int:
+    try:
+        shape = getattr(value, "shape", None)
+        return int(shape[0]) if shape is not None else len(value)
+    except (TypeError, IndexError) as exc:
+        raise SpecError(
+            f"{spec.source}: data = {spec.data!r} returned {label} of type "
+            f"{type(value).__name__}; it must return array-likes (numpy arrays, lists, DataFrames)"
+        ) from exc
+
+
+def make_splitter(spec: StudySpec, estimator: Any, y: Any) -> Any:
+    """The spec's CV splitter, its shuffle seeded with the study seed."""
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import (
+        GroupKFold,
+        KFold,
+        ShuffleSplit,
+        StratifiedKFold,
+        StratifiedShuffleSplit,
+    )
+    from sklearn.utils.multiclass import type_of_target
+
+    cv = spec.cv
+    classifier = is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass")
+    kind = resolved_cv_kind(spec, estimator, y)
+    random_state = spec.seed if cv.shuffle else None
+    if kind == "holdout":
+        holdout = StratifiedShuffleSplit if classifier else ShuffleSplit
+        return holdout(n_splits=1, test_size=cv.test_size, random_state=spec.seed)
+    if kind == "group":
+        return GroupKFold(n_splits=cv.folds)
+    if kind == "stratified":
+        return StratifiedKFold(n_splits=cv.folds, shuffle=cv.shuffle, random_state=random_state)
+    return KFold(n_splits=cv.folds, shuffle=cv.shuffle, random_state=random_state)
+
+
+def resolved_cv_kind(spec: StudySpec, estimator: Any, y: Any) -> str:
+    """``[cv] kind``, or scikit-learn's default: stratified for classifiers."""
+    if spec.cv.kind is not None:
+        return spec.cv.kind
+    from sklearn.base import is_classifier
+    from sklearn.utils.multiclass import type_of_target
+
+    if is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass"):
+        return "stratified"
+    return "kfold"
+
+
+def check_cv_target(spec: StudySpec, estimator: Any, y: Any) -> None:
+    """Refuse stratified folds for a regressor, or on a target without classes.
+
+    Raises
+    ------
+    SpecError
+        Naming the target's type and ``[cv] kind = "kfold"`` as the fix.
+    """
+    if resolved_cv_kind(spec, estimator, y) != "stratified" or y is None:
+        return
+    from sklearn.base import is_regressor
+    from sklearn.utils.multiclass import type_of_target
+
+    fix = 'use [cv] kind = "kfold"'
+    if is_regressor(estimator):
+        raise SpecError(
+            f"{spec.source}: [cv] kind = 'stratified' keeps class proportions, but estimator = "
+            f"{spec.estimator!r} is a regressor; {fix}"
+        )
+    try:
+        target = type_of_target(y)
+    except (ValueError, TypeError):  # the splitter reports it
+        return
+    if target not in ("binary", "multiclass"):
+        what = f"{target} (a regression target)" if target.startswith("continuous") else target
+        raise SpecError(f"{spec.source}: [cv] kind = 'stratified' needs class labels but y is {what}; {fix}")
+
+
+def compute_splits(
+    splitter: Any, X: Any, y: Any, groups: Any, where: str, hint: str = ""
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds as index arrays; a splitter that cannot split this data is a SpecError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. a class smaller than n_splits
+            return [(np.asarray(train), np.asarray(test)) for train, test in splitter.split(X, y, groups)]
+    except (ValueError, UserWarning) as exc:
+        message = " ".join(str(exc).split())
+        raise SpecError(f"{where}: the CV splitter cannot split this data: {message}{hint}") from exc

@@ -1,0 +1,174 @@
+"""Where folds run: this process, joblib workers, or a Dask cluster.
+
+Every executor evaluates a task the same way (:func:`~hptrack.run.evaluate.evaluate_task`
+on the plan's :class:`~hptrack.run.evaluate.FoldInputs`) and yields
+:class:`~hptrack.run.evaluate.FoldResult` objects as they finish; only the coordinator,
+in this process, writes them to the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ClusterError, MissingDependencyError
+from .evaluate import FoldInputs, FoldResult, FoldTask, evaluate_task
+from .plan import StudyPlan
+
+
+class SerialExecutor:
+    """Runs fold tasks one after the other in this process."""
+
+    workers = 1
+
+    def run(self, plan: StudyPlan, tasks: list[FoldTask]) -> Iterator[FoldResult]:
+        """Evaluate ``tasks``, yielding each result as it is ready.
+
+        Parameters
+        ----------
+        plan : StudyPlan
+            Whose fold inputs the tasks read.
+        tasks : list of FoldTask
+            The folds to evaluate.
+
+        Yields
+        ------
+        FoldResult
+        """
+        for task in tasks:
+            yield evaluate_task(plan.inputs, task)
+
+    def close(self) -> None:
+        """Release what the executor holds."""
+
+
+class JoblibExecutor(SerialExecutor):
+    """joblib processes (or the active ``joblib.parallel_backend``, e.g. dask)."""
+
+    def __init__(self, n_jobs: int | None) -> None:
+        self.n_jobs = n_jobs
+        if n_jobs is None:
+            from joblib.parallel import get_active_backend
+
+            backend, backend_jobs = get_active_backend()
+            self.workers = max(1, backend.effective_n_jobs(backend_jobs))
+        else:
+            self.workers = _effective_jobs(n_jobs)
+
+    def run(self, plan: StudyPlan, tasks: list[FoldTask]) -> Iterator[FoldResult]:
+        """Evaluate ``tasks`` in parallel, yielding results in the order they finish."""
+        if len(tasks) <= 1:
+            yield from super().run(plan, tasks)
+            return
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
+        yield from parallel(delayed(evaluate_task)(plan.inputs, task) for task in tasks)
+
+
+class DaskExecutor(SerialExecutor):
+    """Folds on an existing dask.distributed cluster; results come back as they finish."""
+
+    def __init__(self, cluster: Any) -> None:
+        if isinstance(cluster, str):
+            self.client, self._own = connect_dask(cluster), True
+        else:
+            self.client, self._own = cluster, False
+        self.workers = max(1, sum(self.client.nthreads().values()))
+        self._shared: tuple[FoldInputs, Any] | None = None
+
+    def _share(self, plan: StudyPlan) -> Any:
+        """Send the plan's fold inputs (and the user's modules) to every worker once per plan."""
+        if self._shared is None or self._shared[0] is not plan.inputs:
+            for path in plan.user_modules:
+                self.client.upload_file(path)  # workers can import the user's own classes
+            (future,) = self.client.scatter([plan.inputs], broadcast=True)
+            self._shared = (plan.inputs, future)
+        return self._shared[1]
+
+    def run(self, plan: StudyPlan, tasks: list[FoldTask]) -> Iterator[FoldResult]:
+        """Submit ``tasks`` to the cluster, yielding results in the order they finish."""
+        from distributed import as_completed
+
+        if not tasks:  # every fold of the batch was reused from the store
+            return
+        inputs = self._share(plan)
+        futures = [self.client.submit(evaluate_task, inputs, task, pure=False) for task in tasks]
+        try:
+            for future in as_completed(futures, loop=self.client.loop):
+                yield future.result()
+        finally:
+            self.client.cancel(futures)
+
+    def close(self) -> None:
+        """Close the client if this executor connected it."""
+        if self._own:
+            self.client.close()
+
+
+def connect_dask(address: str, *, timeout: str = "10s") -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address (``tcp://host:8786``).
+    timeout : str, default="10s"
+        How long to try.
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    MissingDependencyError
+        dask.distributed is not installed.
+    ClusterError
+        The scheduler cannot be reached.
+    """
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "--dask needs dask.distributed: pip install 'hptrack[dask]' (or 'dask[distributed]')"
+        ) from exc
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        message = " ".join(str(exc).split())
+        raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {message}") from exc
+
+
+def make_executor(n_jobs: int | None = 1, dask: Any = None) -> SerialExecutor:
+    """Where folds run: this process, joblib workers, or a Dask cluster.
+
+    Parameters
+    ----------
+    n_jobs : int or None, default=1
+        joblib workers; 1 runs in this process, -1 all cores; None follows an active
+        ``joblib.parallel_backend``, else 1.
+    dask : str or distributed.Client, optional
+        A cluster (scheduler address or client); wins over ``n_jobs``.
+
+    Returns
+    -------
+    SerialExecutor
+        Or one of its subclasses, with ``workers`` set.
+    """
+    if dask is not None:
+        return DaskExecutor(dask)
+    if n_jobs == 1:
+        return SerialExecutor()
+    executor = JoblibExecutor(n_jobs)
+    return executor if executor.workers > 1 else SerialExecutor()
+
+
+def _effective_jobs(n_jobs: int | None) -> int:
+    """The number of joblib workers ``n_jobs`` means (negative: counted from all cores)."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return int(n_jobs)

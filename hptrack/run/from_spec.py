@@ -1,0 +1,212 @@
+"""Plans from TOML specs: validate a spec against its estimator, data and metrics.
+
+:func:`plan_from_spec` checks everything that can be checked before the store is
+touched and hands the result to the shared builder (:func:`~hptrack.run.plan.build_plan`);
+:func:`spec_from_store` rebuilds the spec of a stored study, for ``hptrack resume``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._json import spec_identity
+from ..errors import SpecError
+from ..identity import code_fingerprint
+from ..identity.code import _is_user_module
+from ..spec import (
+    DEFAULT_METRIC,
+    StudySpec,
+    check_metrics,
+    check_metrics_fit,
+    distinct_candidates,
+    grid_candidates,
+    make_estimator,
+    only_lists,
+    random_candidates,
+    resolve,
+    to_param,
+)
+from ..store import StoredStudy
+from .data import (
+    check_cv_target,
+    compute_splits,
+    load_data,
+    make_splitter,
+    resolve_loader,
+    resolved_cv_kind,
+)
+from .plan import StudyPlan, apply_seeds, build_plan, data_identity
+
+
+def build_scorers(metrics: Sequence[str], estimator: Any) -> dict[str, Any]:
+    """Scorer callables by metric name; ``score`` is the estimator's own score method."""
+    from sklearn.metrics import check_scoring, get_scorer
+
+    return {
+        metric: check_scoring(estimator) if metric == DEFAULT_METRIC else get_scorer(metric)
+        for metric in metrics
+    }
+
+
+def _forget_user_modules(spec: StudySpec) -> None:
+    """Drop the user's modules under the spec's directory from ``sys.modules``.
+
+    They are imported afresh, so the code that runs is the code that is hashed, even in a
+    long-lived process where the user edited the module (or a helper it imports) since
+    the last run.
+    """
+    base = spec.base_dir.resolve()
+    for path in (spec.estimator, spec.data):
+        top = path.partition(":")[0].split(".")[0]
+        loaded = sys.modules.get(top)
+        file = getattr(loaded, "__file__", None)
+        if loaded is None or not file or top == "hptrack":
+            continue
+        if Path(file).resolve().is_relative_to(base):
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+    for name, module in list(sys.modules.items()):  # helpers those modules import
+        file = getattr(module, "__file__", None)
+        if name == "__main__" or name.split(".")[0] == "hptrack" or not file:
+            continue
+        if Path(file).resolve().is_relative_to(base) and _is_user_module(module):
+            del sys.modules[name]
+
+
+def plan_from_spec(spec: StudySpec) -> StudyPlan:
+    """Validate a spec against its estimator, data and metrics, and build its plan.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        A loaded spec (:func:`hptrack.spec.load_spec`).
+
+    Returns
+    -------
+    StudyPlan
+
+    Raises
+    ------
+    SpecError
+        Anything about the spec that cannot run (before the store is touched).
+    """
+    _forget_user_modules(spec)
+    before = set(sys.modules)
+    estimator = make_estimator(spec)
+    check_metrics(spec)
+    loader = resolve_loader(spec)
+    X, y, groups = load_data(spec, loader)
+    imported = [name for name in sys.modules if name not in before]  # `import helper` at import time
+    check_metrics_fit(spec, estimator, y)
+    check_cv_target(spec, estimator, y)
+    splitter = make_splitter(spec, estimator, y)
+    splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
+    seeds = apply_seeds(estimator, spec.seed, fixed=[*spec.fixed, *spec.space])
+    candidates = spec_candidates(spec)
+    factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
+    scorers = build_scorers(spec.metrics, estimator)
+    code = code_fingerprint(
+        [factory, loader, estimator, *scorers.values()], base_dir=spec.base_dir, modules=imported
+    )
+    identity = spec_identity(spec.to_dict())
+    identity["cv"] = {**identity["cv"], "kind": resolved_cv_kind(spec, estimator, y)}
+    return build_plan(
+        spec.name,
+        search=spec.search,
+        spec=identity,
+        estimator=estimator,
+        candidates=candidates,
+        samples=[
+            {"sample": [spec.seed, i]} if spec.search == "random" else {} for i in range(len(candidates))
+        ],
+        seeds=seeds,
+        seed=spec.seed,
+        scorers=scorers,
+        cv=splitter,
+        splits=splits,
+        X=X,
+        y=y,
+        data=data_identity(X, y, groups),
+        code=code,
+        base_dir=spec.base_dir,
+        origin={
+            "spec_file": spec.source,
+            # [fixed] params left out of the spec's identity; `hptrack resume` still sets them
+            "process_local": {k: v for k, v in spec.fixed.items() if k not in identity["fixed"]},
+        },
+        error_score=spec.error_score,
+        return_train_score=spec.train_scores,
+    )
+
+
+def _split_hint(spec: StudySpec) -> str:
+    """How to fix a spec whose splitter cannot split its data."""
+    if spec.cv.kind == "holdout":
+        return "; use a larger [cv] test_size"
+    return f"; use fewer [cv] folds (now {spec.cv.folds})"
+
+
+def spec_candidates(spec: StudySpec) -> list[dict[str, Any]]:
+    """Trial ``i``'s params: the grid's ``i``-th point, or random draw ``i``.
+
+    Raises
+    ------
+    SpecError
+        A random search asks for more trials than its all-list space holds.
+    """
+    if spec.search == "grid":
+        grid = {k: [to_param(v) for v in values] for k, values in spec.space.items()}
+        return grid_candidates(grid)  # type: ignore[arg-type]
+    assert spec.n_trials is not None
+    space = {
+        k: [to_param(v) for v in values] if isinstance(values, list) else values
+        for k, values in spec.space.items()
+    }
+    if only_lists(space):
+        size = math.prod(len(v) for v in space.values())
+        if spec.n_trials > size:
+            raise SpecError(
+                f"{spec.source}: n_trials = {spec.n_trials} is more than the {size} distinct "
+                "configurations of [space]; lower n_trials, or use search = 'grid'"
+            )
+        candidates = distinct_candidates(space, spec.seed, spec.n_trials)
+    else:
+        candidates = random_candidates(space, spec.seed, spec.n_trials)
+    return [{k: to_param(v) for k, v in c.items()} for c in candidates]
+
+
+def spec_from_store(stored: StoredStudy) -> StudySpec:
+    """Rebuild the spec a study was created with (for ``hptrack resume``).
+
+    Raises
+    ------
+    SpecError
+        The study was recorded by a Python drop-in (``hptrack.GridSearchCV``): it has
+        no spec to rebuild, as its estimator and data live in the user's script.
+    """
+    api = stored.provenance.get("api")
+    if api and not stored.provenance.get("spec_file"):
+        raise SpecError(
+            f"study {stored.name!r} was recorded by {api} from Python, so the store holds no spec "
+            "to resume it from; resume it by running the same script again (its fit() continues "
+            f"the study); hptrack trials/best/report {stored.name} work on it as they are"
+        )
+    base_dir = Path(stored.provenance.get("base_dir") or ".")
+    raw = dict(stored.spec)
+    process_local = stored.provenance.get("process_local") or {}
+    if process_local:
+        raw["fixed"] = {**raw.get("fixed", {}), **process_local}
+    if raw.get("error_score") in ("NaN", "Infinity", "-Infinity"):  # canonical JSON's spelling
+        raw["error_score"] = float(raw["error_score"])
+    if raw.get("n_trials") is None:
+        raw.pop("n_trials", None)
+    cv = dict(raw.get("cv", {}))
+    if cv.get("kind") == "holdout":
+        cv.pop("folds", None)
+    raw["cv"] = cv
+    source = stored.provenance.get("spec_file") or stored.name
+    return StudySpec.from_dict(raw, base_dir=base_dir, source=source)

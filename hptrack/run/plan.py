@@ -1,0 +1,393 @@
+"""The study plan: everything needed to run a study, its identities computed once.
+
+A :class:`StudyPlan` is frozen: its scorer identities, fold-key base and split hashes
+are computed when it is built and passed down to the record, the claims, the reuse
+look-ups and the fold commits. :func:`build_plan` is the one builder, shared by
+:func:`~hptrack.run.plan_from_spec` (TOML specs) and the drop-in search classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._json import canonical_json
+from ..identity import (
+    data_fingerprint,
+    environment,
+    fold_key,
+    fold_key_base,
+    fold_split_hashes,
+    git_state,
+    package_version,
+    scorer_identity,
+    split_fingerprint,
+)
+from ..store import StudyRecord
+from .evaluate import FoldInputs, FoldResult, FoldTask, ScoreKey
+
+logger = logging.getLogger(__name__)
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class StudyPlan:
+    """Everything needed to run (or resume) a study; frozen, identities computed once.
+
+    Build one with :func:`build_plan` (or :func:`~hptrack.run.plan_from_spec`); derive a
+    changed plan with :func:`dataclasses.replace`, which computes the identities again.
+
+    Attributes
+    ----------
+    inputs : FoldInputs
+        What every fold evaluation reads (estimator, data, splits, scorers, options).
+    scorer_ids : dict
+        Each metric's scorer identity (None: unknown, so its folds are never reused).
+    """
+
+    name: str
+    search: str
+    spec: dict[str, Any]
+    estimator: Any
+    candidates: list[dict[str, Any]]
+    trial_seeds: list[dict[str, Any]]
+    scorers: dict[str, Any]
+    splits: list[Split]
+    X: Any
+    y: Any
+    fit_params: dict[str, Any] = field(default_factory=dict)
+    error_score: float | str = math.nan
+    return_train_score: bool = False
+    data_hash: str = ""
+    data_info: list[dict[str, Any]] = field(default_factory=list)
+    code_hash: str = ""
+    code_info: dict[str, Any] = field(default_factory=dict)
+    split_hash: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    user_modules: list[str] = field(default_factory=list)  # files a remote worker must import
+    inputs: FoldInputs = field(init=False, repr=False)
+    scorer_ids: dict[str, str | None] = field(init=False, repr=False)
+    _key_base: str | None = field(init=False, repr=False)
+    _split_hashes: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Compute the derived identities once."""
+        inputs = FoldInputs(
+            estimator=self.estimator,
+            X=self.X,
+            y=self.y,
+            splits=self.splits,
+            scorers=self.scorers,
+            error_score=self.error_score,
+            return_train_score=self.return_train_score,
+            fit_params=self.fit_params,
+        )
+        key_base = self._fold_key_base()
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "scorer_ids", {m: _scorer_identity(s) for m, s in self.scorers.items()})
+        object.__setattr__(self, "_key_base", key_base)
+        object.__setattr__(self, "_split_hashes", [] if key_base is None else fold_split_hashes(self.splits))
+
+    def _fold_key_base(self) -> str | None:
+        """The part of every fold key this plan shares; None if a param cannot be fingerprinted."""
+        try:
+            return fold_key_base(
+                estimator=self.estimator,
+                estimator_version=package_version(type(self.estimator).__module__),
+                code_hash=self.code_hash,
+                data_hash=self.data_hash,
+                train_scores=self.return_train_score,
+                error_score=self.error_score,
+            )
+        except TypeError as exc:
+            logger.info("folds of study %r get no content key, so no reuse: %s", self.name, exc)
+            return None
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metric names, the ranking metric first."""
+        return list(self.scorers)
+
+    @property
+    def has_fold_keys(self) -> bool:
+        """Whether folds get content keys (False: the estimator holds an unhashable param)."""
+        return self._key_base is not None
+
+    def fold_key(self, number: int, fold: int) -> str | None:
+        """The content key of fold ``fold`` of trial ``number`` (:func:`hptrack.identity.fold_key`).
+
+        Parameters
+        ----------
+        number, fold : int
+            The trial number and the 0-based fold.
+
+        Returns
+        -------
+        str or None
+            None when the estimator holds a param that cannot be fingerprinted.
+        """
+        if self._key_base is None:
+            return None
+        return fold_key(self._key_base, self.candidates[number], self._split_hashes[fold])
+
+    def fold_keys(self, folds: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """The content keys of these ``(number, fold)`` pairs; empty when folds get no key.
+
+        Parameters
+        ----------
+        folds : iterable of (int, int)
+            Trial numbers and folds.
+
+        Returns
+        -------
+        dict
+            ``(number, fold) -> key``.
+        """
+        base = self._key_base
+        if base is None:
+            return {}
+        return {(n, f): fold_key(base, self.candidates[n], self._split_hashes[f]) for n, f in folds}
+
+    def scorer_identities(self) -> dict[str, str | None]:
+        """Each metric's scorer identity (None: unknown, so its folds are never reused)."""
+        return dict(self.scorer_ids)
+
+    def record(self) -> StudyRecord:
+        """What the store writes when this study is created.
+
+        Returns
+        -------
+        StudyRecord
+        """
+        return StudyRecord(
+            name=self.name,
+            search=self.search,
+            n_folds=len(self.splits),
+            metrics=self.metrics,
+            seed=self.seed,
+            spec=self.spec,
+            code_hash=self.code_hash,
+            code=self.code_info,
+            data_hash=self.data_hash,
+            data=self.data_info,
+            split_hash=self.split_hash,
+            provenance=self.provenance,
+            trial_params=[canonical_json(p) for p in self.candidates],
+            trial_seeds=[canonical_json(s) for s in self.trial_seeds],
+            scorers=self.scorer_identities(),
+        )
+
+    def evaluate(
+        self,
+        task: FoldTask,
+        *,
+        error_score: float | str | None = None,
+        return_train_score: bool | None = None,
+    ) -> FoldResult:
+        """Evaluate ``task`` on its fold of this plan (:meth:`FoldInputs.evaluate`).
+
+        Parameters
+        ----------
+        task : FoldTask
+            The trial's params and the fold.
+        error_score : float or "raise", optional
+            Instead of the plan's.
+        return_train_score : bool, optional
+            Instead of the plan's.
+
+        Returns
+        -------
+        FoldResult
+        """
+        return self.inputs.evaluate(task, error_score=error_score, return_train_score=return_train_score)
+
+    def with_code(self, code_hash: str, code_info: Mapping[str, Any]) -> StudyPlan:
+        """This plan under another code identity (a stored study's, when it still matches)."""
+        return replace(self, code_hash=code_hash, code_info=dict(code_info))
+
+
+def _scorer_identity(scorer: Any) -> str | None:
+    """A scorer's identity; one key of a dict-returning callable is the callable's plus the key."""
+    if isinstance(scorer, ScoreKey):
+        inner = scorer_identity(scorer.scorer)
+        return None if inner is None else f"{inner}[{scorer.key!r}]"
+    return scorer_identity(scorer)
+
+
+def seed_params(estimator: Any, seed: int, fixed: Sequence[str] = ()) -> dict[str, int]:
+    """``random_state`` params (top level or nested) left at None: set to the study seed.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Read with ``get_params(deep=True)``; not changed.
+    seed : int
+        The study seed.
+    fixed : sequence of str
+        Params the user set (``[fixed]``, ``[space]``): never seeded.
+
+    Returns
+    -------
+    dict
+        ``{param: seed}``, sorted by param.
+    """
+    params = estimator.get_params(deep=True)
+    return {
+        key: int(seed)
+        for key, value in sorted(params.items())
+        if (key == "random_state" or key.endswith("__random_state")) and value is None and key not in fixed
+    }
+
+
+def apply_seeds(estimator: Any, seed: int, fixed: Sequence[str] = ()) -> dict[str, int]:
+    """Set :func:`seed_params` on ``estimator``; return them (they are recorded)."""
+    seeds = seed_params(estimator, seed, fixed)
+    if seeds:
+        estimator.set_params(**seeds)
+    return seeds
+
+
+def data_identity(
+    X: Any, y: Any, groups: Any = None, fit_params: Mapping[str, Any] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The data fingerprint of a plan: X, y, groups and every fit param.
+
+    Parameters
+    ----------
+    X, y, groups : array-like
+        The data as the splitter sees it.
+    fit_params : mapping, optional
+        Passed to ``fit``; each is fingerprinted as ``fit:<name>``.
+
+    Returns
+    -------
+    data_hash, data_info
+        As :func:`hptrack.identity.data_fingerprint`.
+    """
+    arrays = {"X": X, "y": y, "groups": groups}
+    arrays.update({f"fit:{k}": v for k, v in (fit_params or {}).items()})
+    return data_fingerprint(arrays)
+
+
+def build_plan(
+    name: str,
+    *,
+    search: str,
+    spec: dict[str, Any],
+    estimator: Any,
+    candidates: list[dict[str, Any]],
+    samples: Sequence[Mapping[str, Any]],
+    seeds: Mapping[str, int],
+    seed: int,
+    scorers: dict[str, Any],
+    cv: Any,
+    splits: list[Split],
+    X: Any,
+    y: Any,
+    data: tuple[str, list[dict[str, Any]]],
+    code: tuple[str, dict[str, Any]],
+    base_dir: Path,
+    origin: Mapping[str, Any],
+    fit_params: Mapping[str, Any] | None = None,
+    error_score: float | str = math.nan,
+    return_train_score: bool = False,
+) -> StudyPlan:
+    """The one plan builder, shared by specs and the drop-in search classes.
+
+    Parameters
+    ----------
+    name : str
+        The study name.
+    search : {"grid", "random"}
+        How the candidates were chosen.
+    spec : dict
+        The study's identity as stored (JSON-able).
+    estimator : estimator
+        The unfitted estimator, its seeds (``seeds``) already set.
+    candidates : list of dict
+        Trial ``i``'s params.
+    samples : sequence of dict
+        Trial ``i``'s own seeds (``{"sample": [seed, i]}`` for random search, else ``{}``).
+    seeds : mapping
+        The ``random_state`` params set from the study seed (:func:`apply_seeds`).
+    seed : int
+        The study seed.
+    scorers : dict
+        Scorer callables by metric, the ranking metric first.
+    cv : object
+        The CV splitter; its repr is recorded.
+    splits : list of (train, test)
+        The folds as index arrays.
+    X, y : array-like
+        The data.
+    data : (str, list)
+        :func:`data_identity` of the data.
+    code : (str, dict)
+        :func:`hptrack.identity.code_fingerprint` of what the study runs.
+    base_dir : Path
+        The spec's directory (the working directory for the drop-ins): recorded, its git
+        state too, and the user's module files under it are shipped to Dask workers.
+    origin : mapping
+        Provenance that says where the plan came from (``spec_file``, ``api``, ...).
+    fit_params : mapping, optional
+        Passed to the estimator's ``fit``.
+    error_score : float or "raise", default=NaN
+        What a failed fit scores.
+    return_train_score : bool, default=False
+        Also score the training rows.
+
+    Returns
+    -------
+    StudyPlan
+    """
+    data_hash, data_info = data
+    code_hash, code_info = code
+    provenance = {
+        "base_dir": str(base_dir),
+        **origin,
+        "git": git_state(base_dir),
+        "environment": environment(type(estimator).__module__),
+        "estimator": repr(estimator),
+        "cv": repr(cv),
+        "seeds": dict(seeds),
+    }
+    return StudyPlan(
+        name=name,
+        search=search,
+        spec=spec,
+        estimator=estimator,
+        candidates=candidates,
+        trial_seeds=[{**seeds, **sample} for sample in samples],
+        scorers=scorers,
+        splits=splits,
+        X=X,
+        y=y,
+        fit_params=dict(fit_params or {}),
+        error_score=error_score,
+        return_train_score=return_train_score,
+        data_hash=data_hash,
+        data_info=data_info,
+        code_hash=code_hash,
+        code_info=code_info,
+        split_hash=split_fingerprint(splits),
+        provenance=provenance,
+        seed=seed,
+        user_modules=_user_module_files(code_info, base_dir),
+    )
+
+
+def _user_module_files(code_info: Mapping[str, Any], base_dir: Path) -> list[str]:
+    """The recorded source files under ``base_dir`` (what a remote worker must import)."""
+    return [
+        str(base_dir / relative)
+        for relative in code_info.get("sources", {})
+        if (base_dir / relative).is_file()
+    ]
