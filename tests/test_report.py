@@ -17,7 +17,8 @@ import pytest
 
 from hptrack import Store, StudyNotFoundError
 from hptrack.query import Trial
-from hptrack.report import _param_plot, build_context, render
+from hptrack.report import build_context, render
+from hptrack.report.plots import param_plot
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
 
@@ -488,7 +489,7 @@ def _trial(number: int, value: Any, mean: float) -> Trial:
 )
 def test_plot_axes(values: list[Any], scale: str, labels: list[str]) -> None:
     scored = [(_trial(i, v, 0.5 + i / 10), 0.5 + i / 10) for i, v in enumerate(values)]
-    plot = _param_plot("p", scored, "m")
+    plot = param_plot("p", scored, "m")
     assert plot.scale == scale
     assert [t.label for t in plot.x_ticks] == labels
     xs = [float(p.x) for p in plot.means]
