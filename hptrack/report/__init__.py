@@ -15,7 +15,7 @@ Modules, each importing only those above it in this list:
 - ``plots``: score-against-parameter geometry; ``timeline``: the history's bars;
 - ``study_context`` and ``compare_context``: a study's section, the comparison section;
 - ``build``: :func:`build_context`, :func:`build_index`;
-- ``render``: jinja2, :func:`render`, :func:`write_report`, :func:`write_site`.
+- ``rendering``: jinja2, :func:`render`, :func:`write_report`, :func:`write_site`.
 
 Large studies stay small: the ranking lists the best ``TOP_N`` trials, a collapsible
 section the next ones up to ``FULL_TABLE_ROWS``, and every trial is in an embedded CSV
@@ -59,7 +59,7 @@ from .context import (
     Tick,
 )
 from .plots import MAX_FOLD_DOTS, MAX_PLOT_TRIALS, PLOT_BINS
-from .render import render, write_report, write_site
+from .rendering import render, write_report, write_site
 from .text import DECIMALS, MISSING
 from .timeline import MAX_NUMBER_RANGES, MAX_RUNS_SHOWN
 
