@@ -1,24 +1,56 @@
-"""Small pure functions that turn query results into terminal text."""
+"""Small pure functions that turn query results into text: the CLI's tables, and the
+number formatting the CLI and the HTML report share.
+
+Stdlib only at import time (the query types are for annotations): the report imports
+:func:`number` and :func:`short` from here, so this module sits below both of them.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .query import Run, StudySummary, TiesWithBest, Trial
+if TYPE_CHECKING:
+    from .query import Run, StudySummary, TiesWithBest, Trial
 
-
-def short(hash_value: str | None) -> str:
-    """The 12-character form of a sha256 hex digest."""
-    return hash_value[:12] if hash_value else "-"
+DECIMALS = 4  # every score is shown with this many decimals, in the terminal and in reports
 
 
-def number(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
+def short(hash_value: str | None, *, missing: str = "-") -> str:
+    """The 12-character form of a sha256 hex digest; ``missing`` when there is none."""
+    return hash_value[:12] if hash_value else missing
+
+
+def number(value: float | None, digits: int = DECIMALS, *, missing: str = "-", signed: bool = False) -> str:
+    """A score (or delta) with a fixed number of decimals: the one number format of hptrack.
+
+    Parameters
+    ----------
+    value : float or None
+        The number; None, NaN and infinities have no digits to show.
+    digits : int, default 4
+        Decimals after the point.
+    missing : str, default "-"
+        Shown instead of a missing or non-finite value (the HTML report passes "–").
+    signed : bool, default False
+        Always write the sign (``+0.0123``), for differences such as B − A.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> number(0.91234567), number(None), number(-0.0), number(0.5, signed=True)
+    ('0.9123', '-', '0.0000', '+0.5000')
+    >>> number(float("nan"), missing="–")
+    '–'
+    """
+    if value is None or not math.isfinite(value):
+        return missing
+    return f"{value + 0.0:{'+' if signed else ''}.{digits}f}"  # + 0.0 turns -0.0 into 0.0
 
 
 def _compact(value: Any) -> str:
@@ -273,7 +305,7 @@ def compare_text(result: Any) -> str:
                 f"#{s.a_number}/#{s.b_number}",
                 number(s.a_mean),
                 number(s.b_mean),
-                "-" if s.delta is None else f"{s.delta:+.4f}",
+                number(s.delta, signed=True),
                 "-" if s.p_value is None else f"{s.p_value:.3g}",
                 params_text(s.params),
             ]
@@ -290,7 +322,7 @@ def compare_text(result: Any) -> str:
                 f"{params_text(best.params)}"
             )
     if result.best_delta is not None:
-        lines.append(f"best delta (B-A): {result.best_delta:+.4f}")
+        lines.append(f"best delta (B-A): {number(result.best_delta, signed=True)}")
     lines.append(result.test_note)
     return "\n".join(lines)
 

@@ -7,8 +7,6 @@ Exit codes: 0 success; 1 a check failed; 2 bad input or unusable store (one
 from __future__ import annotations
 
 import contextvars
-import csv
-import io
 import json
 import shlex
 import signal
@@ -21,6 +19,7 @@ from typing import Any
 import click
 
 from . import _format
+from ._csv import csv_text
 from .errors import DriftError, HptrackError
 from .store import Store
 
@@ -438,16 +437,10 @@ def trials(
     with Store(store_path, readonly=True) as store:
         found = store.study(study)
         _warn_provenance(found)
-        rows = found.trials(status=status, sort=sort_metric, top=top)
-        if as_csv:
-            wanted = {t.number for t in rows}
-            order = {t.number: i for i, t in enumerate(rows)}
-            flat = sorted(
-                (r for r in found.export_rows() if r["number"] in wanted),
-                key=lambda r: order[r["number"]],
-            )
-            click.echo(_csv(flat), nl=False)
+        if as_csv:  # the export's rows and CSV, in this listing's order
+            click.echo(csv_text(found.to_records(status=status, sort=sort_metric, top=top)), nl=False)
             return
+        rows = found.trials(status=status, sort=sort_metric, top=top)
         ties = found.tied_with_best()
     if as_json:
         _emit_json([{**t.to_dict(), **ties.for_trial(t.number)} for t in rows])
@@ -521,18 +514,6 @@ def _warn_provenance(study: Any) -> None:
         click.echo(f"Warning: {warning}", err=True)
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
 @cli.command()
 @click.argument("study")
 @store_option
@@ -553,7 +534,7 @@ def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
     """
     with Store(store_path, readonly=True) as store:
         rows = store.study(study).export_rows()
-    text = _csv(rows) if fmt == "csv" else json.dumps(rows, indent=2, allow_nan=False) + "\n"
+    text = csv_text(rows) if fmt == "csv" else json.dumps(rows, indent=2, allow_nan=False) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -7,6 +7,9 @@ import importlib.util
 import io
 import json
 import re
+import shutil
+import subprocess
+import sys
 import textwrap
 import urllib.parse
 from html.parser import HTMLParser
@@ -16,8 +19,10 @@ from typing import Any
 import pytest
 
 from hptrack import Store, StudyNotFoundError
+from hptrack._csv import csv_text
 from hptrack.query import Trial
-from hptrack.report import _param_plot, build_context, render
+from hptrack.report import build_context, render
+from hptrack.report.plots import param_plot
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "area", "base", "col"}
 
@@ -132,6 +137,9 @@ def assert_csv_matches(href: str, study: Any) -> None:
                 assert float(row[f"mean_test_{metric}"]) == trial.mean[metric]
         if trial.status == "failed":
             assert row["error"] == next(iter(trial.errors.values())).strip().splitlines()[-1]
+    exported = list(csv.DictReader(io.StringIO(csv_text(study.export_rows()))))  # as `hptrack export`
+    for row, export in zip(rows, exported):
+        assert {k: v for k, v in row.items() if k != "error"} == {k: export[k] for k in row if k != "error"}
 
 
 def test_report_ranks_configurations_with_provenance_and_failures(write_spec, db_path, invoke, tmp_path):
@@ -488,7 +496,7 @@ def _trial(number: int, value: Any, mean: float) -> Trial:
 )
 def test_plot_axes(values: list[Any], scale: str, labels: list[str]) -> None:
     scored = [(_trial(i, v, 0.5 + i / 10), 0.5 + i / 10) for i, v in enumerate(values)]
-    plot = _param_plot("p", scored, "m")
+    plot = param_plot("p", scored, "m")
     assert plot.scale == scale
     assert [t.label for t in plot.x_ticks] == labels
     xs = [float(p.x) for p in plot.means]
@@ -584,3 +592,18 @@ def test_run_writes_the_report_when_the_study_finishes(write_spec, db_path, invo
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --report") and "does not exist" in result.stderr
     assert not other.exists() and not missing.parent.exists()  # refused before anything ran
+
+
+def test_templates_are_found_in_the_wheel_layout(tmp_path):
+    """pyproject force-includes templates/ as hptrack/templates; the checkout has them beside hptrack/."""
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "hptrack", tmp_path / "hptrack", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "templates", tmp_path / "hptrack" / "templates")
+    code = "from hptrack.report.rendering import _default_template_dir as d; print(d())"
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert Path(found) == tmp_path / "hptrack" / "templates"
+    from hptrack.report.rendering import _default_template_dir
+
+    assert _default_template_dir() == root / "templates"

@@ -1,0 +1,46 @@
+"""Export rows as CSV text: the one writer behind ``hptrack export``, ``trials --csv`` and
+the report's download link (stdlib only, so the CLI imports it without jinja2).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["csv_text"]
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Flat rows (``Study.export_rows()``, ``cv_results_`` naming) as CSV text.
+
+    Columns are the union of the rows' keys in order of first appearance; a key a row
+    lacks, and None, are empty cells; lists and dicts are written as JSON.
+
+    Parameters
+    ----------
+    rows : sequence of mappings
+        One mapping per trial, as :meth:`hptrack.query.Study.export_rows` returns them.
+
+    Returns
+    -------
+    str
+        A header line and one line per row, each ending in ``\\n``.
+
+    Examples
+    --------
+    >>> print(csv_text([{"number": 0, "param_C": 0.1, "seed": None}]), end="")
+    number,param_C,seed
+    0,0.1,
+    """
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+    return buffer.getvalue()
