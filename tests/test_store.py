@@ -820,3 +820,15 @@ with Writer(sys.argv[1]) as store:
     assert query(path, "SELECT count(*) FROM trials") == [(3,)]
     assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert siblings(path) == []
+
+
+def test_public_store_has_no_write_protocol(filled: Path) -> None:
+    write_protocol = {"claim", "commit_fold", "heartbeat", "release", "fail", "reset_failed", "merge_study"}
+    assert not write_protocol & set(dir(Store))
+    with Writer(filled) as writer:
+        study = writer.create_study(make_record("claimed", n_trials=2))
+        (claim,) = writer.claim(study.id, 1, code_hash="c", data_hash="d")
+        assert (claim.number, claim.folds_done, json.loads(claim.params_json)) == (0, frozenset(), {"C": 0})
+        with Store.from_writer(writer) as store:  # the read API over the writer's connection
+            assert store.study("claimed").counts()["running"] == 1
+        assert writer.counts(study.id)["running"] == 1  # closing the reads left the writer open

@@ -38,6 +38,7 @@ class ConfigDelta:
     p_value: float | None  # corrected resampled t-test of the fold deltas
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN becomes None)."""
         return json_safe(
             {
                 "params": self.params,
@@ -64,6 +65,7 @@ class BestOf:
     scores: list[float | None]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN becomes None)."""
         return json_safe(
             {
                 "number": self.number,
@@ -90,6 +92,7 @@ class StudySide:
     split_hash: str
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
         return dict(self.__dict__)
 
 
@@ -132,9 +135,11 @@ class StudyComparison:
 
     @property
     def ok(self) -> bool:
+        """True unless :attr:`regressed` (the CI gate passes)."""
         return not self.regressed
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN becomes None)."""
         return json_safe(
             {
                 "a": self.a.to_dict(),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import shlex
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -25,12 +24,13 @@ from .summary import StudySummary
 from .ties import (
     ALPHA,
     TiesWithBest,
+    fold_scores_by_trial,
     fold_size_ratio,
     nan_mean,
     sort_value,
     ties_with_best,
 )
-from .trials import Trial, build_trials, nan_for_none
+from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
 class Study:
@@ -245,7 +245,7 @@ class Study:
         SpecError
             An unknown status or metric (with the closest name), or ``top < 1``.
         """
-        statuses = self._statuses(status)
+        statuses = check_statuses(status)
         if top is not None and top < 1:
             raise SpecError(f"top = {top!r} must be >= 1")
         if sort is not None:
@@ -284,18 +284,6 @@ class Study:
             limit = top - len(rows) if top is not None else None
             rows += reads.trial_rows(self._conn, self.id, statuses=others, limit=limit)
         return self._build(rows, whole_study=statuses is None and top is None)
-
-    def _statuses(self, status: str | Iterable[str] | None) -> list[str] | None:
-        """The statuses asked for, checked against :data:`STATUSES`."""
-        if status is None:
-            return None
-        statuses = [status] if isinstance(status, str) else list(status)
-        for s in statuses:
-            if s not in STATUSES:
-                close = difflib.get_close_matches(s, STATUSES, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise SpecError(f"unknown status {s!r}{hint} (one of {', '.join(STATUSES)})")
-        return statuses
 
     def trial(self, number: int) -> Trial:
         """Trial ``number``.
@@ -456,7 +444,7 @@ class Study:
         if not 0.0 < alpha < 1.0:
             raise SpecError(f"alpha = {alpha!r} must be between 0 and 1 (e.g. 0.05)")
         metric = self._check_metric(metric) if metric is not None else self.metric
-        folds = self._metric_folds(metric)
+        folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
         best = self._best_number(metric, folds)
         ratio, scheme = fold_size_ratio(self)
         testable = best is not None and ratio is not None
@@ -471,14 +459,6 @@ class Study:
             scheme=scheme,
             data_of=reads.complete_data_hashes(self._conn, self.id) if testable else {},
         )
-
-    def _metric_folds(self, metric: str) -> dict[int, list[float]]:
-        """Fold scores of ``metric`` for each complete trial with every fold recorded."""
-        by_number: dict[int, list[float]] = {}
-        for number, fold, test in reads.metric_fold_scores(self._conn, self.id, metric):
-            if 0 <= fold < self.n_folds:
-                by_number.setdefault(number, [math.nan] * self.n_folds)[fold] = nan_for_none(test)
-        return by_number
 
     def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
         """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""

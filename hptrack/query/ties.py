@@ -246,3 +246,15 @@ def ties_with_best(
         not_comparable=tuple(not_comparable),
         best_data_hash=best_data,
     )
+
+
+def fold_scores_by_trial(
+    rows: Iterable[tuple[int, int, float | None]], n_folds: int
+) -> dict[int, list[float]]:
+    """(number, fold, score) rows as fold scores per trial number, NaN where missing."""
+    by_number: dict[int, list[float]] = {}
+    for number, fold, test in rows:
+        if 0 <= fold < n_folds:
+            score = math.nan if test is None else float(test)
+            by_number.setdefault(number, [math.nan] * n_folds)[fold] = score
+    return by_number

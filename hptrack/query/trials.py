@@ -7,13 +7,15 @@ computes them (numpy), and the trial's rank among the study's complete trials.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import json_safe
+from ..errors import SpecError
+from ..store import STATUSES, json_safe
 
 
 @dataclass(frozen=True)
@@ -186,3 +188,22 @@ class _FoldArrays:
                 self.origins.setdefault(i, {})[fold] = json.loads(origin)
             if scorer_errors:
                 self.score_errors.setdefault(i, {})[fold] = json.loads(scorer_errors)
+
+
+def check_statuses(status: str | Iterable[str] | None) -> list[str] | None:
+    """The statuses asked for (None: all), each checked against :data:`STATUSES`.
+
+    Raises
+    ------
+    SpecError
+        An unknown status (with the closest one).
+    """
+    if status is None:
+        return None
+    statuses = [status] if isinstance(status, str) else list(status)
+    for s in statuses:
+        if s not in STATUSES:
+            close = difflib.get_close_matches(s, STATUSES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(f"unknown status {s!r}{hint} (one of {', '.join(STATUSES)})")
+    return statuses
