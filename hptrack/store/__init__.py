@@ -56,7 +56,6 @@ from .history import (
     utcnow,
     worker_gone,
 )
-from .merge import Conflict, MergeReport, StudyMerge, merge_stores
 from .records import (
     STATUSES,
     Claim,
@@ -110,7 +109,14 @@ __all__ = [
 ]
 
 
+_MERGE_NAMES = {"Conflict", "MergeReport", "StudyMerge", "merge_stores"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MERGE_NAMES:  # loaded when asked: merging needs tempfile and shutil, queries don't
+        from . import merge
+
+        return getattr(merge, name)
     # TRANSITIONAL, to delete when runner.py/search.py/verify.py use Writer (see the issue 11
     # report): ``from .store import Store`` in those modules gets a store that both reads
     # and writes, as before the split. It is the one place the store reaches up to query.
