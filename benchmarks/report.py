@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hptrack import Store
 from hptrack._json import canonical_json
 from hptrack.report import write_report
-from hptrack.store import FoldRecord, Store, StudyRecord
+from hptrack.store import FoldRecord, StudyRecord, Writer
 
 METRICS = ["accuracy", "f1_macro"]
 KERNELS = ["rbf", "poly", "sigmoid"]
@@ -128,10 +129,11 @@ def build_store(path: Path, *, n_trials: int, n_folds: int = 5, name: str = "", 
     name = name or f"svc-random-{n_trials}"
     record, params = _record(name, n_trials, n_folds, seed)
     rng = np.random.default_rng([seed, 1])
-    with Store(path) as store:
+    with Writer(path) as store:
         stored = store.create_study(record)
         claimed = store.claim(stored.id, n_trials, code_hash=record.code_hash, data_hash=record.data_hash)
-        for trial_id, number, _, _ in claimed:
+        for claim in claimed:
+            trial_id, number = claim.trial_id, claim.number
             for fold in range(n_folds):
                 failed = number % FAIL_EVERY == FAIL_EVERY - 1
                 result = FoldRecord(

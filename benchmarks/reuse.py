@@ -30,7 +30,7 @@ from typing import Any
 
 from hptrack.run import plan_from_spec, run_plan
 from hptrack.spec import load_spec
-from hptrack.store import Store
+from hptrack.store import Writer
 
 DATA_MODULE = textwrap.dedent(
     """
@@ -80,7 +80,7 @@ def _write(directory: Path, name: str, space: dict[str, list[Any]], *, estimator
 def _timed_run(spec: Path, store: Path, *, reuse: bool = True) -> tuple[float, Any]:
     start = time.perf_counter()
     plan = plan_from_spec(load_spec(spec))
-    with Store(store) as opened:
+    with Writer(store) as opened:
         summary = run_plan(opened, plan, reuse=reuse)
     return time.perf_counter() - start, summary
 

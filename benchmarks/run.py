@@ -124,9 +124,9 @@ def w2(quick: bool, repeat: int) -> list[Row]:
     from sklearn.dummy import DummyClassifier
     from sklearn.model_selection import StratifiedKFold
 
-    from hptrack import Store
     from hptrack.identity import split_fingerprint
     from hptrack.run import FoldTask, StudyPlan, build_scorers, evaluate_fold, run_plan
+    from hptrack.store import Writer
 
     n = 300 if quick else 2000
     X, y = make_classification(200, 5, random_state=0)
@@ -158,7 +158,7 @@ def w2(quick: bool, repeat: int) -> list[Row]:
             code_hash="c" * 64,
             split_hash=split_fingerprint(splits),
         )
-        with Store(tmp / f"w2-{next(counter)}.db") as store:
+        with Writer(tmp / f"w2-{next(counter)}.db") as store:
             run_plan(store, plan)
 
     fns: dict[str, Callable[[], Any]] = {"plain": plain, "tracked": tracked}
@@ -227,11 +227,10 @@ def build_big_store(path: Path, n_trials: int, n_folds: int = 5) -> None:
     """A store of one study with n_trials complete trials, written by bulk SQL (fast)."""
     import random
 
-    from hptrack import Store
-    from hptrack.store import StudyRecord
+    from hptrack.store import StudyRecord, Writer
 
     rng = random.Random(0)
-    with Store(path) as store:
+    with Writer(path) as store:
         record = StudyRecord(
             name="big",
             search="random",
@@ -363,13 +362,13 @@ def w4_w5(quick: bool, repeat: int) -> list[Row]:
         for _ in range(repeat)
     )
 
-    from hptrack import Store
     from hptrack.run import plan_from_spec, run_plan
     from hptrack.spec import load_spec
+    from hptrack.store import Writer
 
     def in_process() -> None:
         plan = plan_from_spec(load_spec(tmp / "w4.toml"))
-        with Store(tmp / "w4.db") as store:
+        with Writer(tmp / "w4.db") as store:
             run_plan(store, plan)
 
     library = median_time(in_process, repeat)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .errors import (
     ClusterError,
     DriftError,
@@ -20,12 +21,10 @@ from .errors import (
     StudyNotFoundError,
     TrialNotFoundError,
 )
-from .store import Store
+from .query import Store
 
 if TYPE_CHECKING:  # editors and mypy still see the real classes
     from .search import GridSearchCV, RandomizedSearchCV
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ClusterError",

@@ -110,13 +110,8 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_normalise(v) for v in value]
     module = type(value).__module__
-    if module == "numpy":
-        import numpy as np
-
-        if isinstance(value, np.generic):  # np.float64(1.0) -> 1.0
-            return _normalise(value.item())
-        if isinstance(value, np.ndarray):
-            return _normalise(value.tolist())
+    if module == "numpy" and hasattr(value, "tolist"):  # np.float64(1.0) -> 1.0, arrays -> lists
+        return _normalise(value.tolist())  # (duck-typed: this module imports no numpy)
     if hasattr(value, "get_params") and hasattr(value, "fit"):  # an estimator as a value
         cls = type(value)
         return {

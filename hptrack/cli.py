@@ -21,7 +21,7 @@ import click
 from . import _format
 from ._csv import csv_text
 from .errors import DriftError, HptrackError
-from .store import Store
+from .query import Store
 
 
 class _InputError(click.ClickException):
@@ -178,9 +178,12 @@ def _run(
     if report is not None and not report.parent.is_dir():
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
     again = _command_line(*command, store_path)
-    with _dask_client(dask) as client, Store(store_path) as store, _sigterm_as_interrupt():
+    from .store import Writer
+
+    with _dask_client(dask) as client, Writer(store_path) as writer, _sigterm_as_interrupt():
+        store = Store.from_writer(writer)  # the read API over the writer's connection
         try:  # a refusal (other spec, changed code) comes before the run is recorded: it writes nothing
-            stored, _ = open_study(store, plan, allow_code_change=allow_code_change)
+            stored, _ = open_study(writer, plan, allow_code_change=allow_code_change)
         except DriftError as exc:
             spec = shlex.quote(spec_file)
             raise exc.with_hints(
@@ -188,8 +191,8 @@ def _run(
                 new_study=f'set another name = "..." in {spec}, then hptrack run {spec}',
             ) from exc
         _RESUME_HINT.set(_command_line("resume", plan.name, store_path))
-        with store.run_record(stored.id, _command()) as run:  # exits with 2/130/1 as the CLI will
-            counts = store.counts(stored.id)
+        with writer.run_record(stored.id, _command()) as run:  # exits with 2/130/1 as the CLI will
+            counts = writer.counts(stored.id)
             remaining = counts["pending"] + counts["running"] + (counts["failed"] if retry_failed else 0)
             if max_trials is not None:
                 remaining = min(remaining, max_trials)
@@ -197,7 +200,7 @@ def _run(
             with bar:
                 try:
                     summary = run_plan(
-                        store,
+                        writer,
                         plan,
                         n_jobs=n_jobs,
                         max_trials=max_trials,
@@ -624,11 +627,12 @@ def verify(
     from .run import verify_study
     from .store import open_to_record
 
-    store, unrecorded = open_to_record(store_path)
-    with store:
+    writer, unrecorded = open_to_record(store_path)
+    with writer:
         if unrecorded:
             click.echo(f"Warning: {unrecorded}", err=True)
-        with store.run_record(store.require_study(study).id, _command()) as run:
+        store = Store.from_writer(writer)
+        with writer.run_record(writer.require_study(study).id, _command()) as run:
             report = verify_study(store, study, n_trials=n_trials, trial=number, tolerance=tolerance)
             run.exit = 0 if report.ok else 1
     if as_json:
@@ -701,7 +705,7 @@ def compare(
 
     Example: hptrack compare digits-svc baseline.db:digits-svc --fail-on-regression
     """
-    from .compare import StudyRef, compare_studies, open_refs
+    from .query import StudyRef, compare_studies, open_refs
 
     refs = StudyRef.parse(a, store_path), StudyRef.parse(b, store_path)
     with open_refs(*refs) as (study_a, study_b):
@@ -740,7 +744,7 @@ def merge(sources: tuple[Path, ...], store_path: Path, rename: bool, as_json: bo
 
     Example: hptrack merge node1.db node2.db --store all.db
     """
-    from .merge import merge_stores
+    from .store import merge_stores
 
     report = merge_stores(list(sources), store_path, rename=rename, command=_command())
     if as_json:

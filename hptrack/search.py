@@ -29,7 +29,7 @@ from sklearn.utils._param_validation import Interval
 from ._json import canonical_json, hash_value, sha256_text
 from .errors import HptrackError
 from .identity import code_fingerprint
-from .query import cv_results_layout
+from .query import Store, cv_results_layout
 from .run import (
     FoldTask,
     ScoreKey,
@@ -42,7 +42,7 @@ from .run import (
     score_keys,
 )
 from .spec import check_study_name, distinct_candidates, sample_candidate
-from .store import Store, command_line
+from .store import Writer, command_line
 
 _EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
     "store": [str, Path, None],
@@ -131,7 +131,7 @@ class _RecordingSearch:
         return scorers, {m: m for m in scorers}, self.refit, True  # type: ignore[attr-defined]
 
     def _callable_scorers(
-        self, store: Store, name: str, probe: Any
+        self, store: Writer, name: str, probe: Any
     ) -> tuple[dict[str, Any], dict[str, str], Any, bool]:
         """Scorers for a callable ``scoring``: several metrics if it returns a dict.
 
@@ -187,7 +187,7 @@ class _RecordingSearch:
         name = self.study or f"{type(base).__name__}-{hash_value([spec, data[0]])[:12]}"
 
         scoring: Any = self.scoring  # type: ignore[attr-defined]
-        with Store(self.store) as store:
+        with Writer(self.store) as store:
             if callable(scoring):  # its metrics: the stored study's, or one fit's dict keys
                 scorers, key_names, refit_metric, multimetric = self._callable_scorers(
                     store, name, lambda: score_keys(scoring, base, X, y, splits[0], candidates, fit_params)
@@ -215,7 +215,7 @@ class _RecordingSearch:
                 return_train_score=bool(self.return_train_score),  # type: ignore[attr-defined]
             )
             self._record(store, plan)
-            trials = store.study(name).trials()
+            trials = Store.from_writer(store).study(name).trials()
         self.study_ = name
         self.store_ = str(store.path)
         if self.error_score == "raise":  # type: ignore[attr-defined]
@@ -286,7 +286,7 @@ class _RecordingSearch:
         }
         return dict(_jsonable(spec))
 
-    def _record(self, store: Store, plan: StudyPlan) -> None:
+    def _record(self, store: Writer, plan: StudyPlan) -> None:
         """Run (or resume) the plan's study in ``store``, as one recorded run of this script."""
         # a refused fit (another search under this name, changed code) is not recorded
         stored, _ = open_study(store, plan, allow_code_change=self.allow_code_change)

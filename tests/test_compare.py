@@ -16,8 +16,7 @@ from conftest import BASE_SPEC, DATA_MODULE, to_toml
 
 from hptrack import SpecError, Store, StoreError
 from hptrack.cli import cli
-from hptrack.compare import StudyRef, compare_studies
-from hptrack.stats import corrected_ttest
+from hptrack.query import StudyRef, compare_studies, corrected_ttest
 
 KNN = {
     "name": "knn",
@@ -241,7 +240,7 @@ def test_compare_imports_neither_sklearn_nor_scipy(stores):
 
 
 def test_store_error_type_for_missing_store(tmp_path, stores):
-    from hptrack.compare import open_refs
+    from hptrack.query import open_refs
 
     with pytest.raises(StoreError, match="missing.db"):
         with open_refs(StudyRef(stores["a"], "knn"), StudyRef(tmp_path / "missing.db", "knn")):

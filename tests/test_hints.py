@@ -29,6 +29,7 @@ from hptrack import DriftError, Store
 from hptrack.cli import cli
 from hptrack.run import plan_from_spec, run_plan
 from hptrack.spec import load_spec
+from hptrack.store import Writer
 
 # A user's data module reading a file beside it: change the file, and the data changes.
 NPY_MODULE = textwrap.dedent(
@@ -220,7 +221,7 @@ def test_run_has_allow_code_change_and_drift_hints_name_the_command_used(tmp_pat
 
 def test_drift_error_from_python_names_the_keyword(tmp_path, db_path):
     spec = npy_spec(tmp_path)
-    with Store(db_path) as store:
+    with Writer(db_path) as store:
         run_plan(store, plan_from_spec(load_spec(spec)), max_trials=1)
         write_digits(tmp_path / "digits.npy", noise=True)
         with pytest.raises(DriftError, match=r"use allow_code_change=True;") as info:

@@ -19,8 +19,8 @@ from test_resume import N_TRIALS, hptrack, n_complete, start, wait_for_progress,
 
 from hptrack import Store
 from hptrack.cli import cli
-from hptrack.merge import merge_stores
 from hptrack.report import build_context, render
+from hptrack.store import Writer, merge_stores
 
 
 def history(invoke: Any, db: Path, study: str = "tiny") -> list[dict[str, Any]]:
@@ -88,7 +88,7 @@ def test_an_error_after_the_study_opened_records_exit_2_a_refusal_records_nothin
 
 def test_status_comes_from_the_pid_here_and_the_heartbeat_elsewhere(write_spec, db_path, invoke):
     assert invoke("run", write_spec(), "--store", db_path, "--max-trials", "0").exit_code == 0
-    with Store(db_path) as store:
+    with Writer(db_path) as store:
         study_id = store.require_study("tiny").id
         here_dead = store.start_run(study_id, "hptrack run dead-here")
         elsewhere_fresh = store.start_run(study_id, "hptrack run alive-elsewhere")

@@ -16,7 +16,7 @@ from conftest import BASE_SPEC, DATA_MODULE, to_toml
 from hptrack import Store, StoreError
 from hptrack.cli import cli
 from hptrack.errors import MergeRefusedError
-from hptrack.merge import merge_stores
+from hptrack.store import merge_stores
 
 KNN = {
     "name": "knn",

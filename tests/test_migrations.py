@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from hptrack import Store
 from hptrack.cli import cli
-from hptrack.schema import SCHEMA_VERSION
+from hptrack.store import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "data" / "store_v1.db"
 V1_TABLES = ("studies", "trials", "folds", "scores")

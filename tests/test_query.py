@@ -16,7 +16,7 @@ from conftest import BASE_SPEC, DATA_MODULE, to_toml
 from hptrack import HptrackError, SpecError, Store
 from hptrack.cli import cli
 from hptrack.errors import MissingDependencyError
-from hptrack.stats import corrected_ttest
+from hptrack.query import corrected_ttest
 
 # 4 configs x 5 folds of a fast estimator: 120 neighbours is far worse than the best (1), 3 and
 # 20 are close to it

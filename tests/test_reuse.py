@@ -24,8 +24,8 @@ import hptrack
 from hptrack import Store
 from hptrack.identity import fold_key, fold_key_base, scorer_identity
 from hptrack.run import RunSummary, StudyPlan, plan_from_spec, run_plan
-from hptrack.schema import SCHEMA_VERSION
 from hptrack.spec import load_spec
+from hptrack.store import SCHEMA_VERSION, Writer
 
 DATA = Path(__file__).parent / "data"
 
@@ -48,7 +48,7 @@ def run(write_spec: Any, db_path: Path) -> Any:
         plan = plan_from_spec(load_spec(path))
         if mutate is not None:
             plan = mutate(plan)
-        with Store(db_path) as store:
+        with Writer(db_path) as store:
             return run_plan(store, plan, reuse=reuse)
 
     return go
@@ -120,7 +120,7 @@ def test_changed_code_prevents_reuse(run: Any, write_spec: Any, tmp_path: Path, 
     module.write_text(module.read_text() + "\n# edited\n")
     plan = plan_from_spec(load_spec(path))
     assert "tinydata.py" in plan.code_info["sources"]
-    with Store(db_path) as store:
+    with Writer(db_path) as store:
         summary = run_plan(store, plan)
     assert (summary.folds_reused, summary.folds_fitted) == (0, 2 * N_FOLDS)
 
@@ -140,7 +140,7 @@ def test_changed_data_prevents_reuse(write_spec: Any, tmp_path: Path, db_path: P
     def run_on(name: str, X: Any) -> RunSummary:
         np.savez(tmp_path / "data.npz", X=X, y=y)
         path = write_spec(filename=f"{name}.toml", name=name, data="filedata:load", **TREE)
-        with Store(db_path) as store:
+        with Writer(db_path) as store:
             return run_plan(store, plan_from_spec(load_spec(path)))
 
     run_on("a", X)
@@ -357,7 +357,7 @@ def test_a_version_1_store_upgrades_with_fold_keys(tmp_path: Path, write_spec: A
     shutil.copy(DATA / "store_v1.db", path)
     with sqlite3.connect(path) as conn:
         before = conn.execute("SELECT count(*) FROM folds").fetchone()[0]
-    with Store(path) as store:
+    with Writer(path) as store:
         conn = store.connection
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert "fold_key" in [row[1] for row in conn.execute("PRAGMA table_info(folds)")]

@@ -10,7 +10,7 @@ import pytest
 from hptrack import DriftError, SpecMismatchError, Store
 from hptrack.run import plan_from_spec, run_plan
 from hptrack.spec import load_spec
-from hptrack.store import FoldRecord
+from hptrack.store import FoldRecord, Writer
 
 
 def _scores(db, invoke, name="tiny"):
@@ -60,13 +60,12 @@ def test_resumed_trial_refits_only_missing_folds(write_spec, tmp_path, invoke):
     spec = load_spec(write_spec())
     plan = plan_from_spec(spec)
     partial = tmp_path / "partial.db"
-    with Store(partial) as store:
+    with Writer(partial) as store:
         run_plan(store, plan, max_trials=0)  # create the study, run nothing
         stored = store.require_study("tiny")
-        ((trial_id, number, _params, done),) = store.claim(
-            stored.id, 1, code_hash=plan.code_hash, data_hash=plan.data_hash
-        )
-        assert (number, done) == (0, set())
+        (claim,) = store.claim(stored.id, 1, code_hash=plan.code_hash, data_hash=plan.data_hash)
+        trial_id = claim.trial_id
+        assert (claim.number, claim.folds_done) == (0, set())
         # a worker finished fold 1 of trial 0, then died
         from hptrack.run import FoldTask, evaluate_fold
 
@@ -133,7 +132,7 @@ def test_changed_data_is_refused(write_spec, db_path, invoke, tmp_path):
 
 def test_library_errors_name_the_fields(write_spec, db_path):
     plan = plan_from_spec(load_spec(write_spec()))
-    with Store(db_path) as store:
+    with Writer(db_path) as store:
         run_plan(store, plan, max_trials=1)
         other = plan_from_spec(load_spec(write_spec(metrics=["f1_macro"])))
         with pytest.raises(SpecMismatchError) as info:

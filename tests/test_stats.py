@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hptrack.stats import betainc, corrected_ttest, kfold_test_train_ratio, t_sf, t_two_sided_p
+from hptrack.query.stats import betainc, corrected_ttest, kfold_test_train_ratio, t_sf, t_two_sided_p
 
 # ---------------------------------------------------------------------------- the t distribution
 

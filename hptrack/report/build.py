@@ -106,6 +106,6 @@ def build_index(store: Store, pages: Mapping[str, str]) -> IndexContext:
 
 def _generator() -> str:
     """``hptrack 0.1.0``, the page's generator line."""
-    from .. import __version__
+    from .._version import __version__
 
     return f"hptrack {__version__}"

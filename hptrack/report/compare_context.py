@@ -71,7 +71,7 @@ def _compared_study(section: StudyReport) -> ComparedStudy:
 
 def _pair(a: Study, b: Study, a_section: StudyReport, b_section: StudyReport) -> PairComparison:
     """``hptrack compare`` of A with B, as page text."""
-    from ..compare import compare_studies
+    from ..query import compare_studies
 
     if a.metric not in b.metrics:
         return _pair_without_metric(a_section, b_section)

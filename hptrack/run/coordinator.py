@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import DriftError, SpecError, SpecMismatchError
 from ..identity import diff_code, legacy_code_match
 from ..spec import diff_specs
-from ..store import FoldRecord, Store, StoredStudy
+from ..store import Claim, FoldRecord, StoredStudy, Writer
 from .evaluate import FoldResult, FoldTask
 from .executors import SerialExecutor, make_executor
 from .plan import StudyPlan
@@ -130,12 +130,14 @@ def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change:
     return plan
 
 
-def open_study(store: Store, plan: StudyPlan, *, allow_code_change: bool = False) -> tuple[StoredStudy, bool]:
+def open_study(
+    store: Writer, plan: StudyPlan, *, allow_code_change: bool = False
+) -> tuple[StoredStudy, bool]:
     """Create the plan's study, or check the stored one is the same study.
 
     Parameters
     ----------
-    store : Store
+    store : Writer
         The writer (a writable store).
     plan : StudyPlan
         The study to open.
@@ -156,7 +158,7 @@ def open_study(store: Store, plan: StudyPlan, *, allow_code_change: bool = False
     return stored, created
 
 
-def _open(store: Store, plan: StudyPlan, *, allow_code_change: bool) -> tuple[StoredStudy, bool, StudyPlan]:
+def _open(store: Writer, plan: StudyPlan, *, allow_code_change: bool) -> tuple[StoredStudy, bool, StudyPlan]:
     """:func:`open_study`, plus the plan to run (under the stored code hash if it still matches)."""
     stored = store.stored_study(plan.name)
     created = stored is None
@@ -170,7 +172,7 @@ OnFold = Callable[[FoldResult, "str | None"], None]
 
 
 def run_plan(
-    store: Store,
+    store: Writer,
     plan: StudyPlan,
     *,
     n_jobs: int | None = 1,
@@ -185,7 +187,7 @@ def run_plan(
 
     Parameters
     ----------
-    store : Store
+    store : Writer
         A writable store.
     plan : StudyPlan
         The study to run.
@@ -234,7 +236,7 @@ def run_plan(
     return run.summary(created=created, recovered=recovered, elapsed=time.perf_counter() - start)
 
 
-def _prepare(store: Store, stored: StoredStudy, *, retry_failed: bool) -> list[int]:
+def _prepare(store: Writer, stored: StoredStudy, *, retry_failed: bool) -> list[int]:
     """Return abandoned trials to pending (and failed ones, with ``retry_failed``)."""
     recovered = store.recover_abandoned(stored.id)
     if recovered:
@@ -254,7 +256,7 @@ class _Run:
     """One call of :func:`run_plan`: claims, fold commits and what they add up to."""
 
     def __init__(
-        self, store: Store, plan: StudyPlan, stored: StoredStudy, *, on_fold: OnFold | None, reuse: bool
+        self, store: Writer, plan: StudyPlan, stored: StoredStudy, *, on_fold: OnFold | None, reuse: bool
     ) -> None:
         self.store, self.plan, self.stored = store, plan, stored
         self.on_fold, self.reuse = on_fold, reuse
@@ -279,14 +281,14 @@ class _Run:
             budget -= len(claims)
             yield self._tasks(claims)
 
-    def _tasks(self, claims: Iterable[Any]) -> list[FoldTask]:
+    def _tasks(self, claims: Iterable[Claim]) -> list[FoldTask]:
         """The folds still to commit of each claimed trial; remembers their keys."""
         tasks: list[FoldTask] = []
         for claim in claims:
-            trial_id, number, _params_json, done = claim  # the one place a claim is unpacked
-            todo = [fold for fold in range(self.n_folds) if fold not in done]
-            self.claimed[trial_id] = len(todo)
-            tasks.extend(FoldTask(trial_id, number, fold, self.plan.candidates[number]) for fold in todo)
+            todo = [fold for fold in range(self.n_folds) if fold not in claim.folds_done]
+            self.claimed[claim.trial_id] = len(todo)
+            params = self.plan.candidates[claim.number]
+            tasks.extend(FoldTask(claim.trial_id, claim.number, fold, params) for fold in todo)
         self.keys = self.plan.fold_keys((t.number, t.fold) for t in tasks)
         return tasks
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import HptrackError, SpecError
-from ..store import Store, StoredStudy
+from ..query import Store
+from ..store import StoredStudy
 from .evaluate import FoldTask
 from .from_spec import plan_from_spec, spec_from_store
 from .plan import StudyPlan

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import StoreError
+from ..errors import StoreError
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

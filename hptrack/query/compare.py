@@ -11,45 +11,21 @@ CI gate: B's best is worse than A's by more than a threshold.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .errors import HptrackError, SpecError, StoreError
-from .query import ALPHA, Study, Trial, _json_safe, fold_size_ratio
+from .._json import canonical_json
+from ..errors import HptrackError, SpecError
+from ..store import json_safe
 from .stats import TEST_NAME, TTestResult, corrected_ttest
-from .store import Store
+from .study import Study
+from .ties import ALPHA, fold_size_ratio
+from .trials import Trial
 
 
 @dataclass(frozen=True)
-class StudyRef:
-    """A study named on the command line: ``name`` (in ``--store``) or ``path.db:name``."""
-
-    store: Path
-    name: str
-
-    @classmethod
-    def parse(cls, text: str, default_store: Path) -> StudyRef:
-        """Read ``name`` or ``path:name`` (study names never hold ``:``)."""
-        if ":" not in text:
-            if not text:
-                raise SpecError("a study reference is empty; give NAME or STORE.db:NAME")
-            return cls(Path(default_store), text)
-        path, _, name = text.rpartition(":")
-        if not path or not name:
-            raise SpecError(
-                f"study reference {text!r} needs both parts: STORE.db:NAME (e.g. other.db:digits-svc)"
-            )
-        return cls(Path(path), name)
-
-    def __str__(self) -> str:
-        return f"{self.store}:{self.name}"
-
-
-@dataclass(frozen=True)
-class SharedConfig:
+class ConfigDelta:
     """A configuration (params) present in both studies."""
 
     params: dict[str, Any]
@@ -62,7 +38,8 @@ class SharedConfig:
     p_value: float | None  # corrected resampled t-test of the fold deltas
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        """JSON-ready dict (NaN becomes None)."""
+        return json_safe(
             {
                 "params": self.params,
                 "a_number": self.a_number,
@@ -88,7 +65,8 @@ class BestOf:
     scores: list[float | None]
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        """JSON-ready dict (NaN becomes None)."""
+        return json_safe(
             {
                 "number": self.number,
                 "params": self.params,
@@ -114,11 +92,12 @@ class StudySide:
     split_hash: str
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
         return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
-class Comparison:
+class StudyComparison:
     """The result of :func:`compare_studies` (B compared with A).
 
     ``regressed`` is True when B's best mean is below A's by more than ``threshold``;
@@ -131,7 +110,7 @@ class Comparison:
     metric: str
     differences: dict[str, list[str]]  # "spec", "code", "data", "environment"
     comparable_folds: bool
-    shared: list[SharedConfig]
+    shared: list[ConfigDelta]
     only_a: list[dict[str, Any]]
     only_b: list[dict[str, Any]]
     best_a: BestOf | None
@@ -156,10 +135,12 @@ class Comparison:
 
     @property
     def ok(self) -> bool:
+        """True unless :attr:`regressed` (the CI gate passes)."""
         return not self.regressed
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        """JSON-ready dict (NaN becomes None)."""
+        return json_safe(
             {
                 "a": self.a.to_dict(),
                 "b": self.b.to_dict(),
@@ -184,7 +165,7 @@ class Comparison:
 
 def compare_studies(
     a: Study, b: Study, *, metric: str | None = None, threshold: float = 0.0, alpha: float = ALPHA
-) -> Comparison:
+) -> StudyComparison:
     """Compare study ``b`` with study ``a`` (deltas are B - A).
 
     Parameters
@@ -200,7 +181,7 @@ def compare_studies(
 
     Returns
     -------
-    Comparison
+    StudyComparison
 
     Raises
     ------
@@ -225,7 +206,7 @@ def compare_studies(
     comparable = a.split_hash == b.split_hash and a.n_folds == b.n_folds and a.n_folds >= 2
     ratio, _scheme = fold_size_ratio(a)
     a_trials, b_trials = _by_params(a), _by_params(b)
-    shared: list[SharedConfig] = []
+    shared: list[ConfigDelta] = []
     for key, ta in a_trials.items():
         tb = b_trials.get(key)
         if tb is not None:
@@ -233,7 +214,7 @@ def compare_studies(
     shared.sort(key=lambda s: (-_value(s.b_mean), -_value(s.a_mean), s.a_number))
     best_a, best_b = _best(a, metric), _best(b, metric)
     test, note = _test_bests(a, b, best_a, best_b, comparable, ratio, alpha)
-    return Comparison(
+    return StudyComparison(
         a=_side(a),
         b=_side(b),
         metric=metric,
@@ -251,32 +232,13 @@ def compare_studies(
     )
 
 
-@contextmanager
-def open_refs(a: StudyRef, b: StudyRef) -> Iterator[tuple[Study, Study]]:
-    """Open the stores of two references read-only (once if they are the same file)."""
-    with ExitStack() as stack:
-        stores: dict[Path, Store] = {}
-        studies = []
-        for ref in (a, b):
-            if not ref.store.exists():
-                raise StoreError(
-                    f"study reference {str(ref)!r}: store {str(ref.store)!r} does not exist; "
-                    "give an existing store file (STORE.db:NAME) or --store"
-                )
-            key = ref.store.resolve()
-            if key not in stores:
-                stores[key] = stack.enter_context(Store(ref.store, readonly=True))
-            studies.append(stores[key].study(ref.name))
-        yield studies[0], studies[1]
-
-
 # --------------------------------------------------------------------------- pieces
 
 
 def differences(a: Study, b: Study) -> dict[str, list[str]]:
     """The spec, code, data and environment fields that differ between two studies."""
-    from .identity import diff_code
-    from .spec import diff_specs
+    from ..identity import diff_code
+    from ..spec import diff_specs
 
     code = diff_code(a.code, b.code) if a.code_hash != b.code_hash else []
     if a.code_hash != b.code_hash and not code:
@@ -328,8 +290,6 @@ def _flat(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _by_params(study: Study) -> dict[str, Trial]:
     """Trials by canonical params; for repeated params, the complete one with the lowest number."""
-    from ._json import canonical_json
-
     out: dict[str, Trial] = {}
     for trial in study.trials():
         key = canonical_json(trial.params)
@@ -338,7 +298,7 @@ def _by_params(study: Study) -> dict[str, Trial]:
     return out
 
 
-def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool, ratio: float | None) -> SharedConfig:
+def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool, ratio: float | None) -> ConfigDelta:
     a_mean = ta.mean.get(metric) if ta.status == "complete" else None
     b_mean = tb.mean.get(metric) if tb.status == "complete" else None
     delta = None if a_mean is None or b_mean is None else b_mean - a_mean
@@ -349,7 +309,7 @@ def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool, ratio: float | 
         fold_deltas = [float(y) - float(x) for x, y in zip(sa, sb)]  # type: ignore[arg-type]
         if ratio is not None:
             p_value = corrected_ttest(sb, sa, test_train_ratio=ratio).p_value  # type: ignore[arg-type]
-    return SharedConfig(
+    return ConfigDelta(
         params=ta.params,
         a_number=ta.number,
         b_number=tb.number,

@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HptrackError, MergeRefusedError, StoreError
-from .query import StudyDump, _json_safe
+from ..errors import HptrackError, MergeRefusedError, StoreError
+from . import reads
+from ._sqlite import header_user_version, open_readonly
+from .history import command_line
+from .records import StudyDump, json_safe
 from .schema import SCHEMA_VERSION
-from .store import Store, command_line
+from .writer import Writer
 
 _NAME_LIMIT = 100
 
@@ -52,7 +55,7 @@ class Conflict:
     source_value: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        return json_safe(
             {
                 "source": self.source,
                 "study": self.study,
@@ -194,15 +197,15 @@ def merge_stores(
             raise StoreError(f"source {str(path)!r} is the destination store itself; give another --store")
     dumps = [(str(path), _read_studies(path)) for path in source_paths]
     if target.exists():
-        with Store(target) as dst:  # checks (and upgrades) the file before planning
+        with Writer(target) as dst:  # checks (and upgrades) the file before planning
             plan = _plan(dumps, _identities(dst), rename=rename)
             return _apply(dst, plan, source_paths, command)
     plan = _plan(dumps, {}, rename=rename)  # refuse before creating the file
-    with Store(target) as dst:
+    with Writer(target) as dst:
         return _apply(dst, plan, source_paths, command)
 
 
-def _apply(dst: Store, plan: list[_Planned], sources: list[Path], command: str | None) -> MergeReport:
+def _apply(dst: Writer, plan: list[_Planned], sources: list[Path], command: str | None) -> MergeReport:
     if command is None:
         command = command_line(sys.argv)
     done = []
@@ -245,14 +248,18 @@ def _apply(dst: Store, plan: list[_Planned], sources: list[Path], command: str |
 
 def _read_studies(path: Path) -> list[StudyDump]:
     """Every study of the store at ``path``, read without changing the file."""
-    with _readable(path) as readable, Store(readable, readonly=True) as source:
-        return [source.study(summary.name).dump() for summary in source.studies()]
+    with _readable(path) as readable:
+        conn = open_readonly(readable)
+        try:
+            return [reads.dump_study(conn, row["id"], row["name"]) for row in reads.study_rows(conn)]
+        finally:
+            conn.close()
 
 
 @contextmanager
 def _readable(path: Path) -> Iterator[Path]:
     """``path``, or an upgraded temporary copy of it when it has an older schema."""
-    version = _header_version(path)
+    version = header_user_version(path)
     if version is None or not 0 < version < SCHEMA_VERSION:
         yield path
         return
@@ -261,20 +268,8 @@ def _readable(path: Path) -> Iterator[Path]:
         for suffix in ("", "-wal"):
             if Path(f"{path}{suffix}").exists():
                 shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
-        Store(copy).close()  # upgrade the copy; the source stays as it is
+        Writer(copy).close()  # upgrade the copy; the source stays as it is
         yield copy
-
-
-def _header_version(path: Path) -> int | None:
-    """``PRAGMA user_version`` as the file header records it, without opening it in SQLite."""
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-    except OSError:
-        return None
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
-        return None
-    return int.from_bytes(header[60:64], "big")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -306,22 +301,13 @@ def _identity_of(
     return {"spec": spec, "data_hash": data_hash, "split_hash": split_hash, "code": code, "host": host}
 
 
-def _identities(dst: Store) -> dict[str, dict[str, Any]]:
-    out = {}
-    for summary in dst.studies():
-        study = dst.study(summary.name)
-        out[study.name] = _identity_of(
-            spec=study.spec,
-            data_hash=study.data_hash,
-            split_hash=study.split_hash,
-            code=study.code,
-            provenance=study.provenance,
-        )
-    return out
+def _identities(dst: Writer) -> dict[str, dict[str, Any]]:
+    """The identity of every study in the destination, by name."""
+    return {row["name"]: _identity(row) for row in reads.study_rows(dst.connection)}
 
 
 def _differences(here: dict[str, Any], there: dict[str, Any]) -> list[str]:
-    from .spec import diff_specs
+    from ..spec import diff_specs
 
     fields = [f"spec {name}" for name in diff_specs(here["spec"], there["spec"])]
     if here["data_hash"] != there["data_hash"]:
@@ -335,7 +321,7 @@ def _plan(
     dumps: list[tuple[str, list[StudyDump]]], existing: dict[str, dict[str, Any]], *, rename: bool
 ) -> list[_Planned]:
     """Decide where each source study goes; refuse (nothing written) on a different same-named study."""
-    from .identity import diff_code
+    from ..identity import diff_code
 
     known = dict(existing)  # name -> identity, as the destination will be after each step
     plan: list[_Planned] = []

@@ -1,0 +1,204 @@
+"""Exports: scikit-learn's ``cv_results_`` layout, and flat rows in its naming (CSV, JSON, pandas).
+
+:func:`cv_results_layout` builds the dict exactly as ``BaseSearchCV._format_results``
+lays it out; the drop-in search classes and :meth:`Study.cv_results` use it.
+:func:`export_rows` gives one flat row per trial (``param_C``, ``split0_test_<m>``,
+``mean_test_<m>``, ``rank_test_<m>``...): ``hptrack export`` and the report's CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..store import json_safe
+from .ranking import min_rank, min_ranks
+from .trials import Trial, nan_for_none
+
+
+def study_cv_results(
+    trials: Sequence[Trial], *, n_folds: int, metrics: Sequence[str], rank_metric: str
+) -> dict[str, Any]:
+    """A study's trials (by number) as ``cv_results_``; the ranking metric's ranks are the trials'
+    own (failed trials unranked)."""
+    return cv_results_layout(
+        [t.params for t in trials],
+        n_splits=n_folds,
+        test_scores={m: [[nan_for_none(v) for v in t.scores[m]] for t in trials] for m in metrics},
+        train_scores=(
+            {
+                m: [[nan_for_none(v) for v in (t.train_scores or {}).get(m, [])] for t in trials]
+                for m in metrics
+            }
+            if any(t.train_scores for t in trials)
+            else None
+        ),
+        fit_time=[[nan_for_none(v) for v in t.fit_time] for t in trials],
+        score_time=[[nan_for_none(v) for v in t.score_time] for t in trials],
+        ranks={rank_metric: [t.rank for t in trials]},
+    )
+
+
+def export_rows(trials: Sequence[Trial], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``).
+
+    ``rank_test_<m>`` ranks the complete trials with a finite mean of ``m``
+    (:func:`~hptrack.query.ranking.min_ranks`); the others have none.
+    """
+    param_names = sorted({k for t in trials for k in t.params})
+    rank_of = {m: _export_ranks(trials, m) for m in metrics}
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {"number": t.number, "status": t.status}
+        for name in param_names:
+            row[f"param_{name}"] = t.params.get(name)
+        row["params"] = json.dumps(t.params, sort_keys=True)
+        for m in metrics:
+            for fold, value in enumerate(t.scores[m]):
+                row[f"split{fold}_test_{m}"] = value
+            row[f"mean_test_{m}"] = t.mean[m]
+            row[f"std_test_{m}"] = t.std[m]
+            row[f"rank_test_{m}"] = rank_of[m].get(t.number)
+        if t.train_scores:
+            _add_train_columns(row, t.train_scores, metrics)
+        for label, values in (("fit_time", t.fit_time), ("score_time", t.score_time)):
+            row[f"mean_{label}"] = _mean_or_none(values)
+            row[f"std_{label}"] = _std_or_none(values)
+        row["seed"] = json.dumps(t.seed, sort_keys=True)
+        row["code_hash"] = t.code_hash
+        row["error"] = next(iter(t.errors.values()), None)
+        if t.origins:
+            row["origin"] = json.dumps(t.origins, sort_keys=True)
+        rows.append(json_safe(row))
+    return rows
+
+
+def _export_ranks(trials: Sequence[Trial], metric: str) -> dict[int, int]:
+    """``min`` ranks of the complete trials with a finite mean of ``metric``, by number."""
+    means = [t.mean[metric] if t.status == "complete" and _finite(t.mean[metric]) else None for t in trials]
+    return {t.number: rank for t, rank in zip(trials, min_ranks(means)) if rank is not None}
+
+
+def _finite(value: float | None) -> bool:
+    """A number that is neither None, NaN nor infinite."""
+    return value is not None and math.isfinite(value)
+
+
+def _add_train_columns(
+    row: dict[str, Any], train_scores: Mapping[str, list[float | None]], metrics: Sequence[str]
+) -> None:
+    """Add ``split<k>_train_<m>``, ``mean_train_<m>`` and ``std_train_<m>`` to an export row."""
+    for m in metrics:
+        values = train_scores.get(m, [])
+        for fold, value in enumerate(values):
+            row[f"split{fold}_train_{m}"] = value
+        row[f"mean_train_{m}"] = _mean_or_none(values)
+        row[f"std_train_{m}"] = _std_or_none(values)
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    """numpy's mean, None if a value is missing."""
+    import numpy as np
+
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.average(np.array(values, dtype=np.float64)))
+
+
+def _std_or_none(values: Sequence[float | None]) -> float | None:
+    """numpy's (population) standard deviation, None if a value is missing."""
+    import numpy as np
+
+    if not values or any(v is None for v in values):
+        return None
+    array = np.array(values, dtype=np.float64)
+    return float(np.sqrt(np.average((array - np.average(array)) ** 2)))
+
+
+def cv_results_layout(
+    candidate_params: Sequence[Mapping[str, Any]],
+    *,
+    n_splits: int,
+    test_scores: Mapping[str, Any],
+    train_scores: Mapping[str, Any] | None,
+    fit_time: Any,
+    score_time: Any,
+    ranks: Mapping[str, Sequence[int | None]] | None = None,
+    key_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Build a dict laid out as scikit-learn's ``cv_results_``.
+
+    Parameters
+    ----------
+    candidate_params : list of dict
+        The params of each candidate, in order.
+    n_splits : int
+        Folds per candidate.
+    test_scores, train_scores : dict of metric -> array (n_candidates, n_splits)
+        Fold scores (NaN for a failed fold).
+    fit_time, score_time : array (n_candidates, n_splits)
+    ranks : dict of metric -> list, optional
+        Ranks to use instead of scikit-learn's (the store leaves failed trials unranked,
+        shown as 0 is not possible in an int array, so such columns become object arrays).
+    key_names : dict of metric -> str, optional
+        The name each metric gets in the keys (``"score"`` for single-metric searches).
+    """
+    import numpy as np
+
+    n_candidates = len(candidate_params)
+    names = dict(key_names or {})
+    results: dict[str, Any] = {}
+
+    def _store(key_name: str, array: Any, *, splits: bool = False, rank: str | None = None) -> None:
+        array = np.array(array, dtype=np.float64).reshape(n_candidates, n_splits)
+        if splits:
+            for split_idx in range(n_splits):
+                results[f"split{split_idx}_{key_name}"] = array[:, split_idx]
+        array_means = np.average(array, axis=1)
+        results[f"mean_{key_name}"] = array_means
+        results[f"std_{key_name}"] = np.sqrt(np.average((array - array_means[:, np.newaxis]) ** 2, axis=1))
+        if rank is not None:
+            given = (ranks or {}).get(rank)
+            if given is None:
+                results[f"rank_{key_name}"] = min_rank(array_means)
+            else:
+                results[f"rank_{key_name}"] = np.array(list(given), dtype=object)
+
+    _store("fit_time", fit_time)
+    _store("score_time", score_time)
+    results.update(_param_columns(candidate_params))
+    results["params"] = list(candidate_params)
+    for metric, array in test_scores.items():
+        label = names.get(metric, metric)
+        _store(f"test_{label}", array, splits=True, rank=metric)
+        if train_scores is not None and metric in train_scores:
+            _store(f"train_{label}", train_scores[metric], splits=True)
+    return results
+
+
+def _param_columns(candidate_params: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``param_<name>`` masked arrays, as scikit-learn builds them (masked where a candidate lacks it)."""
+    import numpy as np
+    from numpy.ma import MaskedArray
+
+    n_candidates = len(candidate_params)
+    param_results: dict[str, dict[int, Any]] = {}
+    for index, params in enumerate(candidate_params):
+        for name, value in params.items():
+            param_results.setdefault(f"param_{name}", {})[index] = value
+    columns = {}
+    for key, values in param_results.items():
+        value_list = list(values.values())
+        try:
+            arr = np.array(value_list)
+        except ValueError:
+            dtype = np.dtype(object)
+        else:
+            dtype = arr.dtype if arr.dtype.kind != "U" and arr.ndim == 1 else np.dtype(object)
+        masked = MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
+        for index, value in values.items():
+            masked[index] = value
+        columns[key] = masked
+    return columns

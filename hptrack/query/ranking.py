@@ -1,0 +1,64 @@
+"""The one ranking routine: scikit-learn's ``min`` ranks, greater is better.
+
+A value's rank is 1 + the number of values that score strictly higher, so ties share
+the lowest rank (``rankdata(-values, method="min")``). Missing and NaN values get no
+rank. The study's ranks, the export's ``rank_test_<metric>`` columns and the
+``cv_results_`` layout all come from :func:`min_ranks`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def min_ranks(
+    values: Sequence[float | None], *, among: Iterable[float | None] | None = None
+) -> list[int | None]:
+    """``min`` ranks of ``values`` (greater is better); None for a missing or NaN value.
+
+    Parameters
+    ----------
+    values : sequence of float or None
+        The values to rank.
+    among : iterable of float or None, optional
+        The values ranked against (default ``values`` themselves), e.g. every complete
+        trial of a study when only a few of them are ranked. Missing and NaN ones are
+        ignored.
+
+    Returns
+    -------
+    list of int or None
+        1 + how many values of ``among`` are strictly greater.
+
+    Examples
+    --------
+    >>> min_ranks([0.9, None, 0.95, 0.9])
+    [2, None, 1, 2]
+    """
+    population = values if among is None else among
+    negated = sorted(-float(v) for v in population if not _missing(v))
+    return [None if _missing(v) else 1 + bisect.bisect_left(negated, -float(v)) for v in values]  # type: ignore[arg-type]
+
+
+def min_rank(values: Any) -> Any:
+    """scikit-learn's ``rank_test_*``: :func:`min_ranks`, NaN tied with the worst, as an int32 array.
+
+    All-NaN input ranks every candidate 1, as scikit-learn does.
+    """
+    import numpy as np
+
+    means = np.asarray(values, dtype=np.float64)
+    if means.size == 0:
+        return np.zeros(0, dtype=np.int32)
+    if np.isnan(means).all():
+        return np.ones_like(means, dtype=np.int32)
+    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    return np.array(min_ranks(filled.tolist()), dtype=np.int32)
+
+
+def _missing(value: float | None) -> bool:
+    """None or NaN: a value with no rank."""
+    return value is None or math.isnan(value)

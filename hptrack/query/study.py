@@ -1,0 +1,488 @@
+"""A study in a store and the queries over its trials (:class:`Study`), and study summaries.
+
+Every query is read-only SQL from :mod:`hptrack.store.reads` on the store's
+connection; returned trials and summaries are frozen snapshots.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shlex
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import HptrackError, MissingDependencyError, SpecError, TrialNotFoundError
+from ..store import STATUSES, StudyDump, json_safe, reads
+from .export import export_rows, study_cv_results
+from .provenance import HashUse, hash_uses, hashes_in_order, provenance_warnings
+from .ranking import min_ranks
+from .runs import Run, study_runs
+from .summary import StudySummary
+from .ties import (
+    ALPHA,
+    TiesWithBest,
+    fold_scores_by_trial,
+    fold_size_ratio,
+    nan_mean,
+    sort_value,
+    ties_with_best,
+)
+from .trials import Trial, build_trials, check_statuses, nan_for_none
+
+
+class Study:
+    """A study in a store: its spec and provenance, and queries over its trials.
+
+    Get one with ``Store.study(name)``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, row: Mapping[str, Any], store_path: Path | None):
+        self._conn = conn
+        self.store_path = store_path
+        self.id: int = row["id"]
+        self.name: str = row["name"]
+        self.search: str = row["search"]
+        self.n_trials: int = row["n_trials"]
+        self.n_folds: int = row["n_folds"]
+        self.metrics: list[str] = json.loads(row["metrics"])
+        self.seed: int = row["seed"]
+        self.spec: dict[str, Any] = json.loads(row["spec"])
+        self.spec_hash: str = row["spec_hash"]
+        self.code_hash: str = row["code_hash"]
+        self.code: dict[str, Any] = json.loads(row["code"])
+        self.data_hash: str = row["data_hash"]
+        self.data: list[dict[str, Any]] = json.loads(row["data"])
+        self.split_hash: str = row["split_hash"]
+        self.provenance: dict[str, Any] = json.loads(row["provenance"])
+        self.created: str = row["created"]
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, name: str, *, store_path: Path | None = None) -> Study:
+        """Study ``name`` of the store behind ``conn``.
+
+        Raises
+        ------
+        StudyNotFoundError
+            No such study (the message suggests close names).
+        """
+        row = reads.study_row(conn, name)
+        if row is None:
+            raise reads.study_not_found(conn, name, store_path)
+        return cls(conn, row, store_path)
+
+    def __repr__(self) -> str:
+        return f"<Study {self.name!r}: {self.search}, {self.n_trials} trials>"
+
+    @property
+    def metric(self) -> str:
+        """The ranking metric (the first one)."""
+        return self.metrics[0]
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials per status."""
+        return reads.status_counts(self._conn, self.id)
+
+    # ------------------------------------------------------------------ provenance
+
+    def code_hashes(self) -> list[str]:
+        """Distinct code hashes that trials were scored under, in order of first use.
+
+        More than one means mixed code (``resume --allow-code-change``).
+        """
+        return hashes_in_order(self._conn, self.id, "code")
+
+    def data_hashes(self) -> list[str]:
+        """Distinct data fingerprints that trials were scored under, in order of first use.
+
+        More than one means mixed data: the data changed and the study was continued with
+        ``resume --allow-code-change``.
+        """
+        return hashes_in_order(self._conn, self.id, "data")
+
+    def hash_uses(self, kind: str) -> list[HashUse]:
+        """The ``"code"`` or ``"data"`` hashes that trials with a recorded fold ran under.
+
+        In order of first use (the earliest trial start), each with its number of trials
+        and the first and last start of those trials.
+        """
+        return hash_uses(self._conn, self.id, kind)
+
+    def provenance_warnings(self) -> list[str]:
+        """Warnings about trials scored under more than one code hash or data fingerprint.
+
+        One text per kind (code, data) that is mixed: how many trials were scored under
+        each hash (12-character prefixes) and which ones; and, when the best trial was
+        scored under another hash than the current one (that of the latest trials), which.
+        A single hash that differs from the one the study was created with is said too.
+        ``hptrack trials``, ``best``, ``show``, ``compare`` and the report print these.
+
+        Returns
+        -------
+        list of str
+            Empty when every trial was scored under the study's own code and data.
+        """
+        return provenance_warnings(
+            self._conn,
+            study_id=self.id,
+            name=self.name,
+            created={"code": self.code_hash, "data": self.data_hash},
+            best=self._best_or_none,
+            store_option=self._store_option(),
+        )
+
+    def _best_or_none(self) -> Trial | None:
+        """:meth:`best`, or None when there is no ranked complete trial."""
+        try:
+            return self.best()
+        except HptrackError:
+            return None
+
+    def most_common_error(self) -> tuple[str, int] | None:
+        """The most common error of the study's failed folds, and on how many folds.
+
+        Errors are told apart by the last line of their traceback (``ValueError: ...``);
+        ties go to the error recorded first. None when no fold failed.
+        """
+        from collections import Counter
+
+        counts: Counter[str] = Counter()
+        for error in reads.fold_errors(self._conn, self.id):
+            lines = [line.strip() for line in error.splitlines() if line.strip()]
+            counts[lines[-1] if lines else "(no error text recorded)"] += 1
+        if not counts:
+            return None
+        line, n = counts.most_common(1)[0]
+        return line, n
+
+    def summary(self) -> StudySummary:
+        """The study's row of ``hptrack studies``."""
+        counts = self.counts()
+        return StudySummary(
+            name=self.name,
+            search=self.search,
+            n_trials=self.n_trials,
+            n_complete=counts["complete"],
+            n_failed=counts["failed"],
+            metric=self.metric,
+            best_score=reads.best_score(self._conn, self.id),
+            code_hash=self.code_hash,
+            data_hash=self.data_hash,
+            created=self.created,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study's full provenance as JSON-ready data."""
+        counts = self.counts()
+        return json_safe(
+            {
+                "name": self.name,
+                "search": self.search,
+                "n_trials": self.n_trials,
+                "n_folds": self.n_folds,
+                "counts": counts,
+                "metrics": self.metrics,
+                "seed": self.seed,
+                "spec": self.spec,
+                "spec_hash": self.spec_hash,
+                "code_hash": self.code_hash,
+                "code": self.code,
+                "code_hashes": self.code_hashes(),
+                "data_hash": self.data_hash,
+                "data_hashes": self.data_hashes(),
+                "data": self.data,
+                "split_hash": self.split_hash,
+                "provenance": self.provenance,
+                "created": self.created,
+            }
+        )
+
+    # ------------------------------------------------------------------ trials
+
+    def _check_metric(self, metric: str) -> str:
+        """``metric``, if the study records it; else a SpecError naming the closest one."""
+        if metric not in self.metrics:
+            close = difflib.get_close_matches(metric, self.metrics, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(
+                f"study {self.name!r} has no metric {metric!r}{hint} (recorded: {', '.join(self.metrics)})"
+            )
+        return metric
+
+    def trials(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        sort: str | None = None,
+        top: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        min_score: Mapping[str, float] | None = None,
+    ) -> list[Trial]:
+        """Trials of the study.
+
+        Parameters
+        ----------
+        status : str or list of str, optional
+            Keep only these statuses (pending, running, complete, failed).
+        sort : str, optional
+            A metric: best first by its mean (trials without a mean last). Default: by
+            number, unless ``top`` is given, which sorts by the ranking metric.
+        top : int, optional
+            Keep only the first ``top`` trials after sorting.
+        params : dict, optional
+            Keep trials whose params include these values (``{"C": 1.0}``).
+        min_score : dict, optional
+            Keep trials whose mean of each metric is at least the given value.
+
+        Returns
+        -------
+        list of Trial
+
+        Raises
+        ------
+        SpecError
+            An unknown status or metric (with the closest name), or ``top < 1``.
+        """
+        statuses = check_statuses(status)
+        if top is not None and top < 1:
+            raise SpecError(f"top = {top!r} must be >= 1")
+        if sort is not None:
+            self._check_metric(sort)
+        if min_score:
+            for metric in min_score:
+                self._check_metric(metric)
+        if top is not None and sort is None:
+            sort = self.metric
+        if sort == self.metric and not params and not min_score:
+            return self._best_first(statuses, top)
+        rows = reads.trial_rows(self._conn, self.id, statuses=statuses)
+        trials = self._build(rows, whole_study=statuses is None)
+        if params:
+            wanted = json.loads(json.dumps(params))
+            trials = [t for t in trials if all(t.params.get(k) == v for k, v in wanted.items())]
+        if min_score:
+            trials = [
+                t
+                for t in trials
+                if all(
+                    t.mean.get(m) is not None and nan_for_none(t.mean[m]) >= v for m, v in min_score.items()
+                )
+            ]
+        if sort is not None:
+            trials.sort(key=lambda t: (-sort_value(t.mean.get(sort)), t.number))
+        return trials[:top] if top is not None else trials
+
+    def _best_first(self, statuses: list[str] | None, top: int | None) -> list[Trial]:
+        """Complete trials best first through the (study_id, score) index, then the rest by number."""
+        rows: list[tuple[Any, ...]] = []
+        if statuses is None or "complete" in statuses:
+            rows = reads.trial_rows(self._conn, self.id, statuses=["complete"], best_first=True, limit=top)
+        others = [s for s in (statuses or STATUSES) if s != "complete"]
+        if others and (top is None or len(rows) < top):
+            limit = top - len(rows) if top is not None else None
+            rows += reads.trial_rows(self._conn, self.id, statuses=others, limit=limit)
+        return self._build(rows, whole_study=statuses is None and top is None)
+
+    def trial(self, number: int) -> Trial:
+        """Trial ``number``.
+
+        Raises
+        ------
+        TrialNotFoundError
+            The study has no such trial.
+        """
+        rows = reads.trial_rows(self._conn, self.id, number=int(number))
+        if not rows:
+            raise TrialNotFoundError(
+                f"study {self.name!r} has no trial {number!r} (trials are numbered 0 to {self.n_trials - 1})"
+            )
+        return self._build(rows, whole_study=False)[0]
+
+    def best(self) -> Trial:
+        """The best complete trial by the ranking metric (lowest number among ties).
+
+        Raises
+        ------
+        HptrackError
+            No complete trial yet (the message says how to continue), or none has a
+            score of the ranking metric (its scorer failed).
+        """
+        trials = self.trials(status="complete", top=1)
+        if trials and trials[0].rank is None:  # complete, but the ranking scorer failed
+            raise HptrackError(
+                f"no complete trial of study {self.name!r} has a {self.metric!r} score (its scorer "
+                f"failed); see the score_errors of `hptrack trials {self.name} --json`"
+            )
+        if not trials:
+            counts = self.counts()
+            name = f"{shlex.quote(self.name)}{self._store_option()}"
+            if counts["failed"] and not counts["pending"] and not counts["running"]:
+                hint = (
+                    f"every trial failed: see why with `hptrack trials {name} --status failed`, "
+                    f"fix it, then `hptrack resume {name} --retry-failed`"
+                )
+            else:
+                hint = f"continue it with `hptrack resume {name}`"
+            raise HptrackError(
+                f"study {self.name!r} has no complete trial yet ({counts['pending']} pending, "
+                f"{counts['running']} running, {counts['failed']} failed); {hint}"
+            )
+        return trials[0]
+
+    def _store_option(self) -> str:
+        """`` --store PATH`` for hints, unless the store is ``./hptrack.db`` (the default)."""
+        if self.store_path is None or Path(self.store_path).resolve() == Path("hptrack.db").resolve():
+            return ""
+        return f" --store {shlex.quote(str(self.store_path))}"
+
+    def _build(self, rows: list[tuple[Any, ...]], *, whole_study: bool) -> list[Trial]:
+        """Trials from trial rows, with their folds, scores and ranks."""
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        scores, folds = reads.fold_data(self._conn, self.id, ids, whole_study=whole_study)
+        ranks = self._ranks([row[4] if row[3] == "complete" else None for row in rows])
+        return build_trials(rows, scores, folds, metrics=self.metrics, n_folds=self.n_folds, ranks=ranks)
+
+    def _ranks(self, scores: list[float | None]) -> list[int | None]:
+        """Rank among the study's complete trials by the ranking score, ties sharing the lowest rank.
+
+        Only the scores at least as high as the lowest one ranked are read (an indexed
+        range): the best trial's rank reads one row, not the whole study.
+        """
+        wanted = [s for s in scores if s is not None]
+        if not wanted:
+            return [None] * len(scores)
+        return min_ranks(scores, among=reads.complete_scores(self._conn, self.id, at_least=min(wanted)))
+
+    # ------------------------------------------------------------------ exports
+
+    def cv_results(self) -> dict[str, Any]:
+        """The study as scikit-learn's ``cv_results_`` (trials by number; failed unranked)."""
+        return study_cv_results(
+            self.trials(), n_folds=self.n_folds, metrics=self.metrics, rank_metric=self.metric
+        )
+
+    def export_rows(self) -> list[dict[str, Any]]:
+        """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``)."""
+        return export_rows(self.trials(), self.metrics)
+
+    def to_records(self, **filters: Any) -> list[dict[str, Any]]:
+        """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).
+
+        Parameters
+        ----------
+        **filters
+            Any of :meth:`trials`' keyword arguments (``status``, ``sort``, ``top``,
+            ``params``, ``min_score``); rows follow its order.
+
+        Examples
+        --------
+        >>> rows = store.study("digits-svc").to_records(status="complete")  # doctest: +SKIP
+        >>> rows[0]["mean_test_accuracy"]  # doctest: +SKIP
+        """
+        rows = self.export_rows()
+        if not filters:
+            return rows
+        order = {t.number: i for i, t in enumerate(self.trials(**filters))}
+        return sorted((r for r in rows if r["number"] in order), key=lambda r: order[r["number"]])
+
+    def to_frame(self, **filters: Any) -> Any:
+        """The trials as a pandas DataFrame (needs pandas, an optional dependency).
+
+        Takes :meth:`to_records`' filters; one row per trial, ``cv_results_`` columns.
+
+        Raises
+        ------
+        MissingDependencyError
+            pandas is not installed (an ``ImportError``; ``pip install pandas``).
+        """
+        import importlib
+
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "Study.to_frame() needs pandas, which is not installed: pip install pandas "
+                "(or use Study.to_records(), a list of dicts)"
+            ) from exc
+        return pd.DataFrame.from_records(self.to_records(**filters))
+
+    # ------------------------------------------------------------------ statistics
+
+    def tied_with_best(self, *, metric: str | None = None, alpha: float = ALPHA) -> TiesWithBest:
+        """Which complete trials are statistically indistinguishable from the best.
+
+        Each complete trial's fold scores are paired with the best trial's (every trial
+        of a study uses the same splits) and compared with Nadeau and Bengio's corrected
+        resampled t-test (:func:`hptrack.query.stats.corrected_ttest`), ``n_test/n_train``
+        derived from the CV scheme (``1/(k-1)`` for k folds). A trial is tied with the
+        best when its two-sided p-value is at least ``alpha``.
+
+        Only trials scored on the same data as the best (same data fingerprint) are
+        paired: after the data changed and the study was resumed with
+        ``--allow-code-change``, fold ``i`` holds other values, so a trial scored on the
+        other data is ``not_comparable`` (neither tied nor tested). A different code hash
+        does not stop the pairing (the splits and data are what pairing needs; code that
+        changes scores is reported by :meth:`provenance_warnings`).
+
+        Parameters
+        ----------
+        metric : str, optional
+            The metric to compare on; default the ranking metric.
+        alpha : float, default=0.05
+            Significance level.
+
+        Returns
+        -------
+        TiesWithBest
+            p-values by trial number; ``reason`` says why there is no test (a holdout
+            split has one fold: nothing to pair).
+        """
+        if not 0.0 < alpha < 1.0:
+            raise SpecError(f"alpha = {alpha!r} must be between 0 and 1 (e.g. 0.05)")
+        metric = self._check_metric(metric) if metric is not None else self.metric
+        folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
+        best = self._best_number(metric, folds)
+        ratio, scheme = fold_size_ratio(self)
+        testable = best is not None and ratio is not None
+        return ties_with_best(
+            study=self.name,
+            metric=metric,
+            alpha=alpha,
+            n_folds=self.n_folds,
+            folds=folds,
+            best=best,
+            ratio=ratio,
+            scheme=scheme,
+            data_of=reads.complete_data_hashes(self._conn, self.id) if testable else {},
+        )
+
+    def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
+        """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
+        if metric == self.metric:
+            return reads.best_number(self._conn, self.id)
+        means = {n: nan_mean(v) for n, v in folds.items()}
+        scored = [(-m, n) for n, m in means.items() if m is not None]
+        return min(scored)[1] if scored else None
+
+    # ------------------------------------------------------------------ merging and history
+
+    def dump(self) -> StudyDump:
+        """Every stored row of the study (its studies row, trials, folds and scores), for merging."""
+        return reads.dump_study(self._conn, self.id, self.name)
+
+    def history(self) -> list[Run]:
+        """Every run that touched the study (run, resume, verify, merge, drop-in ``fit``), oldest first.
+
+        A store written before history was recorded (schema 2 or older, opened
+        read-only) has none: the list is empty.
+
+        Examples
+        --------
+        >>> [(r.command, r.status, r.trials) for r in study.history()]  # doctest: +SKIP
+        [('hptrack run digits.toml', 'finished', 12)]
+        """
+        return study_runs(self._conn, self.id)

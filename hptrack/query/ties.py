@@ -1,0 +1,260 @@
+"""Which trials are statistically tied with the best: the corrected resampled t-test per trial.
+
+Every trial of a study uses the same splits, so fold ``i`` of one trial pairs with fold
+``i`` of the best; :mod:`hptrack.query.stats` tests each pair. :func:`ties_with_best`
+is pure computation on fold scores; :meth:`Study.tied_with_best` gathers them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..store import json_safe
+from .stats import TEST_NAME, corrected_ttest
+
+ALPHA = 0.05  # significance level of the tied-with-best test
+
+
+class _HasCV(Protocol):
+    """What :func:`fold_size_ratio` reads of a study."""
+
+    spec: dict[str, Any]
+    n_folds: int
+
+
+@dataclass(frozen=True)
+class TiesWithBest:
+    """Which complete trials of a study are statistically tied with its best.
+
+    ``p_values`` maps each complete trial's number to its two-sided p-value against
+    the best trial (1.0 for the best itself; None when a fold score is NaN). When no
+    test is possible (one fold, no complete trial) ``reason`` says why and
+    ``p_values`` is empty. Trials scored on other data than the best (another data
+    fingerprint, after ``resume --allow-code-change``) are in ``not_comparable``: not
+    tested, so neither tied nor not tied.
+    """
+
+    study: str
+    metric: str
+    alpha: float
+    best: int | None
+    n_folds: int
+    test_train_ratio: float | None
+    scheme: str
+    reason: str | None
+    p_values: dict[int, float | None]
+    means: dict[int, float | None] = field(default_factory=dict)
+    # complete trials scored on other data than the best (data hash): never paired with it
+    not_comparable: tuple[int, ...] = ()
+    best_data_hash: str | None = None
+
+    @property
+    def tested(self) -> bool:
+        """True when the test could run (two or more folds, a best trial)."""
+        return self.reason is None
+
+    @property
+    def tied(self) -> list[int]:
+        """Numbers of the trials tied with the best (the best first, then by mean, best first)."""
+        numbers = [n for n, p in self.p_values.items() if p is not None and p >= self.alpha]
+        return sorted(numbers, key=lambda n: (n != self.best, -sort_value(self.means.get(n)), n))
+
+    def is_tied(self, number: int) -> bool | None:
+        """True/False for a tested complete trial; None when untested."""
+        p = self.p_values.get(number)
+        return None if p is None else p >= self.alpha
+
+    def for_trial(self, number: int) -> dict[str, Any]:
+        """The per-trial JSON keys ``tied_with_best`` and ``p_vs_best``."""
+        return {"tied_with_best": self.is_tied(number), "p_vs_best": self.p_values.get(number)}
+
+    def statement(self) -> str:
+        """One line: the test, its parameters and assumptions (or why there is none)."""
+        if self.reason is not None:
+            return f"tied with best: no test ({self.reason})"
+        ratio = _fraction(self.test_train_ratio)
+        text = (
+            f"tied: p >= {self.alpha:g} against best #{self.best} in a two-sided corrected resampled "
+            f"t-test (Nadeau & Bengio 2003) of {self.metric} over {self.n_folds} paired folds, "
+            f"n_test/n_train = {ratio} ({self.scheme}); assumes every trial used the same splits; "
+            "approximate, as folds overlap"
+        )
+        if self.not_comparable:
+            text += (
+                f"; {len(self.not_comparable)} trial(s) ({numbers_text(self.not_comparable)}) were "
+                f"scored on other data than the best (data {short_hash(self.best_data_hash)}): "
+                "not comparable, not tested"
+            )
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``tied --json``, the report)."""
+        return json_safe(
+            {
+                "test": TEST_NAME,
+                "metric": self.metric,
+                "alpha": self.alpha,
+                "best": self.best,
+                "n_folds": self.n_folds,
+                "test_train_ratio": self.test_train_ratio,
+                "scheme": self.scheme,
+                "tested": self.tested,
+                "reason": self.reason,
+                "tied": self.tied,
+                "p_values": {str(n): p for n, p in sorted(self.p_values.items())},
+                "not_comparable": list(self.not_comparable),
+                "statement": self.statement(),
+            }
+        )
+
+
+def _fraction(ratio: float | None) -> str:
+    """A test/train ratio as ``1/k`` when it is one."""
+    if ratio is None:
+        return "-"
+    if ratio > 0 and abs(1 / ratio - round(1 / ratio)) < 1e-9:
+        return f"1/{round(1 / ratio)}"
+    return f"{ratio:.4g}"
+
+
+def short_hash(value: str | None) -> str:
+    """The 12-character prefix a hash is shown as (``-`` for none)."""
+    return value[:12] if value else "-"
+
+
+def numbers_text(numbers: Iterable[int], limit: int = 6) -> str:
+    """Trial numbers as ``#0-4, #7, #9`` (runs collapsed), at most ``limit`` runs then ``...``."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [f"#{a}" if a == b else f"#{a}-{b}" for a, b in runs[:limit]]
+    return ", ".join(parts) + (", ..." if len(runs) > limit else "")
+
+
+# A trial with a recorded fold: finished ones have all theirs; only claimed or released
+
+
+def nan_mean(values: Sequence[float]) -> float | None:
+    """The mean, None when there is no value or one is NaN."""
+    if not values or any(math.isnan(v) for v in values):
+        return None
+    return math.fsum(values) / len(values)
+
+
+def fold_size_ratio(study: _HasCV) -> tuple[float | None, str]:
+    """``n_test / n_train`` of a study's folds for the corrected t-test, and how it was derived.
+
+    Exact fold sizes are not stored; they follow from the CV scheme: ``1/(k-1)`` for
+    k-fold (stratified, group) splits, ``test_size/(1-test_size)`` for a holdout split,
+    which has a single fold and so allows no paired test (the ratio is then None).
+    """
+    cv = study.spec.get("cv") if isinstance(study.spec.get("cv"), Mapping) else {}
+    kind = cv.get("kind") if isinstance(cv, Mapping) else None
+    k = study.n_folds
+    if kind == "holdout" or k < 2:
+        size = cv.get("test_size") if isinstance(cv, Mapping) else None
+        what = f"a holdout split (test_size {size})" if kind == "holdout" else f"{k} fold"
+        return None, f"{what} has one fold, so no paired test is possible"
+    scheme = (
+        f"{k}-fold" if kind in ("kfold", "stratified", "group", "default") else f"{k} folds, assumed k-fold"
+    )
+    return 1.0 / (k - 1), scheme
+
+
+def sort_value(value: float | None) -> float:
+    """A mean for sorting best first: missing and NaN last."""
+    if value is None or math.isnan(value):
+        return -math.inf
+    return value
+
+
+def ties_with_best(
+    *,
+    study: str,
+    metric: str,
+    alpha: float,
+    n_folds: int,
+    folds: Mapping[int, list[float]],
+    best: int | None,
+    ratio: float | None,
+    scheme: str,
+    data_of: Mapping[int, str | None],
+) -> TiesWithBest:
+    """Test each complete trial's fold scores against the best trial's.
+
+    Parameters
+    ----------
+    study, metric : str
+        What is tested (for the statement).
+    alpha : float
+        Significance level.
+    n_folds : int
+        Folds per trial.
+    folds : dict of int -> list of float
+        Fold scores of ``metric`` by trial number (NaN where missing).
+    best : int or None
+        The best trial's number; None: no complete trial yet.
+    ratio : float or None
+        ``n_test / n_train`` (:func:`fold_size_ratio`); None: no paired test possible.
+    scheme : str
+        How ``ratio`` was derived, or why there is none.
+    data_of : dict of int -> str
+        The data fingerprint each complete trial was scored under: trials scored on
+        other data than the best are not comparable.
+
+    Returns
+    -------
+    TiesWithBest
+    """
+    reason: str | None = None
+    if best is None:
+        reason = "no complete trial yet"
+    elif ratio is None:
+        reason = scheme
+    p_values: dict[int, float | None] = {}
+    not_comparable: list[int] = []
+    best_data: str | None = None
+    if reason is None and best is not None and ratio is not None:
+        best_scores = folds[best]
+        best_data = data_of.get(best)
+        for number, scores in folds.items():
+            data = data_of.get(number)
+            if data and best_data and data != best_data:  # fold i held other values
+                not_comparable.append(number)
+                continue
+            if any(math.isnan(v) for v in scores) or any(math.isnan(v) for v in best_scores):
+                p_values[number] = None
+                continue
+            p_values[number] = corrected_ttest(best_scores, scores, test_train_ratio=ratio).p_value
+    return TiesWithBest(
+        study=study,
+        metric=metric,
+        alpha=alpha,
+        best=best,
+        n_folds=n_folds,
+        test_train_ratio=ratio,
+        scheme=scheme,
+        reason=reason,
+        p_values=p_values,
+        means={n: nan_mean(v) for n, v in folds.items()},
+        not_comparable=tuple(not_comparable),
+        best_data_hash=best_data,
+    )
+
+
+def fold_scores_by_trial(
+    rows: Iterable[tuple[int, int, float | None]], n_folds: int
+) -> dict[int, list[float]]:
+    """(number, fold, score) rows as fold scores per trial number, NaN where missing."""
+    by_number: dict[int, list[float]] = {}
+    for number, fold, test in rows:
+        if 0 <= fold < n_folds:
+            score = math.nan if test is None else float(test)
+            by_number.setdefault(number, [math.nan] * n_folds)[fold] = score
+    return by_number

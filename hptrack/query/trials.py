@@ -1,0 +1,209 @@
+"""Trials as the query layer returns them: frozen :class:`Trial` snapshots built from stored rows.
+
+:func:`build_trials` turns trial rows and their fold and score rows into trials with
+per-fold scores per metric, means and standard deviations computed as scikit-learn
+computes them (numpy), and the trial's rank among the study's complete trials.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SpecError
+from ..store import STATUSES, json_safe
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial: params, per-fold scores per metric, summary statistics and provenance."""
+
+    number: int
+    params: dict[str, Any]
+    status: str
+    scores: dict[str, list[float | None]]
+    mean: dict[str, float | None]
+    std: dict[str, float | None]
+    rank: int | None
+    seed: dict[str, Any]
+    code_hash: str | None
+    data_hash: str | None = None
+    train_scores: dict[str, list[float | None]] | None = None
+    fit_time: list[float | None] = field(default_factory=list)
+    score_time: list[float | None] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    origins: dict[int, Any] = field(default_factory=dict)
+    started: str | None = None
+    finished: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    # fold -> {metric: traceback}: scorers that failed on a fold whose fit succeeded (the
+    # fold is not failed; that metric's score is the study's error_score, NaN by default)
+    score_errors: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN becomes None)."""
+        out = {
+            "number": self.number,
+            "params": self.params,
+            "status": self.status,
+            "scores": self.scores,
+            "mean": self.mean,
+            "std": self.std,
+            "rank": self.rank,
+            "seed": self.seed,
+            "code_hash": self.code_hash,
+            "data_hash": self.data_hash,
+            "fit_time": self.fit_time,
+            "score_time": self.score_time,
+            "errors": {str(k): v for k, v in self.errors.items()},
+            "score_errors": {str(k): v for k, v in self.score_errors.items()},
+            "started": self.started,
+            "finished": self.finished,
+            "host": self.host,
+            "pid": self.pid,
+        }
+        if self.train_scores is not None:
+            out["train_scores"] = self.train_scores
+        if self.origins:
+            out["origins"] = {str(k): v for k, v in self.origins.items()}
+        return json_safe(out)
+
+
+def nan_for_none(value: float | None) -> float:
+    """``value`` as a float, NaN for None (the store keeps NaN as NULL)."""
+    return math.nan if value is None else float(value)
+
+
+def build_trials(
+    rows: Sequence[tuple[Any, ...]],
+    scores: Sequence[tuple[Any, ...]],
+    folds: Sequence[tuple[Any, ...]],
+    *,
+    metrics: Sequence[str],
+    n_folds: int,
+    ranks: Sequence[int | None],
+) -> list[Trial]:
+    """Trials from their rows (:func:`hptrack.store.reads.trial_rows`), fold and score rows
+    (:func:`~hptrack.store.reads.fold_data`) and ranks, in the order of ``rows``.
+
+    Means and standard deviations are scikit-learn's (numpy), and only for a trial with
+    every fold recorded.
+    """
+    import numpy as np
+
+    if not rows:
+        return []
+    index = {row[0]: i for i, row in enumerate(rows)}
+    shape = (len(rows), n_folds)
+    test, train = _score_arrays(scores, index, shape, metrics)
+    per_fold = _FoldArrays(folds, index, shape)
+    means = {m: np.average(a, axis=1) for m, a in test.items()}
+    stds = {m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1)) for m, a in test.items()}
+    out: list[Trial] = []
+    for i, row in enumerate(rows):
+        _id, number, params, status, _score, seed, code_hash, data_hash, started, finished, host, pid = row
+        complete_folds = bool(per_fold.have[i].all())
+        out.append(
+            Trial(
+                number=number,
+                params=json.loads(params),
+                status=status,
+                scores={m: _folds_of(a, i) for m, a in test.items()},
+                mean={m: float(means[m][i]) if complete_folds else None for m in test},
+                std={m: float(stds[m][i]) if complete_folds else None for m in test},
+                rank=ranks[i],
+                seed=json.loads(seed) if seed else {},
+                code_hash=code_hash,
+                data_hash=data_hash,
+                train_scores={m: _folds_of(a, i) for m, a in train.items()} if train else None,
+                fit_time=_folds_of(per_fold.fit, i),
+                score_time=_folds_of(per_fold.score_time, i),
+                errors=per_fold.errors.get(i, {}),
+                origins=per_fold.origins.get(i, {}),
+                score_errors=per_fold.score_errors.get(i, {}),
+                started=started,
+                finished=finished,
+                host=host,
+                pid=pid,
+            )
+        )
+    return out
+
+
+def _folds_of(array: Any, i: int) -> list[float | None]:
+    """Row ``i`` of an (n_trials, n_folds) array as floats, None for NaN."""
+    return [None if math.isnan(v) else float(v) for v in array[i]]
+
+
+def _score_arrays(
+    scores: Sequence[tuple[Any, ...]], index: dict[int, int], shape: tuple[int, int], metrics: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test and train scores per metric as (n_trials, n_folds) arrays, NaN where missing."""
+    import numpy as np
+
+    k = shape[1]
+    test = {m: np.full(shape, np.nan) for m in metrics}
+    train: dict[str, Any] = {}
+    for trial_id, fold, metric, test_value, train_value in scores:
+        i = index.get(trial_id)
+        if i is None or metric not in test or fold >= k:
+            continue
+        test[metric][i, fold] = nan_for_none(test_value)
+        if train_value is not None or metric in train:
+            train.setdefault(metric, np.full(shape, np.nan))[i, fold] = nan_for_none(train_value)
+    if train:  # a metric whose train scores are all missing (NaN is stored as NULL)
+        train = {m: train.get(m, np.full(shape, np.nan)) for m in metrics}
+    return test, train
+
+
+class _FoldArrays:
+    """Per trial and fold: recorded?, fit and score times, errors, origins, scorer errors."""
+
+    def __init__(
+        self, folds: Sequence[tuple[Any, ...]], index: dict[int, int], shape: tuple[int, int]
+    ) -> None:
+        import numpy as np
+
+        self.have = np.zeros(shape, dtype=bool)
+        self.fit = np.full(shape, np.nan)
+        self.score_time = np.full(shape, np.nan)
+        self.errors: dict[int, dict[int, str]] = {}
+        self.origins: dict[int, dict[int, Any]] = {}
+        self.score_errors: dict[int, dict[int, dict[str, str]]] = {}
+        for trial_id, fold, fit_time, score_time, error, origin, scorer_errors in folds:
+            i = index.get(trial_id)
+            if i is None or fold >= shape[1]:
+                continue
+            self.have[i, fold] = True
+            self.fit[i, fold] = nan_for_none(fit_time)
+            self.score_time[i, fold] = nan_for_none(score_time)
+            if error:
+                self.errors.setdefault(i, {})[fold] = error
+            if origin:
+                self.origins.setdefault(i, {})[fold] = json.loads(origin)
+            if scorer_errors:
+                self.score_errors.setdefault(i, {})[fold] = json.loads(scorer_errors)
+
+
+def check_statuses(status: str | Iterable[str] | None) -> list[str] | None:
+    """The statuses asked for (None: all), each checked against :data:`STATUSES`.
+
+    Raises
+    ------
+    SpecError
+        An unknown status (with the closest one).
+    """
+    if status is None:
+        return None
+    statuses = [status] if isinstance(status, str) else list(status)
+    for s in statuses:
+        if s not in STATUSES:
+            close = difflib.get_close_matches(s, STATUSES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(f"unknown status {s!r}{hint} (one of {', '.join(STATUSES)})")
+    return statuses

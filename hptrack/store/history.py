@@ -1,0 +1,142 @@
+"""Run history helpers: timestamps, heartbeats, leases, exit codes, command lines.
+
+A coordinator's running trials and its run row (``runs``) carry a heartbeat, refreshed
+by :class:`Heartbeat` on its own connection. A worker that left no end behind is dead
+when its process is gone from this host or its heartbeat is older than the lease
+(:func:`worker_gone`): its trials are resumable and its run shows as died.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+import socket
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .._version import __version__
+from ..errors import HptrackError
+from ._sqlite import BUSY_TIMEOUT_SECONDS
+
+HEARTBEAT_SECONDS = 30.0  # a coordinator refreshes its running trials this often
+LEASE_SECONDS = 300.0  # a trial of another host with no heartbeat for this long is abandoned
+
+
+def utcnow() -> str:
+    """The current UTC time, ISO-8601 with microseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+class Heartbeat(threading.Thread):
+    """Refreshes the heartbeat of one process's running trials, on its own connection.
+
+    Given ``run_id``, it refreshes that run's row in ``runs`` instead (the history's
+    sign of life for a run on another host).
+    """
+
+    def __init__(self, path: Path, host: str, pid: int, interval: float, run_id: int | None = None) -> None:
+        super().__init__(name="hptrack-heartbeat", daemon=True)
+        self._path, self._host, self._pid, self._interval = path, host, pid, interval
+        self._run_id = run_id
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        """Refresh every ``interval`` seconds until :meth:`stop`; a busy or vanished store skips a beat."""
+        try:
+            conn = sqlite3.connect(str(self._path), timeout=BUSY_TIMEOUT_SECONDS)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stopped.wait(self._interval):
+                try:
+                    with conn:
+                        if self._run_id is not None:
+                            beat = (utcnow(), self._run_id)
+                            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", beat)
+                            continue
+                        conn.execute(
+                            "UPDATE trials SET heartbeat = ? WHERE status = 'running' "
+                            "AND host = ? AND pid = ?",
+                            (utcnow(), self._host, self._pid),
+                        )
+                except sqlite3.Error:  # busy for a minute, or the store went away: skip a beat
+                    continue
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop refreshing and wait (up to 5 s) for the thread to end."""
+        self._stopped.set()
+        self.join(timeout=5)
+
+
+def process_alive(pid: int) -> bool:
+    """True unless process ``pid`` of this host has exited (a zombie counts as exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: it will never finish its trial
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def worker_gone(
+    host: str | None, pid: int | None, heartbeat: str | None, *, lease_seconds: float = LEASE_SECONDS
+) -> bool:
+    """True when a process that left no end behind is dead (as :meth:`Writer.recover_abandoned` decides).
+
+    Dead: its pid is not alive on this host, or its heartbeat is older than the lease.
+    """
+    if host == socket.gethostname() and pid is not None and pid != os.getpid() and not process_alive(pid):
+        return True
+    if heartbeat is None:
+        return True
+    age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(heartbeat)
+    return age.total_seconds() > lease_seconds
+
+
+def exit_code_of(exc: BaseException | None) -> int:
+    """The exit code a command ends with: 0, 1 a failed check or error, 2 bad input, 130 interrupted."""
+    if exc is None:
+        return 0
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, HptrackError):
+        return 2
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 1
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """A command line as a shell would take it (``shlex.join``)."""
+    return shlex.join(str(arg) for arg in argv)
+
+
+def current_user() -> str | None:
+    """The login name recorded with a run (``uid N`` in a bare container)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container)
+        uid = getattr(os, "getuid", None)
+        return f"uid {uid()}" if uid is not None else None
+
+
+def hptrack_version() -> str:
+    """The hptrack version recorded with a run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hptrack")
+    except PackageNotFoundError:  # run from a source tree
+        return __version__

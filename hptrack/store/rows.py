@@ -1,0 +1,419 @@
+"""Row writing shared by fold commits and merges: trial finishing, and copying another store's rows.
+
+:func:`finish_trial` is the one place a trial turns ``complete`` or ``failed``: after a
+coordinator's last fold (:meth:`Writer.commit_fold`) and after a merge brought the
+last missing fold (:func:`merge_study_rows`). Every function runs inside the caller's
+transaction on its connection; table names are our own literals.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .._json import canonical_json, sha256_text
+from .history import current_user, hptrack_version, utcnow
+from .records import FoldConflict, FoldRecord, MergeOutcome, StudyDump, TrialDump
+
+_RUN_IDENTITY = ("host", "pid", "started", "command")  # one run, in whichever store it is found
+
+
+def finish_trial(
+    conn: sqlite3.Connection,
+    trial_id: int,
+    *,
+    n_folds: int,
+    rank_metric: str,
+    finished: str | None,
+    heartbeat: str | None = None,
+    run_id: int | None = None,
+) -> str | None:
+    """Mark a trial whose ``n_folds`` folds are all recorded ``complete`` (or ``failed``); return that.
+
+    A complete trial stores its ranking score, the mean of ``rank_metric`` over its folds
+    as scikit-learn computes it (None if a fold score is missing or NaN). ``finished``
+    defaults to its last fold's time; ``heartbeat`` and ``run_id``, when given, replace
+    the trial's. Returns None (and writes nothing) while a fold is missing.
+    """
+    n_done, n_failed, last = conn.execute(
+        "SELECT count(*), count(error), max(finished) FROM folds WHERE trial_id = ?", (trial_id,)
+    ).fetchone()
+    if n_done < n_folds:
+        return None
+    status = "failed" if n_failed else "complete"
+    score = None
+    if status == "complete":
+        fold_scores = [
+            row[0]
+            for row in conn.execute(
+                "SELECT test FROM scores WHERE trial_id = ? AND metric = ? ORDER BY fold",
+                (trial_id, rank_metric),
+            )
+        ]
+        score = _mean(fold_scores)
+    conn.execute(
+        "UPDATE trials SET status = ?, score = ?, finished = ?, heartbeat = coalesce(?, heartbeat), "
+        "pid = NULL, run_id = coalesce(?, run_id) WHERE id = ?",
+        (status, score, finished or last, heartbeat, run_id, trial_id),
+    )
+    return status
+
+
+def insert_fold(
+    conn: sqlite3.Connection, trial_id: int, result: FoldRecord, *, now: str, host: str, run_id: int | None
+) -> bool:
+    """Insert a fold with its scores, counting it for run ``run_id``; False if it was there already."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
+        "finished, host, fold_key, origin, run_id, score_errors) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            trial_id,
+            result.fold,
+            result.fit_time,
+            result.score_time,
+            result.error,
+            now,
+            host,
+            result.fold_key,
+            None if result.origin is None else canonical_json(result.origin),
+            run_id,
+            canonical_json(result.score_errors) if result.score_errors else None,
+        ),
+    )
+    if cursor.rowcount == 0:
+        return False
+    if run_id is not None:  # the run's counter, in the same commit
+        conn.execute("UPDATE runs SET folds = folds + 1 WHERE id = ?", (run_id,))
+    train = result.train
+    conn.executemany(
+        "INSERT INTO scores (trial_id, fold, metric, test, train) VALUES (?, ?, ?, ?, ?)",
+        [
+            (trial_id, result.fold, metric, value, None if train is None else train.get(metric))
+            for metric, value in result.test.items()
+        ],
+    )
+    return True
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    """Mean as scikit-learn computes it (numpy), None if any value is missing or NaN."""
+    import numpy as np
+
+    array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    mean = float(np.average(array.reshape(1, -1), axis=1)[0])
+    return None if np.isnan(mean) else mean
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def merge_study_rows(
+    conn: sqlite3.Connection,
+    dump: StudyDump,
+    *,
+    name: str,
+    source: str | None,
+    command: str | None,
+    host: str,
+    pid: int,
+) -> MergeOutcome:
+    """Merge a dump into study ``name`` inside the caller's transaction (see :meth:`Writer.merge_study`)."""
+    started = utcnow()
+    row = conn.execute("SELECT id, n_folds, metrics FROM studies WHERE name = ?", (name,)).fetchone()
+    study_id = None if row is None else int(row[0])
+    done_before = 0 if study_id is None else _n_finished(conn, study_id)
+    run_ids, added = _merge_runs(conn, dump.runs, study_id, origin=source)
+    dump = _with_run_ids(dump, run_ids)
+    if row is None:
+        outcome = _copy_study(conn, dump, name)
+        study_id = int(conn.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()[0])
+        conn.executemany("UPDATE runs SET study_id = ? WHERE id = ?", [(study_id, i) for i in added])
+    else:
+        metrics = json.loads(row[2])
+        outcome = _merge_trials(conn, dump, study_id=row[0], n_folds=row[1], metrics=metrics)
+    outcome = replace(outcome, runs_added=len(added))
+    wrote = outcome.created or outcome.trials_added or outcome.folds_added or added
+    if command is not None and (wrote or outcome.conflicts):
+        now = utcnow()
+        conn.execute(
+            "INSERT INTO runs (study_id, command, user, host, pid, version, started, finished, "
+            "exit, heartbeat, trials, folds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                study_id,
+                command,
+                current_user(),
+                host,
+                pid,
+                hptrack_version(),
+                started,
+                now,
+                1 if outcome.conflicts else 0,
+                now,
+                _n_finished(conn, study_id) - done_before,
+                outcome.folds_added,
+            ),
+        )
+    return outcome
+
+
+def _n_finished(conn: sqlite3.Connection, study_id: int) -> int:
+    """How many trials of the study are complete or failed."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM trials WHERE study_id = ? AND status IN ('complete', 'failed')", (study_id,)
+        ).fetchone()[0]
+    )
+
+
+def _merge_runs(
+    conn: sqlite3.Connection, runs: Sequence[dict[str, Any]], study_id: int | None, *, origin: str | None
+) -> tuple[dict[int, int], list[int]]:
+    """Copy a source's runs not yet here; return (source run id -> id here, ids inserted).
+
+    A run already here (same host, pid, start and command) is the same run: it only gains
+    an end it lacked (a store copied while that run was still going).
+    """
+    here: dict[tuple[Any, ...], int] = {}
+    if study_id is not None:
+        for run_id, *identity in conn.execute(
+            "SELECT id, host, pid, started, command FROM runs WHERE study_id = ?", (study_id,)
+        ):
+            here[tuple(identity)] = run_id
+    columns = _columns(conn, "runs")
+    mapping: dict[int, int] = {}
+    added: list[int] = []
+    for run in runs:
+        identity = tuple(run.get(k) for k in _RUN_IDENTITY)
+        found = here.get(identity)
+        if found is not None:
+            conn.execute(
+                "UPDATE runs SET finished = coalesce(finished, ?), exit = coalesce(exit, ?), "
+                "trials = max(trials, ?), folds = max(folds, ?) WHERE id = ?",
+                (run.get("finished"), run.get("exit"), run.get("trials") or 0, run.get("folds") or 0, found),
+            )
+        else:
+            row = {k: v for k, v in run.items() if k not in ("id", "study_id")}
+            row["origin"] = run.get("origin") or origin  # where it ran, however many merges ago
+            found = here[identity] = _insert(conn, "runs", {**row, "study_id": study_id}, columns)
+            added.append(found)
+        mapping[int(run["id"])] = found
+    return mapping, added
+
+
+def _with_run_ids(dump: StudyDump, run_ids: Mapping[int, int]) -> StudyDump:
+    """``dump`` with its trials' and folds' ``run_id`` renumbered as the runs are here."""
+
+    def renumbered(row: dict[str, Any]) -> dict[str, Any]:
+        if "run_id" not in row:
+            return row
+        return {**row, "run_id": None if row["run_id"] is None else run_ids.get(row["run_id"])}
+
+    trials = [
+        replace(
+            trial,
+            row=renumbered(trial.row),
+            folds={fold: renumbered(values) for fold, values in trial.folds.items()},
+        )
+        for trial in dump.trials
+    ]
+    return replace(dump, trials=trials)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The column names of ``table`` here (a source may come from another schema version)."""
+    return {row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], columns: set[str]) -> int:
+    """Insert the values of ``row`` whose keys are columns of ``table`` (our own table names)."""
+    keys = [k for k in row if k in columns]
+    names = ", ".join(f'"{k}"' for k in keys)
+    cursor = conn.execute(
+        f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(keys))})", [row[k] for k in keys]
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _insert_folds(
+    conn: sqlite3.Connection,
+    trial_id: int,
+    trial: TrialDump,
+    folds: Iterable[int],
+    tables: dict[str, set[str]],
+) -> int:
+    """Insert the given folds of a dumped trial with their scores; return how many."""
+    n = 0
+    for fold in sorted(folds):
+        _insert(conn, "folds", {**trial.folds[fold], "trial_id": trial_id}, tables["folds"])
+        for score in trial.scores.get(fold, {}).values():
+            _insert(conn, "scores", {**score, "trial_id": trial_id}, tables["scores"])
+        n += 1
+    return n
+
+
+def _insert_trial(
+    conn: sqlite3.Connection, study_id: int, trial: TrialDump, tables: dict[str, set[str]]
+) -> tuple[int, int]:
+    """Insert a trial with its folds; a ``running`` one becomes ``pending``. Return (id, folds)."""
+    row = {**trial.row, "study_id": study_id}
+    if row.get("status") == "running":  # its worker is elsewhere or gone: resumable here
+        row.update(status="pending", host=None, pid=None, heartbeat=None)
+    trial_id = _insert(conn, "trials", row, tables["trials"])
+    return trial_id, _insert_folds(conn, trial_id, trial, trial.folds, tables)
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """The columns of each table a merge writes."""
+    return {table: _columns(conn, table) for table in ("studies", "trials", "folds", "scores")}
+
+
+def _copy_study(conn: sqlite3.Connection, dump: StudyDump, name: str) -> MergeOutcome:
+    """Copy a study absent here whole, under ``name``."""
+    tables = _tables(conn)
+    row = {**dump.row, "name": name}
+    if name != dump.name:  # renamed: the stored spec names the study too (resume reads it)
+        spec = {**json.loads(row["spec"]), "name": name}
+        row["spec"] = canonical_json(spec)
+        row["spec_hash"] = sha256_text(row["spec"])
+    study_id = _insert(conn, "studies", row, tables["studies"])
+    n_folds = 0
+    for trial in dump.trials:
+        n_folds += _insert_trial(conn, study_id, trial, tables)[1]
+    return MergeOutcome(
+        created=True, trials_added=len(dump.trials), folds_added=n_folds, trials_finished=0, conflicts=()
+    )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal, None only equal to None, and NaN equal to NaN."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a == b or (a != a and b != b))  # NaN equals NaN here
+
+
+def _fold_conflicts(
+    number: int, fold: int, trial: TrialDump, error_here: str | None, scores_here: dict[str, tuple[Any, Any]]
+) -> list[FoldConflict]:
+    """How fold ``fold`` recorded here differs from the source's (empty: the same)."""
+    error_there = trial.folds[fold].get("error")
+    if (error_here is None) != (error_there is None):
+        state = {True: "failed", False: "ok"}
+        return [
+            FoldConflict(
+                number, fold, None, "error", state[error_here is not None], state[error_there is not None]
+            )
+        ]
+    theirs = {m: (s.get("test"), s.get("train")) for m, s in trial.scores.get(fold, {}).items()}
+    out = []
+    for metric in sorted(set(scores_here) | set(theirs)):
+        mine_test, mine_train = scores_here.get(metric, (None, None))
+        their_test, their_train = theirs.get(metric, (None, None))
+        if not _same_value(mine_test, their_test):
+            out.append(FoldConflict(number, fold, metric, "test", mine_test, their_test))
+        if not _same_value(mine_train, their_train):
+            out.append(FoldConflict(number, fold, metric, "train", mine_train, their_train))
+    return out
+
+
+def _merge_trials(
+    conn: sqlite3.Connection, dump: StudyDump, *, study_id: int, n_folds: int, metrics: list[str]
+) -> MergeOutcome:
+    """Merge a dump into a study present here, trial by trial."""
+    tables = _tables(conn)
+    here = {
+        number: (trial_id, params, status)
+        for trial_id, number, params, status in conn.execute(
+            "SELECT id, number, params, status FROM trials WHERE study_id = ?", (study_id,)
+        )
+    }
+    conflicts: list[FoldConflict] = []
+    trials_added = folds_added = finished = 0
+    for trial in dump.trials:
+        mine = here.get(trial.number)
+        if mine is None:
+            folds_added += _insert_trial(conn, study_id, trial, tables)[1]
+            trials_added += 1
+            continue
+        found, added, status = _merge_trial(
+            conn, trial, mine, tables, n_folds=n_folds, rank_metric=metrics[0]
+        )
+        conflicts.extend(found)
+        folds_added += added
+        finished += status is not None
+    return MergeOutcome(
+        created=False,
+        trials_added=trials_added,
+        folds_added=folds_added,
+        trials_finished=finished,
+        conflicts=tuple(conflicts),
+    )
+
+
+def _merge_trial(
+    conn: sqlite3.Connection,
+    trial: TrialDump,
+    mine: tuple[int, str, str],
+    tables: dict[str, set[str]],
+    *,
+    n_folds: int,
+    rank_metric: str,
+) -> tuple[list[FoldConflict], int, str | None]:
+    """Give a trial present here the folds it lacks; return (conflicts, folds added, new status).
+
+    On any conflict the trial stays exactly as it is here.
+    """
+    trial_id, params, status = mine
+    if canonical_json(json.loads(params)) != canonical_json(json.loads(trial.row["params"])):
+        return [FoldConflict(trial.number, None, None, "params", params, trial.row["params"])], 0, None
+    errors_here = dict(
+        conn.execute("SELECT fold, error FROM folds WHERE trial_id = ?", (trial_id,)).fetchall()
+    )
+    scores_here: dict[int, dict[str, tuple[Any, Any]]] = {}
+    for fold, metric, test, train in conn.execute(
+        "SELECT fold, metric, test, train FROM scores WHERE trial_id = ?", (trial_id,)
+    ):
+        scores_here.setdefault(fold, {})[metric] = (test, train)
+    found = [
+        conflict
+        for fold in sorted(set(trial.folds) & set(errors_here))
+        for conflict in _fold_conflicts(
+            trial.number, fold, trial, errors_here[fold], scores_here.get(fold, {})
+        )
+    ]
+    missing = set(trial.folds) - set(errors_here)
+    if found or not missing:  # a conflict: the whole trial stays as it is here
+        return found, 0, None
+    added = _insert_folds(conn, trial_id, trial, missing, tables)
+    source = trial.row
+    conn.execute(
+        "UPDATE trials SET code_hash = coalesce(code_hash, ?), data_hash = coalesce(data_hash, ?), "
+        "started = coalesce(started, ?), host = coalesce(host, ?) WHERE id = ?",
+        (
+            source.get("code_hash"),
+            source.get("data_hash"),
+            source.get("started"),
+            source.get("host"),
+            trial_id,
+        ),
+    )
+    source_finished = source.get("status") in ("complete", "failed")
+    new_status = finish_trial(
+        conn,
+        trial_id,
+        n_folds=n_folds,
+        rank_metric=rank_metric,
+        finished=source.get("finished") if source_finished else None,
+        run_id=source.get("run_id") if source_finished else None,
+    )
+    if new_status is None and status != "failed" and _has_failed_fold(conn, trial_id):
+        conn.execute("UPDATE trials SET status = 'failed', score = NULL WHERE id = ?", (trial_id,))
+    return found, added, new_status
+
+
+def _has_failed_fold(conn: sqlite3.Connection, trial_id: int) -> bool:
+    """Whether any recorded fold of the trial failed."""
+    return bool(conn.execute("SELECT count(error) FROM folds WHERE trial_id = ?", (trial_id,)).fetchone()[0])

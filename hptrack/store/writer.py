@@ -1,0 +1,482 @@
+"""The coordinator's private writer: claims, fold commits, leases, run history, merges.
+
+Only the coordinating process writes the store, through one :class:`Writer`. Trials
+are claimed atomically (one ``UPDATE ... RETURNING``), each fold's scores commit in
+their own transaction, and a trial turns ``complete`` in the same transaction as its
+last fold (:func:`~hptrack.store.rows.finish_trial`). Users read through
+:class:`hptrack.Store` instead, which has none of these methods.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .._json import canonical_json, sha256_text
+from ..errors import StoreError
+from . import reads
+from ._sqlite import default_store_path, open_readonly, open_writable
+from .history import (
+    HEARTBEAT_SECONDS,
+    LEASE_SECONDS,
+    Heartbeat,
+    current_user,
+    exit_code_of,
+    hptrack_version,
+    process_alive,
+    utcnow,
+)
+from .records import (
+    Claim,
+    FoldRecord,
+    MergeOutcome,
+    ReusableFold,
+    RunHandle,
+    StoredStudy,
+    StudyDump,
+    StudyRecord,
+)
+from .rows import finish_trial, insert_fold, merge_study_rows
+
+
+class Writer:
+    """The write protocol of one store file, for the coordinating process only.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The store file; default ``$HPTRACK_STORE``, else ``./hptrack.db``. Created (and
+        an older schema upgraded) when opened for writing.
+    readonly : bool, default=False
+        Open for reading only (:func:`open_to_record` does, for a store it cannot
+        write): :meth:`run_record` then records nothing and every write raises
+        :class:`~hptrack.StoreError`.
+
+    Raises
+    ------
+    StoreError
+        The file is not SQLite, not an hptrack store, corrupt, from a newer hptrack, or
+        cannot be written. The file is left untouched.
+
+    Examples
+    --------
+    >>> with Writer("hptrack.db") as writer:  # doctest: +SKIP
+    ...     stored = writer.create_study(record)
+    ...     for claim in writer.claim(stored.id, 4, code_hash=code, data_hash=data):
+    ...         ...
+    """
+
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.readonly = readonly
+        self._db: Any = None
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        self._run_id: int | None = None  # the run being recorded (run_record): claims and folds name it
+        if readonly:
+            self._conn: sqlite3.Connection = open_readonly(self.path)
+        else:
+            self._conn, self._db = open_writable(self.path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "readonly" if self.readonly else "writable"
+        return f"Writer({str(self.path)!r}, {mode})"
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying ``sqlite3`` connection (the query layer reads through it)."""
+        return self._conn
+
+    def _writer(self) -> Any:
+        """sqlite-utils' Database, or a StoreError when opened read-only."""
+        if self._db is None:
+            raise StoreError(f"store {self.path} was opened read-only")
+        return self._db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """One write transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
+
+        A concurrent writer then makes it wait (busy timeout) rather than fail when a read
+        in the transaction is followed by a write. Inside an open transaction it nests as
+        a savepoint (``db.atomic()``).
+        """
+        db = self._writer()
+        conn = db.conn
+        if conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ studies
+
+    def stored_study(self, name: str) -> StoredStudy | None:
+        """The stored identity of study ``name`` (what a resume is checked against), or None."""
+        return reads.stored_study(self._conn, name)
+
+    def require_study(self, name: str) -> StoredStudy:
+        """Like :meth:`stored_study`, raising :class:`~hptrack.StudyNotFoundError` when absent."""
+        stored = self.stored_study(name)
+        if stored is None:
+            raise reads.study_not_found(self._conn, name, self.path)
+        return stored
+
+    def counts(self, study_id: int) -> dict[str, int]:
+        """Number of trials per status."""
+        return reads.status_counts(self._conn, study_id)
+
+    def create_study(self, record: StudyRecord) -> StoredStudy:
+        """Create a study and its pending trials in one transaction; return it.
+
+        If another process created it first, the existing study is returned.
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            if self.stored_study(record.name) is None:
+                spec = canonical_json(record.spec)
+                cursor = db.execute(
+                    "INSERT INTO studies (name, search, n_trials, n_folds, metrics, seed, spec, "
+                    "spec_hash, code_hash, code, data_hash, data, split_hash, provenance, created, "
+                    "scorers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.name,
+                        record.search,
+                        len(record.trial_params),
+                        record.n_folds,
+                        canonical_json(record.metrics),
+                        record.seed,
+                        spec,
+                        sha256_text(spec),
+                        record.code_hash,
+                        canonical_json(record.code),
+                        record.data_hash,
+                        canonical_json(record.data),
+                        record.split_hash,
+                        canonical_json(record.provenance),
+                        now,
+                        canonical_json(record.scorers),
+                    ),
+                )
+                study_id = cursor.lastrowid
+                db.conn.executemany(
+                    "INSERT INTO trials (study_id, number, params, seed, status) "
+                    "VALUES (?, ?, ?, ?, 'pending')",
+                    (
+                        (study_id, number, params, seeds)
+                        for number, (params, seeds) in enumerate(zip(record.trial_params, record.trial_seeds))
+                    ),
+                )
+        stored = self.stored_study(record.name)
+        assert stored is not None
+        return stored
+
+    # ------------------------------------------------------------------ trials
+
+    def recover_abandoned(self, study_id: int, *, lease_seconds: float = LEASE_SECONDS) -> list[int]:
+        """Return trials left ``running`` by dead workers to ``pending``; list their numbers.
+
+        A worker on this host is dead when its process is gone; a worker elsewhere when
+        its heartbeat is older than ``lease_seconds``. Folds it committed are kept.
+        """
+        with self._transaction() as db:  # read and reset together: no live claim is lost
+            rows = db.conn.execute(
+                "SELECT id, number, host, pid, heartbeat FROM trials "
+                "WHERE study_id = ? AND status = 'running' ORDER BY number",
+                (study_id,),
+            ).fetchall()
+            now = _dt.datetime.now(_dt.timezone.utc)
+            dead: list[tuple[int, int]] = []
+            for trial_id, number, host, pid, heartbeat in rows:
+                if host == self._host and pid is not None:
+                    if pid != self._pid and not process_alive(pid):
+                        dead.append((trial_id, number))
+                elif (
+                    heartbeat is None
+                    or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds() > lease_seconds
+                ):
+                    dead.append((trial_id, number))
+            db.conn.executemany(
+                "UPDATE trials SET status = 'pending', host = NULL, pid = NULL WHERE id = ?",
+                [(trial_id,) for trial_id, _ in dead],
+            )
+        return [number for _, number in dead]
+
+    def reset_failed(self, study_id: int) -> int:
+        """Make failed trials pending again, dropping their failed folds; return how many."""
+        with self._transaction() as db:
+            failed = "SELECT id FROM trials WHERE study_id = ? AND status = 'failed'"
+            db.execute(
+                f"DELETE FROM scores WHERE (trial_id, fold) IN (SELECT trial_id, fold FROM folds "
+                f"WHERE error IS NOT NULL AND trial_id IN ({failed}))",
+                (study_id,),
+            )
+            db.execute(
+                f"DELETE FROM folds WHERE error IS NOT NULL AND trial_id IN ({failed})",
+                (study_id,),
+            )
+            cursor = db.execute(
+                "UPDATE trials SET status = 'pending', score = NULL, finished = NULL "
+                "WHERE study_id = ? AND status = 'failed'",
+                (study_id,),
+            )
+        return int(cursor.rowcount)
+
+    def claim(self, study_id: int, limit: int, *, code_hash: str, data_hash: str) -> list[Claim]:
+        """Atomically claim up to ``limit`` pending trials, lowest numbers first.
+
+        Parameters
+        ----------
+        study_id : int
+            The study (:attr:`StoredStudy.id`).
+        limit : int
+            At most this many trials.
+        code_hash, data_hash : str
+            Recorded on each claimed trial: what it is scored under.
+
+        Returns
+        -------
+        list of Claim
+            By number; each with the folds already recorded (a resumed trial).
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            rows = list(
+                db.query(
+                    "UPDATE trials SET status = 'running', started = coalesce(started, :now), "
+                    "heartbeat = :now, host = :host, pid = :pid, code_hash = :code, "
+                    "data_hash = :data, run_id = :run "
+                    "WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
+                    "AND status = 'pending' ORDER BY number LIMIT :limit) "
+                    "RETURNING id, number, params",
+                    {
+                        "now": now,
+                        "host": self._host,
+                        "pid": self._pid,
+                        "code": code_hash,
+                        "data": data_hash,
+                        "study": study_id,
+                        "limit": int(limit),
+                        "run": self._run_id,
+                    },
+                )
+            )
+        rows.sort(key=lambda row: row["number"])
+        done = reads.folds_done(self._conn, [row["id"] for row in rows])
+        return [
+            Claim(row["id"], row["number"], row["params"], frozenset(done.get(row["id"], ()))) for row in rows
+        ]
+
+    def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
+        """Successful stored folds with these content keys, in any study (:func:`reads.reusable_folds`)."""
+        return reads.reusable_folds(self._conn, keys)
+
+    def commit_fold(self, trial_id: int, result: FoldRecord, *, n_folds: int, rank_metric: str) -> str | None:
+        """Write one fold and its scores in one transaction.
+
+        After the trial's last fold, the same transaction marks it ``complete`` (or
+        ``failed`` if any fold failed) and stores its ranking score. Returns the trial's
+        new status when it finished, else None. A fold already recorded is left as is.
+        A fold whose fit succeeded but one scorer failed (``result.score_errors``) is not
+        a failed fold: that metric holds ``error_score`` (NaN by default, so a failed
+        ranking metric leaves the trial ``complete`` but unranked).
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            conn = db.conn
+            if not insert_fold(conn, trial_id, result, now=now, host=self._host, run_id=self._run_id):
+                # committed before
+                (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+                if status in ("complete", "failed"):  # leave a finished trial as it is
+                    return None
+            # (until the last fold, the heartbeat thread keeps the claim fresh)
+            status = finish_trial(
+                conn, trial_id, n_folds=n_folds, rank_metric=rank_metric, finished=now, heartbeat=now
+            )
+            if status is not None and self._run_id is not None:
+                conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
+        return status
+
+    def release(self, trial_ids: Iterable[int]) -> None:
+        """Return this process's unfinished claims to ``pending`` (Ctrl-C, errors)."""
+        ids = list(trial_ids)
+        if not ids:
+            return
+        with self._transaction() as db:
+            db.conn.executemany(
+                "UPDATE trials SET status = 'pending', host = NULL, pid = NULL "
+                "WHERE id = ? AND status = 'running'",
+                [(trial_id,) for trial_id in ids],
+            )
+
+    def fail(self, trial_id: int) -> None:
+        """Mark a running trial ``failed`` now (``error_score="raise"``: the run stops).
+
+        Its recorded folds are kept; ``--retry-failed`` re-runs the failed ones.
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            cursor = db.conn.execute(
+                "UPDATE trials SET status = 'failed', score = NULL, finished = ?, heartbeat = ?, "
+                "pid = NULL WHERE id = ? AND status = 'running'",
+                (now, now, trial_id),
+            )
+            if cursor.rowcount and self._run_id is not None:
+                db.conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
+
+    def heartbeat_thread(self, interval: float = HEARTBEAT_SECONDS) -> Heartbeat:
+        """A started daemon thread refreshing this process's claims every ``interval`` s.
+
+        It keeps a long fold's trial from looking abandoned to coordinators on other
+        hosts (which go by the heartbeat, not the process table). Call ``stop()``.
+        """
+        beat = Heartbeat(self.path, self._host, self._pid, interval)
+        beat.start()
+        return beat
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat of every trial this process is running."""
+        db = self._writer()
+        db.execute(
+            "UPDATE trials SET heartbeat = ? WHERE status = 'running' AND host = ? AND pid = ?",
+            (utcnow(), self._host, self._pid),
+        )
+
+    # ------------------------------------------------------------------ history
+
+    def start_run(self, study_id: int, command: str) -> int:
+        """Record that this process starts working on a study; return the run's id.
+
+        The row names the command line, user, host, pid and hptrack version; it stays
+        unfinished (``finished``/``exit`` NULL) until :meth:`finish_run`.
+        """
+        now = utcnow()
+        with self._transaction() as db:
+            cursor = db.conn.execute(
+                "INSERT INTO runs (study_id, command, user, host, pid, version, started, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (study_id, command, current_user(), self._host, self._pid, hptrack_version(), now, now),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, exit_code: int) -> None:
+        """Record a run's end and exit code (0 success, 1 failed check or error, 2 bad input, 130)."""
+        now = utcnow()
+        with self._transaction() as db:
+            db.conn.execute(
+                "UPDATE runs SET finished = ?, exit = ?, heartbeat = ? WHERE id = ?",
+                (now, int(exit_code), now, run_id),
+            )
+
+    @contextmanager
+    def run_record(self, study_id: int, command: str) -> Iterator[RunHandle]:
+        """Record the work done inside the block as one run of study ``study_id``.
+
+        Trials claimed and folds committed inside it name the run, which counts them; a
+        heartbeat thread keeps its row fresh. On leaving, the run is finished with the
+        exit code of the exception that ended it (:func:`exit_code_of`: 2 for an
+        :class:`~hptrack.HptrackError`, 130 for ``KeyboardInterrupt``, 1 for anything
+        else), or with ``handle.exit`` (0 unless set, e.g. to 1 for a failed check). A
+        process that dies inside the block leaves the run unfinished: the history shows
+        it as died. On a read-only store nothing is recorded (``handle.id`` is None).
+
+        Examples
+        --------
+        >>> with writer.run_record(study.id, "hptrack verify digits") as run:  # doctest: +SKIP
+        ...     run.exit = 0 if verify_study(store, "digits").ok else 1
+        """
+        if self._db is None:
+            yield RunHandle(None)
+            return
+        handle = RunHandle(self.start_run(study_id, command))
+        previous, self._run_id = self._run_id, handle.id
+        beat = Heartbeat(self.path, self._host, self._pid, HEARTBEAT_SECONDS, run_id=handle.id)
+        beat.start()
+        ended: BaseException | None = None
+        try:
+            yield handle
+        except BaseException as exc:
+            ended = exc
+            raise
+        finally:
+            beat.stop()
+            self._run_id = previous
+            assert handle.id is not None
+            code = exit_code_of(ended) if ended is not None else handle.exit
+            try:
+                self.finish_run(handle.id, code)
+            except (sqlite3.Error, StoreError):
+                if ended is None:
+                    raise
+                # the store failed along with the work: keep the original error; the run
+                # shows as died
+
+    # ------------------------------------------------------------------ merging
+
+    def merge_study(
+        self, dump: StudyDump, *, name: str, source: str | None = None, command: str | None = None
+    ) -> MergeOutcome:
+        """Merge another store's rows of a study (``Study.dump()``) into study ``name`` here.
+
+        All in one transaction. A study absent here is copied whole under ``name``
+        (``running`` trials become ``pending``, their finished folds kept). Into a present
+        study (the caller has checked it is the same study: same spec, data and splits)
+        each trial gains the folds it lacks, and turns ``complete`` (or ``failed``) when
+        its last fold arrives. A fold recorded on both sides with different results is a
+        conflict: it is returned, and that trial is left exactly as it is here. Nothing
+        already here is ever overwritten, so merging again changes nothing.
+
+        The source's runs (its history) are copied once, ``origin`` naming ``source``
+        (a run is the same run when its host, pid, start and command are), and the
+        copied trials and folds name their runs here. With ``command``, a merge that
+        wrote anything (or found a conflict: exit 1) is itself recorded as a run.
+        """
+        with self._transaction() as db:
+            return merge_study_rows(
+                db.conn, dump, name=name, source=source, command=command, host=self._host, pid=self._pid
+            )
+
+
+def open_to_record(path: str | Path | None) -> tuple[Writer, str | None]:
+    """Open a store writable so that a command can record its run; else read-only, saying why.
+
+    For commands that only read a study but belong in its history (``verify``): a store
+    that cannot be written (read-only media, an archive) still serves them, unrecorded.
+    A missing or empty file is never created: it gets the read-only open's error.
+
+    Returns
+    -------
+    (Writer, str or None)
+        The writer (``readonly`` when it cannot write), and why nothing will be recorded.
+    """
+    target = Path(path) if path is not None else default_store_path()
+    if not target.is_file() or target.stat().st_size == 0:
+        return Writer(target, readonly=True), None  # raises: nothing to read
+    try:
+        return Writer(target), None
+    except StoreError as exc:
+        writer = Writer(target, readonly=True)  # a file no hptrack can read raises here
+        return writer, f"{target} cannot be written ({exc}), so this command is not recorded in its history"
