@@ -1,9 +1,5 @@
-"""``GridSearchCV`` and ``RandomizedSearchCV``: scikit-learn's, recording every trial.
-
-They take scikit-learn's arguments plus ``store``, ``study`` and ``seed``, keep its
-fitted attributes, and their ``cv_results_`` equal scikit-learn's on the same splits.
-Every fold is committed to the store as it finishes, so re-running the same script
-resumes where it stopped instead of starting over.
+"""What the two drop-ins share: a ``fit`` that records every fold in the store, resumes
+the study on the next ``fit``, and sets scikit-learn's fitted attributes from the store.
 """
 
 from __future__ import annotations
@@ -13,24 +9,21 @@ import numbers
 import sys
 import time
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn import model_selection as _ms
 from sklearn.base import clone, is_classifier
-from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
+from sklearn.model_selection import check_cv
 from sklearn.utils import indexable
 from sklearn.utils._param_validation import Interval
 
-from ._json import canonical_json, hash_value, sha256_text
-from .errors import HptrackError
-from .identity import code_fingerprint
-from .query import Store, cv_results_layout
-from .run import (
+from .._json import canonical_json, hash_value, sha256_text
+from ..errors import HptrackError
+from ..identity import code_fingerprint
+from ..query import Store, cv_results_layout
+from ..run import (
     FoldTask,
     ScoreKey,
     StudyPlan,
@@ -41,8 +34,9 @@ from .run import (
     run_plan,
     score_keys,
 )
-from .spec import check_study_name, distinct_candidates, sample_candidate
-from .store import Writer, command_line
+from ..spec import check_study_name
+from ..store import Writer, command_line
+from ._failures import _warn_about_scorer_failures, _warn_or_raise_about_fit_failures
 
 _EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
     "store": [str, Path, None],
@@ -405,246 +399,7 @@ class _RecordingSearch:
             self.scorer_ = scorers if self.multimetric_ else next(iter(scorers.values()))
 
 
-def _warn_about_scorer_failures(trials: list[Any], error_score: Any, *, train: bool) -> None:
-    """scikit-learn's "Scoring failed" UserWarning, once per failed scorer call.
-
-    As ``sklearn.model_selection._validation._score``, in its order: per trial and fold,
-    each metric whose scorer failed on the test rows, then again on the train rows when
-    train scores are asked for and that metric's train score is ``error_score`` too.
-    """
-    for trial in trials:
-        for fold, failed in sorted(trial.score_errors.items()):
-            calls = [m for m in trial.scores if m in failed]
-            if train and trial.train_scores is not None:
-                calls += [
-                    m
-                    for m in trial.scores
-                    if m in failed and _is_error_score(trial.train_scores.get(m, [])[fold:][:1], error_score)
-                ]
-            for metric in calls:
-                warnings.warn(
-                    "Scoring failed. The score on this train-test partition for these "
-                    f"parameters will be set to {error_score}. Details: \n{failed[metric]}",
-                    UserWarning,
-                    stacklevel=4,
-                )
-
-
-def _is_error_score(values: list[float | None], error_score: Any) -> bool:
-    """Whether the one recorded value in ``values`` is ``error_score`` (NaN: missing)."""
-    if not values:
-        return False
-    value = values[0]
-    if value is None or np.isnan(value):
-        return bool(np.isnan(error_score))
-    return bool(value == error_score)
-
-
-def _warn_or_raise_about_fit_failures(
-    errors: list[str], n_fits: int, error_score: Any, *, where: str
-) -> None:
-    """scikit-learn's FitFailedWarning, or its ValueError when every fit failed."""
-    delimiter = "-" * 80 + "\n"
-    summary = "\n".join(
-        f"{delimiter}{n} fits failed with the following error:\n{error}"
-        for error, n in Counter(errors).items()
-    )
-    recorded = f"\nThe failures are recorded in {where} (hptrack show STUDY NUMBER).\n"
-    if len(errors) == n_fits:
-        raise ValueError(
-            f"\nAll the {n_fits} fits failed.\n"
-            "It is very likely that your model is misconfigured.\n"
-            "You can try to debug the error by setting error_score='raise'.\n\n"
-            f"Below are more details about the failures:\n{summary}{recorded}"
-        )
-    warnings.warn(
-        f"\n{len(errors)} fits failed out of a total of {n_fits}.\n"
-        "The score on these train-test partitions for these parameters"
-        f" will be set to {error_score}.\n"
-        "If these failures are not expected, you can try to debug them "
-        "by setting error_score='raise'.\n\n"
-        f"Below are more details about the failures:\n{summary}{recorded}",
-        FitFailedWarning,
-        stacklevel=4,
-    )
-
-
 def _jsonable(value: Any) -> Any:
     import json
 
     return json.loads(canonical_json(value))
-
-
-class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
-    """Exhaustive search over a grid, every trial recorded in an hptrack store.
-
-    Takes scikit-learn's ``GridSearchCV`` arguments, plus:
-
-    Parameters
-    ----------
-    store : str or Path, optional
-        The store file; default ``$HPTRACK_STORE``, else ``./hptrack.db``.
-    study : str, optional
-        Study name. By default, the estimator's class plus a hash of the search and the
-        data: fitting the same search on the same data again resumes it.
-    seed : int, default=0
-        The study seed: the estimator's ``random_state`` params left at None get it.
-    allow_code_change : bool, default=False
-        Resume a stored study although package versions or own modules changed.
-    reuse : bool, default=True
-        Copy the result of a fold that any study of the store already evaluated with
-        the same estimator, params, data, split, scorers, code and package versions,
-        instead of fitting it again (the copy records where it came from). False
-        fits every fold.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.svm import SVC
-    >>> import hptrack
-    >>> X, y = load_iris(return_X_y=True)
-    >>> search = hptrack.GridSearchCV(SVC(), {"C": [1, 10]}, store="runs.db")  # doctest: +SKIP
-    >>> search.fit(X, y).best_params_  # doctest: +SKIP
-    {'C': 1}
-    """
-
-    _parameter_constraints: dict[str, Any] = {**_ms.GridSearchCV._parameter_constraints, **_EXTRA_CONSTRAINTS}
-
-    def __init__(
-        self,
-        estimator: Any,
-        param_grid: Any,
-        *,
-        scoring: Any = None,
-        n_jobs: int | None = None,
-        refit: Any = True,
-        cv: Any = None,
-        verbose: int = 0,
-        pre_dispatch: Any = "2*n_jobs",
-        error_score: Any = np.nan,
-        return_train_score: bool = False,
-        store: str | Path | None = None,
-        study: str | None = None,
-        seed: int = 0,
-        allow_code_change: bool = False,
-        reuse: bool = True,
-    ) -> None:
-        super().__init__(
-            estimator,
-            param_grid,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.store = store
-        self.study = study
-        self.seed = seed
-        self.allow_code_change = allow_code_change
-        self.reuse = reuse
-
-    def _candidates(self) -> tuple[str, Any, list[dict[str, Any]], int, list[dict[str, Any]]]:
-        candidates = [dict(p) for p in ParameterGrid(self.param_grid)]
-        return "grid", self.param_grid, candidates, int(self.seed), [{} for _ in candidates]
-
-
-class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ignore[misc]
-    """Random search, every trial recorded in an hptrack store.
-
-    Takes scikit-learn's ``RandomizedSearchCV`` arguments plus ``store``, ``study``,
-    ``seed``, ``allow_code_change`` and ``reuse`` (see :class:`GridSearchCV`). Candidate ``i`` is
-    drawn from ``SeedSequence([random_state, i])`` alone (``seed`` when
-    ``random_state`` is not an int), so candidates stay stable under resume; they differ
-    from scikit-learn's ``ParameterSampler`` sequence.
-    """
-
-    _parameter_constraints: dict[str, Any] = {
-        **_ms.RandomizedSearchCV._parameter_constraints,
-        **_EXTRA_CONSTRAINTS,
-    }
-
-    def __init__(
-        self,
-        estimator: Any,
-        param_distributions: Any,
-        *,
-        n_iter: int = 10,
-        scoring: Any = None,
-        n_jobs: int | None = None,
-        refit: Any = True,
-        cv: Any = None,
-        verbose: int = 0,
-        pre_dispatch: Any = "2*n_jobs",
-        random_state: Any = None,
-        error_score: Any = np.nan,
-        return_train_score: bool = False,
-        store: str | Path | None = None,
-        study: str | None = None,
-        seed: int = 0,
-        allow_code_change: bool = False,
-        reuse: bool = True,
-    ) -> None:
-        super().__init__(
-            estimator,
-            param_distributions,
-            n_iter=n_iter,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            random_state=random_state,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.store = store
-        self.study = study
-        self.seed = seed
-        self.allow_code_change = allow_code_change
-        self.reuse = reuse
-
-    def _candidates(self) -> tuple[str, Any, list[dict[str, Any]], int, list[dict[str, Any]]]:
-        if isinstance(self.random_state, numbers.Integral):
-            seed = int(self.random_state)
-        else:
-            if self.random_state is not None:
-                warnings.warn(
-                    "random_state is not an int, so it cannot seed reproducible candidates; "
-                    f"using seed={self.seed}",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            seed = int(self.seed)
-        distributions = self.param_distributions
-        sampler = ParameterSampler(distributions, self.n_iter, random_state=0)  # validates
-        spaces = sampler.param_distributions
-        if all(not hasattr(v, "rvs") for space in spaces for v in space.values()):
-            candidates = _distinct_candidates(distributions, seed, self.n_iter)
-        else:
-            candidates = [sample_candidate(distributions, seed, i) for i in range(self.n_iter)]
-        return (
-            "random",
-            distributions,
-            candidates,
-            seed,
-            [{"sample": [seed, i]} for i in range(len(candidates))],
-        )
-
-
-def _distinct_candidates(distributions: Any, seed: int, n_iter: int) -> list[dict[str, Any]]:
-    """Lists only: sample without replacement, as ``ParameterSampler`` does (and warns)."""
-    grid_size = len(ParameterGrid(distributions))
-    if grid_size < n_iter:
-        warnings.warn(
-            f"The total space of parameters {grid_size} is smaller than n_iter={n_iter}. "
-            f"Running {grid_size} iterations. For exhaustive searches, use GridSearchCV.",
-            UserWarning,
-            stacklevel=4,
-        )
-        n_iter = grid_size
-    return distinct_candidates(distributions, seed, n_iter)
