@@ -1,5 +1,4 @@
-"""Where a study ran: git commit and dirty flag, Python, platform, host, package versions.
-"""
+"""Where a study ran: git commit and dirty flag, Python, platform, host, package versions."""
 
 from __future__ import annotations
 

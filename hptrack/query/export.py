@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import MissingDependencyError
 from ..store import json_safe
 from .ranking import min_rank, min_ranks
 from .trials import Trial, nan_for_none
@@ -202,3 +203,93 @@ def _param_columns(candidate_params: Sequence[Mapping[str, Any]]) -> dict[str, A
             masked[index] = value
         columns[key] = masked
     return columns
+
+
+class StudyTables:
+    """:class:`~hptrack.query.Study`'s methods giving its trials as tables (``cv_results_``, rows)."""
+
+    n_folds: int
+    metrics: list[str]
+    metric: str
+
+    def trials(self, **filters: Any) -> list[Trial]:  # pragma: no cover - provided by Study
+        raise NotImplementedError
+
+    def cv_results(self) -> dict[str, Any]:
+        """The study as scikit-learn's ``cv_results_`` (trials by number; failed unranked).
+
+        Returns
+        -------
+        dict
+            ``param_*``, ``params``, ``split{k}_test_<metric>``, ``mean_``/``std_``/``rank_``
+            per metric, as numpy arrays (masked arrays for params).
+        """
+        return study_cv_results(
+            self.trials(), n_folds=self.n_folds, metrics=self.metrics, rank_metric=self.metric
+        )
+
+    def export_rows(self) -> list[dict[str, Any]]:
+        """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``).
+
+        Returns
+        -------
+        list of dict
+            What ``hptrack export STUDY`` writes, one dict per trial in trial order.
+        """
+        return export_rows(self.trials(), self.metrics)
+
+    def to_records(self, **filters: Any) -> list[dict[str, Any]]:
+        """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).
+
+        Parameters
+        ----------
+        **filters
+            Any of :meth:`trials`' keyword arguments (``status``, ``sort``, ``top``,
+            ``params``, ``min_score``); rows follow its order.
+
+        Returns
+        -------
+        list of dict
+            One flat dict per trial, filtered and ordered as asked.
+
+        Examples
+        --------
+        >>> rows = store.study("digits-svc").to_records(status="complete")  # doctest: +SKIP
+        >>> rows[0]["mean_test_accuracy"]  # doctest: +SKIP
+        """
+        rows = self.export_rows()
+        if not filters:
+            return rows
+        order = {t.number: i for i, t in enumerate(self.trials(**filters))}
+        return sorted((r for r in rows if r["number"] in order), key=lambda r: order[r["number"]])
+
+    def to_frame(self, **filters: Any) -> Any:
+        """The trials as a pandas DataFrame (needs pandas, an optional dependency).
+
+        Takes :meth:`to_records`' filters; one row per trial, ``cv_results_`` columns.
+
+        Parameters
+        ----------
+        **filters
+            As :meth:`to_records`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per trial, ``cv_results_`` columns.
+
+        Raises
+        ------
+        MissingDependencyError
+            pandas is not installed (an ``ImportError``; ``pip install pandas``).
+        """
+        import importlib
+
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "Study.to_frame() needs pandas, which is not installed: pip install pandas "
+                "(or use Study.to_records(), a list of dicts)"
+            ) from exc
+        return pd.DataFrame.from_records(self.to_records(**filters))

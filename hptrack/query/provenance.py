@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..errors import HptrackError
 from ..store import reads
 from .ties import numbers_text, short_hash
 from .trials import Trial
@@ -88,3 +89,114 @@ def _mixed_text(
             f"not the current {short_hash(current)}"
         )
     return text
+
+
+class StudyProvenance:
+    """:class:`~hptrack.query.Study`'s methods about the code and data its trials ran under."""
+
+    _conn: sqlite3.Connection
+    id: int
+    name: str
+    code_hash: str
+    data_hash: str
+
+    def best(self) -> Trial:  # pragma: no cover - provided by Study
+        raise NotImplementedError
+
+    def _store_option(self) -> str:  # pragma: no cover - provided by Study
+        raise NotImplementedError
+
+    def code_hashes(self) -> list[str]:
+        """Distinct code hashes that trials were scored under, in order of first use.
+
+        More than one means mixed code (``resume --allow-code-change``).
+
+        Returns
+        -------
+        list of str
+            Full sha256 hex digests; empty before any fold was recorded.
+        """
+        return hashes_in_order(self._conn, self.id, "code")
+
+    def data_hashes(self) -> list[str]:
+        """Distinct data fingerprints that trials were scored under, in order of first use.
+
+        More than one means mixed data: the data changed and the study was continued with
+        ``resume --allow-code-change``.
+
+        Returns
+        -------
+        list of str
+            Full sha256 hex digests; empty before any fold was recorded.
+        """
+        return hashes_in_order(self._conn, self.id, "data")
+
+    def hash_uses(self, kind: str) -> list[HashUse]:
+        """The ``"code"`` or ``"data"`` hashes that trials with a recorded fold ran under.
+
+        In order of first use (the earliest trial start), each with its number of trials
+        and the first and last start of those trials.
+
+        Parameters
+        ----------
+        kind : {"code", "data"}
+            Which hash.
+
+        Returns
+        -------
+        list of HashUse
+            ``(hash, n_trials, first_started, last_started)`` per distinct hash.
+        """
+        return hash_uses(self._conn, self.id, kind)
+
+    def provenance_warnings(self) -> list[str]:
+        """Warnings about trials scored under more than one code hash or data fingerprint.
+
+        One text per kind (code, data) that is mixed: how many trials were scored under
+        each hash (12-character prefixes) and which ones; and, when the best trial was
+        scored under another hash than the current one (that of the latest trials), which.
+        A single hash that differs from the one the study was created with is said too.
+        ``hptrack trials``, ``best``, ``show``, ``compare`` and the report print these.
+
+        Returns
+        -------
+        list of str
+            Empty when every trial was scored under the study's own code and data.
+        """
+        return provenance_warnings(
+            self._conn,
+            study_id=self.id,
+            name=self.name,
+            created={"code": self.code_hash, "data": self.data_hash},
+            best=self._best_or_none,
+            store_option=self._store_option(),
+        )
+
+    def _best_or_none(self) -> Trial | None:
+        """:meth:`best`, or None when there is no ranked complete trial."""
+        try:
+            return self.best()
+        except HptrackError:
+            return None
+
+    def most_common_error(self) -> tuple[str, int] | None:
+        """The most common error of the study's failed folds, and on how many folds.
+
+        Errors are told apart by the last line of their traceback (``ValueError: ...``);
+        ties go to the error recorded first. None when no fold failed.
+
+        Returns
+        -------
+        (str, int) or None
+            The error's last traceback line and its number of failed folds.
+        """
+        from collections import Counter
+
+        counts: Counter[str] = Counter()
+        for error in reads.fold_errors(self._conn, self.id):
+            lines = [line.strip() for line in error.splitlines() if line.strip()]
+            counts[lines[-1] if lines else "(no error text recorded)"] += 1
+        if not counts:
+            return None
+        line, n = counts.most_common(1)[0]
+        return line, n

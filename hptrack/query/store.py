@@ -129,6 +129,16 @@ class Store:
     def require_study(self, name: str) -> StoredStudy:
         """The stored identity of study ``name`` (its spec, hashes, provenance), as a resume reads it.
 
+        Parameters
+        ----------
+        name : str
+            The study's name.
+
+        Returns
+        -------
+        StoredStudy
+            A frozen snapshot of its ``studies`` row (spec, code and data hashes, provenance).
+
         Raises
         ------
         StudyNotFoundError

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import HptrackError, MissingDependencyError, SpecError, TrialNotFoundError
+from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
-from .export import export_rows, study_cv_results
-from .provenance import HashUse, hash_uses, hashes_in_order, provenance_warnings
+from .export import StudyTables
+from .provenance import StudyProvenance
 from .ranking import min_ranks
 from .runs import Run, study_runs
 from .summary import StudySummary
@@ -33,7 +33,7 @@ from .ties import (
 from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
-class Study:
+class Study(StudyProvenance, StudyTables):
     """A study in a store: its spec and provenance, and queries over its trials.
 
     Get one with ``Store.study(name)``.
@@ -63,6 +63,20 @@ class Study:
     def load(cls, conn: sqlite3.Connection, name: str, *, store_path: Path | None = None) -> Study:
         """Study ``name`` of the store behind ``conn``.
 
+        Parameters
+        ----------
+        conn : sqlite3.Connection
+            An open connection to an hptrack store.
+        name : str
+            The study's name.
+        store_path : Path, optional
+            The store file, named in messages and hints (``--store``).
+
+        Returns
+        -------
+        Study
+            A snapshot of the study's row; its trials are read when asked for.
+
         Raises
         ------
         StudyNotFoundError
@@ -82,83 +96,23 @@ class Study:
         return self.metrics[0]
 
     def counts(self) -> dict[str, int]:
-        """Number of trials per status."""
-        return reads.status_counts(self._conn, self.id)
-
-    # ------------------------------------------------------------------ provenance
-
-    def code_hashes(self) -> list[str]:
-        """Distinct code hashes that trials were scored under, in order of first use.
-
-        More than one means mixed code (``resume --allow-code-change``).
-        """
-        return hashes_in_order(self._conn, self.id, "code")
-
-    def data_hashes(self) -> list[str]:
-        """Distinct data fingerprints that trials were scored under, in order of first use.
-
-        More than one means mixed data: the data changed and the study was continued with
-        ``resume --allow-code-change``.
-        """
-        return hashes_in_order(self._conn, self.id, "data")
-
-    def hash_uses(self, kind: str) -> list[HashUse]:
-        """The ``"code"`` or ``"data"`` hashes that trials with a recorded fold ran under.
-
-        In order of first use (the earliest trial start), each with its number of trials
-        and the first and last start of those trials.
-        """
-        return hash_uses(self._conn, self.id, kind)
-
-    def provenance_warnings(self) -> list[str]:
-        """Warnings about trials scored under more than one code hash or data fingerprint.
-
-        One text per kind (code, data) that is mixed: how many trials were scored under
-        each hash (12-character prefixes) and which ones; and, when the best trial was
-        scored under another hash than the current one (that of the latest trials), which.
-        A single hash that differs from the one the study was created with is said too.
-        ``hptrack trials``, ``best``, ``show``, ``compare`` and the report print these.
+        """Number of trials per status.
 
         Returns
         -------
-        list of str
-            Empty when every trial was scored under the study's own code and data.
+        dict of str to int
+            ``{"pending": n, "running": n, "complete": n, "failed": n}``, every status present.
         """
-        return provenance_warnings(
-            self._conn,
-            study_id=self.id,
-            name=self.name,
-            created={"code": self.code_hash, "data": self.data_hash},
-            best=self._best_or_none,
-            store_option=self._store_option(),
-        )
-
-    def _best_or_none(self) -> Trial | None:
-        """:meth:`best`, or None when there is no ranked complete trial."""
-        try:
-            return self.best()
-        except HptrackError:
-            return None
-
-    def most_common_error(self) -> tuple[str, int] | None:
-        """The most common error of the study's failed folds, and on how many folds.
-
-        Errors are told apart by the last line of their traceback (``ValueError: ...``);
-        ties go to the error recorded first. None when no fold failed.
-        """
-        from collections import Counter
-
-        counts: Counter[str] = Counter()
-        for error in reads.fold_errors(self._conn, self.id):
-            lines = [line.strip() for line in error.splitlines() if line.strip()]
-            counts[lines[-1] if lines else "(no error text recorded)"] += 1
-        if not counts:
-            return None
-        line, n = counts.most_common(1)[0]
-        return line, n
+        return reads.status_counts(self._conn, self.id)
 
     def summary(self) -> StudySummary:
-        """The study's row of ``hptrack studies``."""
+        """The study's row of ``hptrack studies``.
+
+        Returns
+        -------
+        StudySummary
+            Name, search, trial counts, best score, metric, hashes, creation time.
+        """
         counts = self.counts()
         return StudySummary(
             name=self.name,
@@ -174,7 +128,15 @@ class Study:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The study's full provenance as JSON-ready data."""
+        """The study's full provenance as JSON-ready data.
+
+        Returns
+        -------
+        dict
+            Spec, seed, metrics, hashes (``code_hashes`` and ``data_hashes`` list those the
+            trials were scored under), git, environment and trial counts; what
+            ``hptrack show STUDY --json`` prints.
+        """
         counts = self.counts()
         return json_safe(
             {
@@ -288,6 +250,16 @@ class Study:
     def trial(self, number: int) -> Trial:
         """Trial ``number``.
 
+        Parameters
+        ----------
+        number : int
+            The trial's number, ``0..n_trials - 1``.
+
+        Returns
+        -------
+        Trial
+            Its params, fold scores, mean, std, rank, status, seed and provenance.
+
         Raises
         ------
         TrialNotFoundError
@@ -302,6 +274,11 @@ class Study:
 
     def best(self) -> Trial:
         """The best complete trial by the ranking metric (lowest number among ties).
+
+        Returns
+        -------
+        Trial
+            The complete trial of rank 1 by the first metric.
 
         Raises
         ------
@@ -356,59 +333,6 @@ class Study:
         if not wanted:
             return [None] * len(scores)
         return min_ranks(scores, among=reads.complete_scores(self._conn, self.id, at_least=min(wanted)))
-
-    # ------------------------------------------------------------------ exports
-
-    def cv_results(self) -> dict[str, Any]:
-        """The study as scikit-learn's ``cv_results_`` (trials by number; failed unranked)."""
-        return study_cv_results(
-            self.trials(), n_folds=self.n_folds, metrics=self.metrics, rank_metric=self.metric
-        )
-
-    def export_rows(self) -> list[dict[str, Any]]:
-        """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``)."""
-        return export_rows(self.trials(), self.metrics)
-
-    def to_records(self, **filters: Any) -> list[dict[str, Any]]:
-        """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).
-
-        Parameters
-        ----------
-        **filters
-            Any of :meth:`trials`' keyword arguments (``status``, ``sort``, ``top``,
-            ``params``, ``min_score``); rows follow its order.
-
-        Examples
-        --------
-        >>> rows = store.study("digits-svc").to_records(status="complete")  # doctest: +SKIP
-        >>> rows[0]["mean_test_accuracy"]  # doctest: +SKIP
-        """
-        rows = self.export_rows()
-        if not filters:
-            return rows
-        order = {t.number: i for i, t in enumerate(self.trials(**filters))}
-        return sorted((r for r in rows if r["number"] in order), key=lambda r: order[r["number"]])
-
-    def to_frame(self, **filters: Any) -> Any:
-        """The trials as a pandas DataFrame (needs pandas, an optional dependency).
-
-        Takes :meth:`to_records`' filters; one row per trial, ``cv_results_`` columns.
-
-        Raises
-        ------
-        MissingDependencyError
-            pandas is not installed (an ``ImportError``; ``pip install pandas``).
-        """
-        import importlib
-
-        try:
-            pd = importlib.import_module("pandas")
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "Study.to_frame() needs pandas, which is not installed: pip install pandas "
-                "(or use Study.to_records(), a list of dicts)"
-            ) from exc
-        return pd.DataFrame.from_records(self.to_records(**filters))
 
     # ------------------------------------------------------------------ statistics
 
@@ -471,7 +395,13 @@ class Study:
     # ------------------------------------------------------------------ merging and history
 
     def dump(self) -> StudyDump:
-        """Every stored row of the study (its studies row, trials, folds and scores), for merging."""
+        """Every stored row of the study (its studies row, trials, folds and scores), for merging.
+
+        Returns
+        -------
+        StudyDump
+            The rows, as plain data, that :func:`hptrack.store.merge_stores` copies.
+        """
         return reads.dump_study(self._conn, self.id, self.name)
 
     def history(self) -> list[Run]:
@@ -479,6 +409,13 @@ class Study:
 
         A store written before history was recorded (schema 2 or older, opened
         read-only) has none: the list is empty.
+
+        Returns
+        -------
+        list of Run
+            One snapshot per invocation: command, user, host, pid, version, start, finish
+            (None for a run still going or a process that died), exit code, trials and
+            folds it completed, its status (``finished``, ``running`` or ``died``).
 
         Examples
         --------

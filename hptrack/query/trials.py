@@ -20,7 +20,40 @@ from ..store import STATUSES, json_safe
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial: params, per-fold scores per metric, summary statistics and provenance."""
+    """One trial: params, per-fold scores per metric, summary statistics and provenance.
+
+    A frozen snapshot, as :meth:`Study.trials` read it.
+
+    Parameters
+    ----------
+    number : int
+        0-based, in grid order (``ParameterGrid(space)[number]``) or random draw order.
+    params : dict
+        The configuration.
+    status : {"pending", "running", "complete", "failed"}
+    scores : dict of str to list
+        Test score of every fold (0-based, as in ``split0_``) per metric; None if missing.
+    mean, std : dict of str to float or None
+        Per metric, as scikit-learn's ``mean_test_*`` and ``std_test_*`` (ddof=0).
+    rank : int or None
+        1 for the best by the ranking metric; ties share a rank; None when not ranked.
+    seed : dict
+        The seeds it ran with (``random_state`` of the estimator, sample index).
+    code_hash, data_hash : str or None
+        What it was scored under.
+    train_scores : dict or None
+        Per-fold train scores, when the study records them.
+    fit_time, score_time : list of float or None
+        Seconds per fold.
+    errors : dict of int to str
+        Traceback of each failed fold.
+    origins : dict of int to dict
+        Where each reused fold was first evaluated.
+    started, finished, host, pid
+        When and where it ran.
+    score_errors : dict of int to dict
+        Per fold, the traceback of each scorer that failed on a fold whose fit succeeded.
+    """
 
     number: int
     params: dict[str, Any]
@@ -46,7 +79,14 @@ class Trial:
     score_errors: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN becomes None)."""
+        """JSON-ready dict (NaN becomes None).
+
+        Returns
+        -------
+        dict
+            ``{number, params, status, scores: {metric: [fold scores]}, mean, std, rank, seed,
+            code_hash, ...}``: what ``hptrack trials --json`` prints per trial.
+        """
         out = {
             "number": self.number,
             "params": self.params,

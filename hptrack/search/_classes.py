@@ -104,6 +104,25 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
     drawn from ``SeedSequence([random_state, i])`` alone (``seed`` when
     ``random_state`` is not an int), so candidates stay stable under resume; they differ
     from scikit-learn's ``ParameterSampler`` sequence.
+
+    Parameters
+    ----------
+    store : str or Path, optional
+        The store file; default ``$HPTRACK_STORE``, else ``./hptrack.db``.
+    study : str, optional
+        Study name; by default derived from the estimator, the search and the data.
+    seed : int, default=0
+        The study seed, used where ``random_state`` is not an int.
+    allow_code_change : bool, default=False
+        Resume a stored study although package versions or own modules changed.
+    reuse : bool, default=True
+        Copy folds the store already evaluated with the same key instead of refitting.
+
+    Examples
+    --------
+    >>> from scipy.stats import loguniform
+    >>> search = hptrack.RandomizedSearchCV(  # doctest: +SKIP
+    ...     SVC(), {"C": loguniform(1e-2, 1e2)}, n_iter=20, random_state=0, store="runs.db")
     """
 
     _parameter_constraints: dict[str, Any] = {
