@@ -21,9 +21,9 @@ from .errors import (
     StudyNotFoundError,
     TrialNotFoundError,
 )
-from .query import Store
 
 if TYPE_CHECKING:  # editors and mypy still see the real classes
+    from .query import Store
     from .search import GridSearchCV, RandomizedSearchCV
 
 __all__ = [
@@ -44,6 +44,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: load scikit-learn only when asked
+    if name == "Store":  # the query layer: a few dozen ms of imports that --help never needs
+        from .query import Store
+
+        return Store
     if name in {"GridSearchCV", "RandomizedSearchCV"}:
         from . import search
 

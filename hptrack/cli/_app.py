@@ -14,11 +14,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import HptrackError
+
+if TYPE_CHECKING:
+    from ..query import Store
 
 
 class _InputError(click.ClickException):
@@ -105,6 +108,13 @@ def invoked_command() -> str:
     from ..store import command_line
 
     return command_line(["hptrack", *click.get_current_context().meta.get("hptrack.argv", [])])
+
+
+def open_store(path: Path) -> Store:
+    """The store at ``path``, read-only (imported here: ``hptrack --help`` needs no store code)."""
+    from ..query import Store
+
+    return Store(path, readonly=True)
 
 
 def emit_json(value: Any) -> None:

@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import _format
 from .._csv import csv_text
 from ..errors import HptrackError
-from ..query import Store
-from ._app import cli, emit_json, json_option, store_option
+from ._app import cli, emit_json, json_option, open_store, store_option
+
+if TYPE_CHECKING:
+    pass
 
 
 @cli.command()
@@ -26,7 +28,7 @@ def studies(store_path: Path, as_json: bool) -> None:
 
     Example: hptrack studies --store runs.db --json
     """
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         found = store.studies()
     if as_json:
         emit_json([s.to_dict() for s in found])
@@ -59,7 +61,7 @@ def trials(
 
     Example: hptrack trials digits-svc --top 5 --sort accuracy
     """
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         found = store.study(study)
         _warn_provenance(found)
         if as_csv:  # the export's rows and CSV, in this listing's order
@@ -83,7 +85,7 @@ def best(study: str, store_path: Path, as_json: bool) -> None:
 
     Example: hptrack best digits-svc --json
     """
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         found = store.study(study)
         _warn_provenance(found)
         trial = found.best()
@@ -114,7 +116,7 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
 
     Example: hptrack show digits-svc 3
     """
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         found = store.study(study)
         _warn_provenance(found)
         if number is None:
@@ -157,7 +159,7 @@ def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
 
     Example: hptrack export digits-svc --format csv -o results.csv
     """
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         rows = store.study(study).export_rows()
     text = csv_text(rows) if fmt == "csv" else json.dumps(rows, indent=2, allow_nan=False) + "\n"
     if output is None:
@@ -209,7 +211,7 @@ def report(
             f"-o {str(output)!r}: --all writes a directory (index.html + a page per study); "
             "give -o a directory name, e.g. -o reports/"
         )
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         if all_studies:
             write_site(store, output, template_dir=template_dir)
         else:
@@ -229,7 +231,7 @@ def history(study: str, store_path: Path, as_json: bool) -> None:
 
     Example: hptrack history digits-svc --store runs.db --json
     """
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         runs = store.study(study).history()
     if as_json:
         emit_json([r.to_dict() for r in runs])

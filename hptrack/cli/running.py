@@ -5,13 +5,12 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import _format
 from ..errors import DriftError, HptrackError
-from ..query import Store
 from ._app import (
     RESUME_HINT,
     cli,
@@ -22,10 +21,14 @@ from ._app import (
     json_option,
     n_jobs_option,
     no_reuse_option,
+    open_store,
     progress_bar,
     sigterm_as_interrupt,
     store_option,
 )
+
+if TYPE_CHECKING:
+    from ..query import Store
 
 
 def _run(
@@ -47,6 +50,8 @@ def _run(
     if report is not None and not report.parent.is_dir():
         raise HptrackError(f"--report {str(report)!r}: directory {str(report.parent)!r} does not exist")
     with dask_client(dask) as client, Writer(store_path) as writer, sigterm_as_interrupt():
+        from ..query import Store
+
         store = Store.from_writer(writer)  # the read API over the writer's connection
         stored = _open(
             writer, plan, allow_code_change, again=_command_line(*command, store_path), spec=spec_file
@@ -264,7 +269,7 @@ def resume(
     """
     from ..run import plan_from_spec, spec_from_store
 
-    with Store(store_path, readonly=True) as store:
+    with open_store(store_path) as store:
         stored = store.require_study(study)
     plan = plan_from_spec(spec_from_store(stored))
     _run(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._csv import csv_text
 from .._format import number
+from ..query import export_rows
 from .context import (
     ERROR_LINES,
     FULL_TABLE_ROWS,
@@ -97,7 +98,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         scorer_failures=tuple(_scorer_failures(t) for t in scorer_failed[:MAX_FAILED_SHOWN]),
         n_scorer_failures=len(scorer_failed),
         n_scorer_failures_hidden=max(0, len(scorer_failed) - MAX_FAILED_SHOWN),
-        csv=_csv_download(study),
+        csv=_csv_download(study, trials),
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
     )
@@ -229,8 +230,9 @@ def _best(ranked: Sequence[Trial], metrics: Sequence[str]) -> BestTrial:
 _UNSAFE_IN_URL = re.compile(r"[^A-Za-z0-9,._~:=+/-]+")  # what a data: URL must percent-encode
 
 
-def _csv_download(study: Study) -> CsvDownload:
-    """Every trial as ``hptrack export`` writes it (:meth:`Study.export_rows`), in a data: URL.
+def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
+    """Every trial as ``hptrack export`` writes it (:func:`~hptrack.query.export_rows` of the
+    trials already read, by number), in a data: URL.
 
     The download keeps the columns a reader needs: number, status, the rank, params,
     scores at full precision and ``mean_fit_time``; ``seed``, ``code_hash`` and
@@ -238,7 +240,7 @@ def _csv_download(study: Study) -> CsvDownload:
     reused folds); the error column holds the last line of the error. ``hptrack export``
     writes every column.
     """
-    rows = study.export_rows()
+    rows = export_rows(trials, study.metrics)
     columns = _download_columns(rows, study.metrics, study.n_folds)
     text = csv_text([{c: _download_cell(c, row.get(c)) for c in columns} for row in rows])
     slug = page_names([study.name])[study.name].removesuffix(".html")
