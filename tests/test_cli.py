@@ -222,13 +222,22 @@ def test_python_m_hptrack_and_version():
         assert command in done.stdout
 
 
-def test_query_commands_do_not_import_sklearn(ran):
+@pytest.mark.parametrize(
+    ("commands", "absent"),
+    [
+        ([["studies"]], ("sklearn", "numpy", "pandas", "scipy", "jinja2", "sqlite_utils")),
+        (  # means and stds come from numpy, exactly as scikit-learn computes them
+            [["trials", "tiny"], ["best", "tiny"], ["show", "tiny"], ["export", "tiny"], ["history", "tiny"]],
+            ("sklearn", "pandas", "scipy", "jinja2", "sqlite_utils"),
+        ),
+    ],
+)
+def test_query_commands_import_nothing_heavy(ran, commands, absent):
     code = (
         "import sys; from hptrack.cli import cli\n"
-        "for args in (['studies'], ['trials', 'tiny'], ['best', 'tiny'], ['show', 'tiny'],"
-        " ['export', 'tiny']):\n"
+        f"for args in {commands!r}:\n"
         f"    cli(args + ['--store', {str(ran)!r}], standalone_mode=False)\n"
-        "bad = [m for m in ('sklearn', 'pandas', 'scipy', 'jinja2') if m in sys.modules]\n"
+        f"bad = [m for m in {absent!r} if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     done = subprocess.run(
