@@ -207,3 +207,20 @@ def test_tie_queries_work_on_a_read_only_copy(db, tmp_path):
             assert s.study("tiny").tied_with_best().best == 0
     finally:
         copy.chmod(0o644)
+
+
+def test_best_and_top_read_the_score_index_not_every_trial(store):
+    """best() and trials(top=N) read through the (study_id, score) index: no sort of the study."""
+    executed: list[str] = []
+    store.connection.set_trace_callback(executed.append)
+    try:
+        study = store.study("tiny")
+        study.best()
+        study.trials(top=2)
+    finally:
+        store.connection.set_trace_callback(None)
+    ranked = [sql for sql in executed if "ORDER BY score DESC" in sql]
+    assert ranked, executed
+    for sql in ranked:
+        plan = " ".join(str(row[-1]) for row in store.connection.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "trials_by_score" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, (sql, plan)
