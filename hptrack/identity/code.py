@@ -29,13 +29,24 @@ def _is_user_module(module: Any) -> bool:
     path = getattr(module, "__file__", None)
     if not path:
         return False
-    resolved = os.path.realpath(path)
-    roots = {
-        os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
-    }
+    resolved = real_path(path)
     if "site-packages" in resolved or "dist-packages" in resolved:
         return False
-    return not any(resolved.startswith(root + os.sep) for root in roots)
+    return not any(resolved.startswith(root + os.sep) for root in _interpreter_roots())
+
+
+@functools.lru_cache(maxsize=4096)
+def real_path(path: str) -> str:
+    """``os.path.realpath``, once per path and process (a module's file does not move)."""
+    return os.path.realpath(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _interpreter_roots() -> frozenset[str]:
+    """Where the standard library and installed packages live."""
+    return frozenset(
+        real_path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    )
 
 
 @functools.lru_cache(maxsize=1)

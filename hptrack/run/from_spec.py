@@ -8,6 +8,7 @@ touched and hands the result to the shared builder (:func:`~hptrack.run.plan.bui
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from .._json import spec_identity
 from ..errors import SpecError
 from ..identity import code_fingerprint
-from ..identity.code import _is_user_module
+from ..identity.code import _is_user_module, real_path
 from ..spec import (
     DEFAULT_METRIC,
     StudySpec,
@@ -66,14 +67,17 @@ def _forget_user_modules(spec: StudySpec) -> None:
         file = getattr(loaded, "__file__", None)
         if loaded is None or not file or top == "hptrack":
             continue
-        if Path(file).resolve().is_relative_to(base):
+        # under the spec's folder, or user code imported from another folder (a spec elsewhere
+        # with a module of the same name): import it afresh from this spec's folder
+        if Path(file).resolve().is_relative_to(base) or _is_user_module(loaded):
             for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
                 del sys.modules[name]
+    prefix = str(base) + os.sep
     for name, module in list(sys.modules.items()):  # helpers those modules import
         file = getattr(module, "__file__", None)
-        if name == "__main__" or name.split(".")[0] == "hptrack" or not file:
+        if name == "__main__" or name.split(".")[0] == "hptrack" or not file or "site-packages" in file:
             continue
-        if Path(file).resolve().is_relative_to(base) and _is_user_module(module):
+        if real_path(file).startswith(prefix) and _is_user_module(module):
             del sys.modules[name]
 
 

@@ -65,6 +65,8 @@ def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> A
         raise SpecError(
             f"{where}: importing {module_name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
         ) from exc
+    if _from_another_spec(module_name, base_dir):  # on sys.path from an earlier spec, not this one's
+        raise SpecError(f"{where}: cannot import module {module_name!r}{_module_hint(module_name, base_dir)}")
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -75,6 +77,18 @@ def resolve(path: str, *, base_dir: Path, key: str, source: str = "<spec>") -> A
             )
         obj = getattr(obj, part)
     return obj
+
+
+def _from_another_spec(module_name: str, base_dir: Path) -> bool:
+    """True when ``module_name`` was found in another spec's folder, not beside this spec."""
+    top = sys.modules.get(module_name.split(".")[0])
+    file = getattr(top, "__file__", None)
+    if not file:
+        return False
+    path = Path(file).resolve()
+    folder = path.parent.parent if path.name == "__init__.py" else path.parent
+    others = {Path(d).resolve() for d in _SPEC_DIRS} - {base_dir.resolve()}
+    return folder in others
 
 
 def _moved_folder_message(where: str, missing: str, base_dir: Path, source: str) -> str:
