@@ -353,6 +353,7 @@ def _callable_form(value: Any, ctx: _Context, path: str) -> Any:
     qualified = f"{getattr(value, '__module__', '?')}.{name}"
     if name and "<" not in name:
         return {"callable": qualified}
+    source: str | None
     try:  # a lambda or a local function: its source text identifies it
         source = inspect.getsource(value)
     except (OSError, TypeError):  # typed at a prompt: its bytecode does
