@@ -8,14 +8,17 @@ act: update the digest here in the same commit that explains why.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-from hptrack._json import canonical_json, hash_value, identity_params, sha256_text
+from hptrack._json import canonical_json, describe, hash_value, identity_params, sha256_text
 from hptrack.identity import (
     data_fingerprint,
     fold_key,
@@ -105,3 +108,95 @@ def test_split_and_fold_digests_are_pinned() -> None:
     assert base == "8eefea4ae88401332be1fda1dd5fcb0680633dc5a4530ed5982d494437ad1e63"
     assert key == "e9ea5475ca3e0bf5d6600cdaab3e6692a8ad2b75f6fdb0a24c849ee2ec5f0bef"
     assert fold_key(base, {"alpha": 1.0}, first) != key  # 1 and 1.0 stay distinct
+
+
+# Issue 12: values scikit-learn accepts get forms of their own (the forms above are unchanged).
+NEW_FORMS = [
+    (
+        range(1, 10, 2),
+        '{"range":[1,10,2]}',
+        "2ca7aaf3c7bad50dfcb512212ae89eb717bba9d1ec31bbfe7346b42d61e548b2",
+    ),
+    ({3, 1, 2}, '{"set":[1,2,3]}', "d107ad2e6f03cbdf9f12d1184fcefea0dd6dcc83404ab2ff4a4c8e630402501a"),
+    (
+        np.random.RandomState(0),  # MT19937's seeding is fixed by numpy's stream-compatibility policy
+        '{"rng":"RandomState","state":"4d97bb9998a08d313625bea2c7276e92db02d5f39758c71bc6100b889328384f"}',
+        "24456230a3f7e99404bceef8a255f6235c1f8001b0ca2469d2887cc60b5422db",
+    ),
+    (
+        sp.coo_matrix(([1.0, 2.0, 3.0], ([0, 1, 2], [2, 0, 1])), shape=(3, 3)),
+        '{"sparse":{"dtype":"<f8","sha256":"9b6fe2a9710c4c82505ba2c3b5f731ae99c21b2ac62f3a9c45053628562b09ec",'
+        '"shape":[3,3]}}',
+        "10eac4cb5678c1df7dcb055f95a7067f99bd4e3c9ae267c0aabad2f204609959",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "digest"), NEW_FORMS, ids=["range", "set", "RandomState", "sparse"]
+)
+def test_new_value_forms_and_their_digests_are_pinned(value: Any, text: str, digest: str) -> None:
+    assert canonical_json(value) == text
+    assert hash_value(value) == digest
+
+
+def test_a_sparse_matrix_is_hashed_whatever_its_format() -> None:
+    dense = np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    forms = [sp.coo_matrix(dense), sp.csc_matrix(dense), sp.csr_array(dense), sp.lil_matrix(dense)]
+    with_duplicates = sp.coo_matrix(([1.0, 1.0, 2.0, 3.0], ([1, 1, 0, 2], [0, 0, 1, 2])), shape=(3, 3))
+    assert len({canonical_json(m) for m in [*forms, with_duplicates * 1]}) == 2  # duplicates: 1+1
+    assert canonical_json(with_duplicates) == canonical_json(sp.coo_matrix(dense * [[1], [2], [1]]))
+    assert canonical_json(sp.csr_matrix(dense, dtype=np.float32)) != canonical_json(forms[0])
+
+
+def test_a_random_state_is_its_state_when_fingerprinted() -> None:
+    rng = np.random.RandomState(0)
+    before = canonical_json(rng)
+    assert canonical_json(np.random.RandomState(0)) == before != canonical_json(np.random.RandomState(1))
+    rng.rand()  # a fit draws from it: another state, another identity
+    assert canonical_json(rng) != before
+    assert canonical_json(np.random.default_rng(3)) == canonical_json(np.random.default_rng(3))
+    assert canonical_json(np.random.default_rng(3)) != canonical_json(np.random.default_rng(4))
+
+
+def test_arrays_small_as_lists_large_as_digests() -> None:
+    assert canonical_json(np.array([[1, 2], [3, 4]])) == "[[1,2],[3,4]]"
+    large = np.arange(2000, dtype=np.int32).reshape(40, 50)
+    text = canonical_json(large)
+    assert text.startswith('{"array":{"dtype":"<i4","sha256":"') and text.endswith('"shape":[40,50]}}')
+    assert canonical_json(np.asfortranarray(large)) == text  # the content counts, not the layout
+    assert canonical_json(large.astype(np.int64)) != text
+    assert canonical_json(np.array(["a", None], dtype=object)) == '["a",null]'
+
+
+def test_kernels_classes_memory_and_bytes_have_stable_forms(tmp_path: Path) -> None:
+    from joblib import Memory
+    from sklearn.gaussian_process.kernels import RBF, ExpSineSquared
+    from sklearn.svm import SVC
+
+    kernel = ExpSineSquared(1.0, 5.0) + RBF(2.0)
+    assert canonical_json(kernel) == canonical_json(ExpSineSquared(1.0, 5.0) + RBF(2.0))
+    assert canonical_json(kernel) != canonical_json(ExpSineSquared(1.0, 6.0) + RBF(2.0))
+    assert json.loads(canonical_json(kernel))["class"] == "sklearn.gaussian_process.kernels.Sum"
+    assert canonical_json(SVC) == '{"callable":"sklearn.svm._classes.SVC"}'
+    assert canonical_json(Memory(tmp_path / "a", verbose=0)) == canonical_json(
+        Memory(tmp_path / "b", verbose=0)
+    )
+    assert canonical_json(b"ab") != canonical_json(b"ba")
+
+
+def test_a_value_with_no_stable_identity_is_described_or_refused() -> None:
+    class Opaque:
+        pass
+
+    value = {"a": [1, Opaque()], "b": {Opaque()}}
+    with pytest.raises(TypeError, match=r"cannot fingerprint a Opaque \(<.*Opaque object>\)"):
+        canonical_json(value)
+    text, unstable = describe(value)
+    marker = {
+        "unhashable": f"{__name__}.{Opaque.__qualname__}",
+        "repr": f"<{__name__}.{Opaque.__qualname__} object>",
+    }
+    assert json.loads(text) == {"a": [1, marker], "b": {"set": [marker]}}
+    assert unstable == [f"a[1]: {marker['repr']}", f"b{{}}: {marker['repr']}"]
+    assert describe({"C": 1}) == (canonical_json({"C": 1}), [])

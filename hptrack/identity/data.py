@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._json import canonical_json, hash_value, sha256_text
+from .._json import canonical_json, describe, hash_value, sha256_text
 
 # --------------------------------------------------------------------------- data
 
@@ -33,34 +33,42 @@ def _update_with_array(h: Any, name: str, value: Any) -> dict[str, Any]:
     if hasattr(value, "columns") and hasattr(value, "to_numpy"):  # a DataFrame
         columns = [str(c) for c in value.columns]
         h.update(canonical_json(columns).encode())
+        unstable = []
         for column in value.columns:
-            _update_with_ndarray(h, np.asarray(value[column].to_numpy()))
-        return {
+            unstable += _update_with_ndarray(h, np.asarray(value[column].to_numpy()))
+        described = {
             "name": name,
             "type": "dataframe",
             "shape": list(value.shape),
             "columns": columns,
             "dtypes": [str(d) for d in value.dtypes],
         }
+        return {**described, "unstable": unstable} if unstable else described
     array = np.asarray(value)
-    _update_with_ndarray(h, array)
-    return {"name": name, "type": "array", "shape": list(array.shape), "dtype": str(array.dtype)}
+    unstable = _update_with_ndarray(h, array)
+    described = {"name": name, "type": "array", "shape": list(array.shape), "dtype": str(array.dtype)}
+    return {**described, "unstable": unstable} if unstable else described
 
 
-def _update_with_ndarray(h: Any, array: Any) -> None:
+def _update_with_ndarray(h: Any, array: Any) -> list[str]:
+    """Feed one ndarray into ``h``; return the descriptions of its objects with no stable identity."""
     import numpy as np
 
     h.update(f"{array.dtype.str}{array.shape}".encode())
     if array.dtype == object or array.dtype.kind in "OU":
-        h.update(canonical_json(array.tolist()).encode())
-    else:
-        h.update(np.ascontiguousarray(array).tobytes())
+        text, unstable = describe(array.tolist())
+        h.update(text.encode())
+        return unstable
+    h.update(np.ascontiguousarray(array).tobytes())
+    return []
 
 
 def data_fingerprint(arrays: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """Hash of the data a study sees (X, y, groups, fit params): bytes, shape and dtype.
 
-    Returns the sha256 hex digest and a description of each array.
+    Returns the sha256 hex digest and a description of each array. An object array
+    holding values with no stable identity (:func:`hptrack._json.describe`) is hashed
+    by their description, and its entry lists them under ``"unstable"``.
     """
     h = hashlib.sha256()
     described = [_update_with_array(h, name, arrays[name]) for name in sorted(arrays)]

@@ -31,7 +31,7 @@ from .evaluate import (
 )
 from .executors import connect_dask, make_executor
 from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
-from .plan import StudyPlan, apply_seeds, build_plan, data_identity, seed_params
+from .plan import StudyPlan, apply_seeds, build_plan, data_identity, seed_params, unstable_values
 from .verify import FoldCheck, VerifyReport, choose_trials, verify_study
 
 __all__ = [
@@ -68,5 +68,6 @@ __all__ = [
     "seed_params",
     "spec_candidates",
     "spec_from_store",
+    "unstable_values",
     "verify_study",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._json import canonical_json
+from .._json import canonical_json, describe
 from ..identity import (
     data_fingerprint,
     environment,
@@ -50,6 +50,10 @@ class StudyPlan:
         What every fold evaluation reads (estimator, data, splits, scorers, options).
     scorer_ids : dict
         Each metric's scorer identity (None: unknown, so its folds are never reused).
+    unstable : list of str
+        The values of the estimator, the candidates or the data with no stable identity
+        (:func:`unstable_values`); when there are any, folds get no content key, so they
+        are never reused (and the study cannot be verified bit for bit).
     """
 
     name: str
@@ -73,6 +77,7 @@ class StudyPlan:
     provenance: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     user_modules: list[str] = field(default_factory=list)  # files a remote worker must import
+    unstable: list[str] = field(default_factory=list)
     inputs: FoldInputs = field(init=False, repr=False)
     scorer_ids: dict[str, str | None] = field(init=False, repr=False)
     _key_base: str | None = field(init=False, repr=False)
@@ -97,7 +102,10 @@ class StudyPlan:
         object.__setattr__(self, "_split_hashes", [] if key_base is None else fold_split_hashes(self.splits))
 
     def _fold_key_base(self) -> str | None:
-        """The part of every fold key this plan shares; None if a param cannot be fingerprinted."""
+        """The part of every fold key this plan shares; None if a value cannot be fingerprinted."""
+        if self.unstable:
+            logger.info("folds of study %r get no content key, so no reuse: %s", self.name, self.unstable)
+            return None
         try:
             return fold_key_base(
                 estimator=self.estimator,
@@ -118,7 +126,7 @@ class StudyPlan:
 
     @property
     def has_fold_keys(self) -> bool:
-        """Whether folds get content keys (False: the estimator holds an unhashable param)."""
+        """Whether folds get content keys (False: a value has no stable identity)."""
         return self._key_base is not None
 
     def fold_key(self, number: int, fold: int) -> str | None:
@@ -132,7 +140,7 @@ class StudyPlan:
         Returns
         -------
         str or None
-            None when the estimator holds a param that cannot be fingerprinted.
+            None when a value of the plan has no stable identity (:attr:`unstable`).
         """
         if self._key_base is None:
             return None
@@ -180,7 +188,7 @@ class StudyPlan:
             data=self.data_info,
             split_hash=self.split_hash,
             provenance=self.provenance,
-            trial_params=[canonical_json(p) for p in self.candidates],
+            trial_params=[describe(p).text for p in self.candidates],  # unstable ones described
             trial_seeds=[canonical_json(s) for s in self.trial_seeds],
             scorers=self.scorer_identities(),
         )
@@ -253,6 +261,33 @@ def apply_seeds(estimator: Any, seed: int, fixed: Sequence[str] = ()) -> dict[st
     if seeds:
         estimator.set_params(**seeds)
     return seeds
+
+
+def unstable_values(
+    estimator: Any, candidates: Sequence[Mapping[str, Any]], data_info: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """What in a plan has no stable identity (:func:`hptrack._json.describe`), once each.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Its params, at any depth.
+    candidates : sequence of dict
+        Each trial's params.
+    data_info : sequence of dict
+        :func:`data_identity`'s descriptions (an object array lists its ``"unstable"``).
+
+    Returns
+    -------
+    list of str
+        ``"estimator.params.x: <repr>"``, ``"param x: <repr>"``, ``"data fit:x ..."``
+        lines; empty when every fingerprint is stable.
+    """
+    found = [f"estimator.{u}" for u in describe(estimator).unstable]
+    for params in candidates:
+        found += [f"param {u}" for u in describe(params).unstable]
+    found += [f"data {d.get('name')} {u}" for d in data_info for u in d.get("unstable", ())]
+    return list(dict.fromkeys(found))
 
 
 def data_identity(
@@ -350,6 +385,7 @@ def build_plan(
     """
     data_hash, data_info = data
     code_hash, code_info = code
+    unstable = unstable_values(estimator, candidates, data_info)
     provenance = {
         "base_dir": str(base_dir),
         **origin,
@@ -358,6 +394,7 @@ def build_plan(
         "estimator": repr(estimator),
         "cv": repr(cv),
         "seeds": dict(seeds),
+        **({"unstable": unstable} if unstable else {}),  # recorded, never reused or verified
     }
     return StudyPlan(
         name=name,
@@ -381,6 +418,7 @@ def build_plan(
         provenance=provenance,
         seed=seed,
         user_modules=_user_module_files(code_info, base_dir),
+        unstable=unstable,
     )
 
 

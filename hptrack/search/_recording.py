@@ -8,6 +8,7 @@ import inspect
 import numbers
 import sys
 import time
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import indexable
 from sklearn.utils._param_validation import Interval
 
-from .._json import canonical_json, hash_value, sha256_text
+from .._json import describe, hash_value, sha256_text
 from ..errors import HptrackError
 from ..identity import code_fingerprint
 from ..query import Store, cv_results_layout
@@ -33,6 +34,7 @@ from ..run import (
     open_study,
     run_plan,
     score_keys,
+    unstable_values,
 )
 from ..spec import check_study_name
 from ..store import Writer, command_line
@@ -178,7 +180,7 @@ class _RecordingSearch:
         data = data_identity(X, y, groups, fit_params)
         code = self._code_identity(base, candidates, scorers)
         spec = self._spec(search, base, space, len(candidates), seed, len(splits), scorers)
-        name = self.study or f"{type(base).__name__}-{hash_value([spec, data[0]])[:12]}"
+        name = self.study or _derived_name(base, spec, data[0], unstable_values(base, candidates, data[1]))
 
         scoring: Any = self.scoring  # type: ignore[attr-defined]
         with Writer(self.store) as store:
@@ -208,6 +210,7 @@ class _RecordingSearch:
                 error_score=self.error_score,  # type: ignore[attr-defined]
                 return_train_score=bool(self.return_train_score),  # type: ignore[attr-defined]
             )
+            _warn_if_unstable(plan)
             self._record(store, plan)
             trials = Store.from_writer(store).study(name).trials()
         self.study_ = name
@@ -399,7 +402,31 @@ class _RecordingSearch:
             self.scorer_ = scorers if self.multimetric_ else next(iter(scorers.values()))
 
 
+def _derived_name(base: Any, spec: dict[str, Any], data_hash: str, unstable: list[str]) -> str:
+    """The study name when ``study=None``: the class and a hash of the search and the data.
+
+    A search holding a value with no stable identity gets a new name on every fit: its
+    stored results could not be told apart from another value's, so they are not resumed.
+    """
+    nonce = [uuid.uuid4().hex] if unstable else []
+    return f"{type(base).__name__}-{hash_value([spec, data_hash, *nonce])[:12]}"
+
+
+def _warn_if_unstable(plan: StudyPlan) -> None:
+    """One UserWarning when the plan holds values with no stable identity (recorded, no reuse)."""
+    if not plan.unstable:
+        return
+    shown = "; ".join(plan.unstable[:3]) + ("; ..." if len(plan.unstable) > 3 else "")
+    warnings.warn(
+        f"study {plan.name!r}: {shown} cannot be fingerprinted; results are recorded but will "
+        "not be reused or verified bit for bit",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON data (a value with no stable identity as its description)."""
     import json
 
-    return json.loads(canonical_json(value))
+    return json.loads(describe(value).text)

@@ -117,8 +117,6 @@ def distinct_candidates(
     """
     from sklearn.model_selection import ParameterGrid
 
-    from .._json import canonical_json
-
     grid = ParameterGrid(distributions)
     size = len(grid)
     if n_trials > size:
@@ -127,10 +125,18 @@ def distinct_candidates(
     seen: set[str] = set()
     for i in range(n_trials):
         params = sample_candidate(distributions, seed, i)
-        if canonical_json(params) in seen:
+        if _candidate_key(params) in seen:
             rng = np.random.default_rng(np.random.SeedSequence([seed, i, 1]))
-            while canonical_json(params) in seen:
+            while _candidate_key(params) in seen:
                 params = dict(sorted(grid[int(rng.integers(size))].items()))
-        seen.add(canonical_json(params))
+        seen.add(_candidate_key(params))
         candidates.append(params)
     return candidates
+
+
+def _candidate_key(params: Mapping[str, Any]) -> str:
+    """What tells configurations apart: canonical JSON; for unstable values, also which object."""
+    from .._json import describe
+
+    text, unstable = describe(params)
+    return f"{text}{sorted((k, id(v)) for k, v in params.items())}" if unstable else text
