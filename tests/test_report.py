@@ -216,7 +216,7 @@ def test_report_ranks_configurations_with_provenance_and_failures(write_spec, db
     for label in (
         "Seed", "Code hash", "Git commit", "Uncommitted changes", "Data fingerprint",
         "Split hash", "Cross-validation", "Estimator", "Spec file", "Python", "Platform",
-        "Host", "package sklearn", "package numpy", "data X", "data y",
+        "Host", "package scikit-learn", "package numpy", "data X", "data y",
     ):  # fmt: skip
         assert label in facts, label
     assert facts["data X"] == "array, float64, shape 300 × 64"
@@ -227,7 +227,7 @@ def test_report_ranks_configurations_with_provenance_and_failures(write_spec, db
         assert {study.code_hash, study.data_hash, study.split_hash} <= titles
         assert facts["Seed"].startswith(f"{study.seed} ")
         assert facts["Code hash"] == study.code_hash[:12]
-        assert facts["package sklearn"] == study.provenance["environment"]["versions"]["sklearn"]
+        assert facts["package scikit-learn"] == study.provenance["environment"]["versions"]["sklearn"]
 
     failures = root.find("section", "failures")
     assert [h.text() for h in failures.find_all("h3")] == ["Trial 3"]

@@ -336,11 +336,15 @@ def _python(env: Mapping[str, Any], code: Mapping[str, Any]) -> str:
     return str(python)
 
 
+_DISTRIBUTION_OF = {"sklearn": "scikit-learn"}  # import name -> distribution, where they differ
+
+
 def _versions(env: Mapping[str, Any], code: Mapping[str, Any]) -> dict[str, str]:
     """Package versions: the environment's, then those the code walk met."""
     versions: dict[str, str] = {}
     for name, version in sorted((env.get("versions") or {}).items()):
-        versions[name] = version or "unknown"
+        # the environment names import packages; the code walk, distributions
+        versions[_DISTRIBUTION_OF.get(name, name)] = version or "unknown"
     for name, version in sorted((code.get("packages") or {}).items()):
         if version and name not in versions:
             versions[name] = version
