@@ -324,6 +324,7 @@ def verify(
 
     Example: hptrack verify digits-svc --trials 2
     """
+    from ..query import Store
     from ..run import verify_study
     from ..store import open_to_record
 
