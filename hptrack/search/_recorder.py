@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -34,6 +36,8 @@ from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line
 from . import _study
 from ._sklearn_shim import checked_cv, evaluate_with
+
+FLUSH_SECONDS = 0.1  # folds quicker than this share a commit (at most this much work is lost on a kill)
 
 
 @dataclass
@@ -95,6 +99,8 @@ class Recording:
         self.offset = 0
         self.batch: _Batch | None = None
         self.claimed: set[int] = set()
+        self.pending: list[tuple[int, FoldRecord]] = []  # committed by :meth:`flush`
+        self.flushed = time.monotonic()
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
         self._exit = ExitStack()
@@ -122,6 +128,7 @@ class Recording:
     def close(self, error: BaseException | None) -> None:
         """Release unfinished trials, end the recorded run, close the store."""
         try:
+            self.flush()  # what was computed is kept, whatever ended the fit
             if self.writer is not None and self.claimed:
                 self.writer.release(self.claimed)
         finally:
@@ -273,6 +280,7 @@ class Recording:
         nan = {m: math.nan for m in self.metrics}
         record = FoldRecord(split, nan, None, 0.0, 0.0, error=error, fold_key=batch.keys.get((cand, split)))
         self._commit(batch.offset + cand, record)
+        self.flush()
         trial_id = batch.trial_ids.get(batch.offset + cand)
         if trial_id is not None and self.writer is not None:
             self.writer.fail(trial_id)
@@ -286,6 +294,7 @@ class Recording:
             cand, split = divmod(index, batch.n_splits)
             if (cand, split) not in batch.done:
                 self._commit_result(cand, split, result)
+        self.flush()
 
     # ------------------------------------------------------------------ commits
 
@@ -330,13 +339,27 @@ class Recording:
         self._claim()
 
     def _commit(self, number: int, record: FoldRecord) -> None:
-        """Write one fold of trial ``number``; a finished trial is no longer ours to release."""
-        batch, writer, stored = self.batch, self.writer, self.stored
-        assert batch is not None and writer is not None and stored is not None
-        trial_id = batch.trial_ids[number]
-        status = writer.commit_fold(trial_id, record, n_folds=stored.n_folds, rank_metric=stored.metrics[0])
-        if status is not None:
-            self.claimed.discard(trial_id)
+        """Queue one fold of trial ``number``; write the queue if the last write is old enough.
+
+        A fold that took ``FLUSH_SECONDS`` or more is written as soon as it is done; quicker
+        ones share a transaction, so a killed script loses at most ``FLUSH_SECONDS`` of work
+        (or the fold in flight) while near-free fits do not pay one commit each.
+        """
+        batch = self.batch
+        assert batch is not None
+        self.pending.append((batch.trial_ids[number], record))
+        if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued folds in one transaction; finished trials are no longer ours to release."""
+        writer, stored, pending = self.writer, self.stored, self.pending
+        self.flushed = time.monotonic()
+        if not pending or writer is None or stored is None:
+            return
+        self.pending = []
+        statuses = writer.commit_folds(pending, n_folds=stored.n_folds, rank_metric=stored.metrics[0])
+        self.claimed.difference_update(t for (t, _), status in zip(pending, statuses) if status is not None)
 
     def _result(self, test: dict[str, Any], train: dict[str, Any] | None, record: Any) -> dict[str, Any]:
         """A stored fold as scikit-learn's ``_fit_and_score`` returns it."""
@@ -394,14 +417,17 @@ def _splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
     """
     if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
         return "unseeded", None
+    # an int seed, or no shuffling: one split; else (a RandomState) split twice and compare
+    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
-            again = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
+            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))  # a one-time
+            # splitter or a RandomState is left for scikit-learn's own call
+            again = first if seeded else list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
     except Exception:
         return "error", None
-    if [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
+    if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
         return "unseeded", None
     return "ok", first
 

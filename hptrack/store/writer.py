@@ -329,6 +329,13 @@ class Writer:
                 conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
         return status
 
+    def commit_folds(
+        self, folds: list[tuple[int, FoldRecord]], *, n_folds: int, rank_metric: str
+    ) -> list[str | None]:
+        """:meth:`commit_fold` for ``(trial_id, fold)`` pairs in one transaction; their statuses."""
+        with self._transaction():
+            return [self.commit_fold(t, r, n_folds=n_folds, rank_metric=rank_metric) for t, r in folds]
+
     def release(self, trial_ids: Iterable[int]) -> None:
         """Return this process's unfinished claims to ``pending`` (Ctrl-C, errors)."""
         ids = list(trial_ids)
