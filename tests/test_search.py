@@ -587,3 +587,38 @@ def test_a_callable_scorer_resumes_its_study(tmp_path):
         assert second.multimetric_ == (scoring is _two_scores)
     with Store(db) as store:
         assert len(store.studies()) == 3
+
+
+class _TwoBatches(hptrack.GridSearchCV):
+    """A custom ``_run_search`` (scikit-learn's older form, without ``callback_ctx``)."""
+
+    def _run_search(self, evaluate_candidates):
+        evaluate_candidates([{"C": 0.5}, {"C": 1.0}])
+        evaluate_candidates([{"C": 2.0}])
+
+
+def test_a_custom_run_search_numbers_trials_across_batches_and_resumes(tmp_path):
+    db = tmp_path / "x.db"
+    first = _TwoBatches(SVC(random_state=0), {"C": [1.0]}, cv=3, store=db).fit(X_IRIS, Y_IRIS)
+    theirs = ms.GridSearchCV(SVC(random_state=0), [{"C": [0.5, 1.0]}, {"C": [2.0]}], cv=3)
+    assert_fitted_like(first, theirs.fit(X_IRIS, Y_IRIS), X_IRIS, Y_IRIS)
+    with Store(db) as store:
+        assert [t.params for t in store.study(first.study_).trials()] == [{"C": 0.5}, {"C": 1.0}, {"C": 2.0}]
+    again = _TwoBatches(SVC(random_state=0), {"C": [1.0]}, cv=3, store=db).fit(X_IRIS, Y_IRIS)
+    assert _fold_rows(db) == 9  # nothing fitted again
+    assert again.study_ == first.study_
+    for key in ("mean_fit_time", "std_fit_time", "mean_score_time"):  # the recorded times
+        assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
+    assert_cv_results_equal(again.cv_results_, first.cv_results_)
+
+
+def test_a_rerun_with_workers_serves_the_stored_folds(tmp_path):
+    db = tmp_path / "x.db"
+    kwargs = dict(cv=3, store=db, study="par")
+    first = hptrack.GridSearchCV(SVC(random_state=0), GRID, n_jobs=2, **kwargs).fit(X_IRIS, Y_IRIS)
+    assert _fold_rows(db) == 12
+    again = hptrack.GridSearchCV(SVC(random_state=0), GRID, n_jobs=2, **kwargs).fit(X_IRIS, Y_IRIS)
+    assert _fold_rows(db) == 12
+    for key in ("mean_fit_time", "mean_score_time"):
+        assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
+    assert_cv_results_equal(again.cv_results_, first.cv_results_)
