@@ -465,15 +465,31 @@ def reuse(quick: bool, repeat: int) -> list[Row]:
     return _script("reuse.py", ["--quick"] if quick else [])
 
 
+def w10(quick: bool, repeat: int) -> list[Row]:
+    """W10 drop-in near-free: hptrack.GridSearchCV vs scikit-learn's (benchmarks/dropin.py)."""
+    from dropin import w10 as dropin_w10
+
+    return dropin_w10(quick, repeat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats (< 2 minutes)")
-    parser.add_argument("--only", nargs="*", help="workloads to run: w1 w2 w3 w4 w5 w6 reuse")
+    parser.add_argument("--only", nargs="*", help="workloads to run: w1 w2 w3 w4 w5 w6 reuse w10")
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
-    workloads = {"w1": w1, "w2": w2, "w3": w3, "w4": w4_w5, "w5": w5_startup, "w6": w6, "reuse": reuse}
+    workloads = {
+        "w1": w1,
+        "w2": w2,
+        "w3": w3,
+        "w4": w4_w5,
+        "w5": w5_startup,
+        "w6": w6,
+        "reuse": reuse,
+        "w10": w10,
+    }
     rows: list[Row] = []
     for name, fn in workloads.items():
         if args.only and name not in args.only:

@@ -20,6 +20,7 @@ from .errors import (
     StoreError,
     StudyNotFoundError,
     TrialNotFoundError,
+    UnseededRandomnessWarning,
 )
 
 if TYPE_CHECKING:  # editors and mypy still see the real classes
@@ -40,6 +41,7 @@ __all__ = [
     "StoreError",
     "StudyNotFoundError",
     "TrialNotFoundError",
+    "UnseededRandomnessWarning",
 ]
 
 

@@ -26,7 +26,6 @@ from sklearn.tree import DecisionTreeClassifier
 import hptrack
 from hptrack import Store
 from hptrack.run import SEARCH_WEIGHTS_SCORES
-from hptrack.spec.space import sample_candidate
 
 X_DIGITS, Y_DIGITS = (a[:300] for a in load_digits(return_X_y=True))
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
@@ -80,10 +79,7 @@ def assert_fitted_like(ours: Any, theirs: Any, X: Any, y: Any) -> None:
         assert type(ours.best_score_) is type(theirs.best_score_)
     if hasattr(theirs, "best_estimator_"):
         mine, reference = ours.best_estimator_.get_params(), theirs.best_estimator_.get_params()
-        if reference.get("random_state", 0) is None:  # hptrack seeds it: the study seed
-            assert mine.pop("random_state") == ours.seed
-            reference.pop("random_state")
-        assert mine == reference
+        assert mine == reference  # no seed injected: the user's estimator, as given
         assert np.array_equal(ours.predict(X), theirs.predict(X))
         assert ours.score(X, y) == theirs.score(X, y)
     assert ours.multimetric_ == theirs.multimetric_
@@ -188,7 +184,7 @@ def test_bad_scoring_raises_sklearns_error(scoring, refit, tmp_path):
     [
         ({"cv": "five"}, "The 'cv' parameter of GridSearchCV must be"),
         ({"store": 3}, "The 'store' parameter of GridSearchCV must be"),
-        ({"seed": -1}, "The 'seed' parameter of GridSearchCV must be"),
+        ({"reuse": "yes"}, "The 'reuse' parameter of GridSearchCV must be"),
         ({"study": "a:b"}, "study"),
     ],
 )
@@ -199,15 +195,25 @@ def test_bad_arguments_are_refused_before_the_store(params, message, tmp_path):
     assert not db.exists()
 
 
-def test_random_state_left_none_is_the_seed(tmp_path):
+def test_the_estimator_is_never_changed_and_unseeded_randomness_warns_once(tmp_path):
     grid = {"max_depth": [2, 4], "max_features": [0.5]}
-    ours = hptrack.GridSearchCV(DecisionTreeClassifier(), grid, cv=3, store=tmp_path / "x.db", seed=11)
-    ours.fit(X_DIGITS, Y_DIGITS)
-    theirs = ms.GridSearchCV(DecisionTreeClassifier(random_state=11), grid, cv=3)
-    theirs.fit(X_DIGITS, Y_DIGITS)
-    assert_fitted_like(ours, theirs, X_DIGITS, Y_DIGITS)
-    assert ours.best_estimator_.random_state == 11
-    assert ours.estimator.random_state is None  # the argument itself is never changed
+    seeded = hptrack.GridSearchCV(
+        DecisionTreeClassifier(random_state=11), grid, cv=3, store=tmp_path / "x.db"
+    )
+    seeded.fit(X_DIGITS, Y_DIGITS)
+    theirs = ms.GridSearchCV(DecisionTreeClassifier(random_state=11), grid, cv=3).fit(X_DIGITS, Y_DIGITS)
+    assert_fitted_like(seeded, theirs, X_DIGITS, Y_DIGITS)
+
+    tree = DecisionTreeClassifier()
+    ours = hptrack.GridSearchCV(tree, grid, cv=3, store=tmp_path / "x.db")
+    with pytest.warns(hptrack.UnseededRandomnessWarning, match="cannot be verified bit for bit") as caught:
+        ours.fit(X_DIGITS, Y_DIGITS)
+    assert len([w for w in caught if w.category is hptrack.UnseededRandomnessWarning]) == 1
+    assert "estimator param random_state=None" in str(caught[0].message)
+    assert ours.best_estimator_.random_state is None  # no seed injected
+    assert tree.random_state is None
+    with Store(tmp_path / "x.db") as store:
+        assert store.study(ours.study_).provenance["unseeded"] == ["estimator param random_state=None"]
 
 
 # ------------------------------------------------------------------ RandomizedSearchCV
@@ -219,49 +225,43 @@ def _grid_of(candidates: list[dict[str, Any]]) -> list[dict[str, list[Any]]]:
 
 
 @pytest.mark.parametrize("return_train_score", [False, True])
-def test_randomized_search_with_scipy_distributions(return_train_score, tmp_path):
+def test_randomized_search_draws_sklearns_candidates(return_train_score, tmp_path):
     distributions = {"C": stats.loguniform(1e-2, 1e2), "kernel": ["rbf", "linear"]}
     kwargs = dict(
         cv=3, return_train_score=return_train_score, scoring=["accuracy", "f1_macro"], refit="accuracy"
     )
     ours = hptrack.RandomizedSearchCV(
-        SVC(), distributions, n_iter=5, random_state=3, store=tmp_path / "x.db", **kwargs
+        SVC(random_state=0), distributions, n_iter=5, random_state=3, store=tmp_path / "x.db", **kwargs
     ).fit(X_DIGITS, Y_DIGITS)
-    candidates = [sample_candidate(distributions, 3, i) for i in range(5)]
-    assert ours.cv_results_["params"] == candidates  # candidate i from (random_state, i)
-    assert all(isinstance(c["C"], float) for c in candidates)
-
-    theirs = ms.GridSearchCV(SVC(), _grid_of(candidates), **kwargs).fit(X_DIGITS, Y_DIGITS)
-    assert_fitted_like(ours, theirs, X_DIGITS, Y_DIGITS)
-    sampled = ms.RandomizedSearchCV(SVC(), distributions, n_iter=5, random_state=3, **kwargs)
-    assert set(sampled.fit(X_DIGITS, Y_DIGITS).cv_results_) == set(ours.cv_results_)
+    theirs = ms.RandomizedSearchCV(SVC(random_state=0), distributions, n_iter=5, random_state=3, **kwargs)
+    assert_fitted_like(ours, theirs.fit(X_DIGITS, Y_DIGITS), X_DIGITS, Y_DIGITS)
+    again = hptrack.RandomizedSearchCV(
+        SVC(random_state=0), distributions, n_iter=5, random_state=3, store=tmp_path / "x.db", **kwargs
+    ).fit(X_DIGITS, Y_DIGITS)
+    assert again.study_ == ours.study_  # seeded: the same candidates, the same study, resumed
+    assert_cv_results_equal(again.cv_results_, ours.cv_results_)
 
 
 def test_randomized_search_with_lists_samples_without_replacement(tmp_path):
     distributions = {"C": [0.1, 1.0, 10.0, 100.0], "kernel": ["rbf", "linear"]}
     ours = hptrack.RandomizedSearchCV(
-        SVC(), distributions, n_iter=6, random_state=0, cv=3, store=tmp_path / "x.db"
+        SVC(random_state=0), distributions, n_iter=6, random_state=0, cv=3, store=tmp_path / "x.db"
     ).fit(X_IRIS, Y_IRIS)
+    theirs = ms.RandomizedSearchCV(SVC(random_state=0), distributions, n_iter=6, random_state=0, cv=3)
+    assert_fitted_like(ours, theirs.fit(X_IRIS, Y_IRIS), X_IRIS, Y_IRIS)
     params = ours.cv_results_["params"]
-    assert len(params) == 6
     assert len({(p["C"], p["kernel"]) for p in params}) == 6  # no candidate twice
-    assert all(p in list(ParameterGrid(distributions)) for p in params)
-    theirs = ms.GridSearchCV(SVC(), _grid_of(params), cv=3).fit(X_IRIS, Y_IRIS)
-    assert_fitted_like(ours, theirs, X_IRIS, Y_IRIS)
-
-    again = hptrack.RandomizedSearchCV(
-        SVC(), distributions, n_iter=8, random_state=0, cv=3, store=tmp_path / "y.db"
-    ).fit(X_IRIS, Y_IRIS)
-    assert again.cv_results_["params"][:6] == params  # candidate i does not depend on n_iter
 
 
 def test_randomized_search_over_a_small_grid_warns_like_sklearn(tmp_path):
     distributions = [{"kernel": ["linear"], "C": [1.0, 2.0]}, {"kernel": ["rbf"], "C": [1.0]}]
     with pytest.warns(UserWarning) as theirs:
-        ms.RandomizedSearchCV(SVC(), distributions, n_iter=5, random_state=0, cv=3).fit(X_IRIS, Y_IRIS)
+        ms.RandomizedSearchCV(SVC(random_state=0), distributions, n_iter=5, random_state=0, cv=3).fit(
+            X_IRIS, Y_IRIS
+        )
     with pytest.warns(UserWarning) as ours:
         search = hptrack.RandomizedSearchCV(
-            SVC(), distributions, n_iter=5, random_state=0, cv=3, store=tmp_path / "x.db"
+            SVC(random_state=0), distributions, n_iter=5, random_state=0, cv=3, store=tmp_path / "x.db"
         ).fit(X_IRIS, Y_IRIS)
     assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
     assert "The total space of parameters 3 is smaller than n_iter=5" in str(ours[0].message)
@@ -270,12 +270,19 @@ def test_randomized_search_over_a_small_grid_warns_like_sklearn(tmp_path):
     )
 
 
-def test_randomized_search_random_state_none_uses_seed(tmp_path):
+def test_unseeded_randomized_search_is_recorded_and_warns(tmp_path):
     distributions = {"C": stats.uniform(0.5, 5.0)}
-    search = hptrack.RandomizedSearchCV(
-        SVC(), distributions, n_iter=3, cv=3, seed=9, store=tmp_path / "x.db"
-    ).fit(X_IRIS, Y_IRIS)
-    assert search.cv_results_["params"] == [sample_candidate(distributions, 9, i) for i in range(3)]
+    db = tmp_path / "x.db"
+    studies = set()
+    for _ in range(2):
+        search = hptrack.RandomizedSearchCV(SVC(random_state=0), distributions, n_iter=3, cv=3, store=db)
+        unseeded = r"RandomizedSearchCV\(random_state=None\)"
+        with pytest.warns(hptrack.UnseededRandomnessWarning, match=unseeded):
+            search.fit(X_IRIS, Y_IRIS)
+        studies.add(search.study_)
+    assert len(studies) == 2  # other candidates each time: another study, never a wrong resume
+    with Store(db) as store:
+        assert all(s.n_trials == 3 for s in store.studies())
 
 
 @pytest.mark.parametrize(
@@ -340,7 +347,6 @@ def test_study_argument_names_the_study(tmp_path):
         ({"estimator": SVC(tol=1e-2)}, "estimator"),
         ({"scoring": "f1_macro"}, "metrics"),
         ({"cv": 4}, "cv"),
-        ({"seed": 1}, "seed"),
         ({"return_train_score": True}, "train_scores"),
         ({"error_score": 0.0}, "error_score"),
     ],
@@ -382,12 +388,12 @@ def test_store_defaults_to_the_environment_variable(tmp_path, monkeypatch):
 
 
 def test_clone_and_get_params(tmp_path):
-    search = hptrack.GridSearchCV(SVC(), GRID, cv=3, store=tmp_path / "x.db", study="s", seed=4)
+    search = hptrack.GridSearchCV(SVC(), GRID, cv=3, store=tmp_path / "x.db", study="s", reuse=False)
     params = search.get_params()
     for key, value in {
         "store": tmp_path / "x.db",
         "study": "s",
-        "seed": 4,
+        "reuse": False,
         "allow_code_change": False,
         "cv": 3,
         "param_grid": GRID,
@@ -403,8 +409,9 @@ def test_clone_and_get_params(tmp_path):
     assert copy.study == "t" and copy.estimator.C == 2.0 and search.study == "s"
     with pytest.raises(NotFittedError):
         copy.predict(X_IRIS)
-    random = hptrack.RandomizedSearchCV(SVC(), {"C": [1.0]}, store="r.db", seed=2, random_state=5)
-    assert {"store", "study", "seed", "random_state", "n_iter"} <= set(clone(random).get_params())
+    random = hptrack.RandomizedSearchCV(SVC(), {"C": [1.0]}, store="r.db", random_state=5)
+    assert {"store", "study", "reuse", "random_state", "n_iter"} <= set(clone(random).get_params())
+    assert "seed" not in random.get_params()  # nothing is seeded behind the user's back
 
 
 def test_n_jobs_two_gives_the_results_of_n_jobs_one(tmp_path):
@@ -456,8 +463,9 @@ def test_sample_weight_with_a_scorer_that_ignores_it_warns_like_sklearn(tmp_path
     with pytest.warns(UserWarning, match="does not support sample_weight") as ours:
         search = hptrack.GridSearchCV(SVC(), grid, scoring=_accuracy, cv=3, store=tmp_path / "x.db")
         search.fit(X_IRIS, Y_IRIS, sample_weight=weights)
-    assert len(ours) == len(theirs) == 1
-    assert str(ours[0].message).startswith(f"The scoring {_accuracy} does not support sample_weight")
+    ours_only = [w for w in ours if w.category is not hptrack.UnseededRandomnessWarning]  # SVC's None seed
+    assert len(ours_only) == len(theirs) == 1
+    assert str(ours_only[0].message).startswith(f"The scoring {_accuracy} does not support sample_weight")
 
 
 # ------------------------------------------------------------------ failing fits
@@ -493,11 +501,16 @@ def test_failing_fit_warns_and_scores_error_score_like_sklearn(tmp_path):
     assert "InvalidParameterError: The 'C' parameter of LogisticRegression must be" in str(
         our_warning.message
     )
-    assert "recorded in study 'f'" in str(our_warning.message)
+    assert _without_paths(str(our_warning.message)) == _without_paths(str(their_warning.message))
     with Store(db) as store:
         trials = store.study("f").trials()
     assert [t.status for t in trials] == ["complete", "failed", "complete"]
     assert sorted(trials[1].errors) == [0, 1, 2]
+
+
+def _without_paths(message: str) -> str:
+    """A failure summary without its traceback lines (the stack differs by one hptrack frame)."""
+    return "\n".join(line for line in message.splitlines() if not line.startswith(("  File", "    ")))
 
 
 def test_failing_fit_with_a_number_as_error_score(tmp_path):
@@ -574,3 +587,38 @@ def test_a_callable_scorer_resumes_its_study(tmp_path):
         assert second.multimetric_ == (scoring is _two_scores)
     with Store(db) as store:
         assert len(store.studies()) == 3
+
+
+class _TwoBatches(hptrack.GridSearchCV):
+    """A custom ``_run_search`` (scikit-learn's older form, without ``callback_ctx``)."""
+
+    def _run_search(self, evaluate_candidates):
+        evaluate_candidates([{"C": 0.5}, {"C": 1.0}])
+        evaluate_candidates([{"C": 2.0}])
+
+
+def test_a_custom_run_search_numbers_trials_across_batches_and_resumes(tmp_path):
+    db = tmp_path / "x.db"
+    first = _TwoBatches(SVC(random_state=0), {"C": [1.0]}, cv=3, store=db).fit(X_IRIS, Y_IRIS)
+    theirs = ms.GridSearchCV(SVC(random_state=0), [{"C": [0.5, 1.0]}, {"C": [2.0]}], cv=3)
+    assert_fitted_like(first, theirs.fit(X_IRIS, Y_IRIS), X_IRIS, Y_IRIS)
+    with Store(db) as store:
+        assert [t.params for t in store.study(first.study_).trials()] == [{"C": 0.5}, {"C": 1.0}, {"C": 2.0}]
+    again = _TwoBatches(SVC(random_state=0), {"C": [1.0]}, cv=3, store=db).fit(X_IRIS, Y_IRIS)
+    assert _fold_rows(db) == 9  # nothing fitted again
+    assert again.study_ == first.study_
+    for key in ("mean_fit_time", "std_fit_time", "mean_score_time"):  # the recorded times
+        assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
+    assert_cv_results_equal(again.cv_results_, first.cv_results_)
+
+
+def test_a_rerun_with_workers_serves_the_stored_folds(tmp_path):
+    db = tmp_path / "x.db"
+    kwargs = dict(cv=3, store=db, study="par")
+    first = hptrack.GridSearchCV(SVC(random_state=0), GRID, n_jobs=2, **kwargs).fit(X_IRIS, Y_IRIS)
+    assert _fold_rows(db) == 12
+    again = hptrack.GridSearchCV(SVC(random_state=0), GRID, n_jobs=2, **kwargs).fit(X_IRIS, Y_IRIS)
+    assert _fold_rows(db) == 12
+    for key in ("mean_fit_time", "mean_score_time"):
+        assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
+    assert_cv_results_equal(again.cv_results_, first.cv_results_)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,25 @@ from .code import package_version
 # --------------------------------------------------------------------------- environment
 
 
+_GIT_SECONDS = 5.0  # a script creating many small studies (nested CV) asks git once per this
+_git_seen: dict[Path, tuple[float, dict[str, Any]]] = {}
+
+
 def git_state(directory: Path) -> dict[str, Any]:
-    """Commit and dirty flag of the git work tree holding ``directory``, if any."""
+    """Commit and dirty flag of the git work tree holding ``directory``, if any.
+
+    The answer is reused for ``_GIT_SECONDS`` (two ``git`` processes cost ~6 ms per study).
+    """
+    seen = _git_seen.get(directory)
+    if seen is not None and time.monotonic() - seen[0] < _GIT_SECONDS:
+        return dict(seen[1])
+    state = _git_state(directory)
+    _git_seen[directory] = (time.monotonic(), state)
+    return dict(state)
+
+
+def _git_state(directory: Path) -> dict[str, Any]:
+    """Ask git (two processes)."""
 
     def _git(*args: str) -> str | None:
         try:

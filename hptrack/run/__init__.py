@@ -32,6 +32,7 @@ from .evaluate import (
 from .executors import connect_dask, make_executor
 from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
 from .plan import StudyPlan, apply_seeds, build_plan, data_identity, seed_params, unstable_values
+from .reuse import ReuseChoice, choose_reused, copy_of
 from .verify import FoldCheck, VerifyReport, choose_trials, verify_study
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "FoldResult",
     "FoldTask",
     "OnFold",
+    "ReuseChoice",
     "RunSummary",
     "ScoreKey",
     "StudyPlan",
@@ -50,10 +52,12 @@ __all__ = [
     "build_plan",
     "build_scorers",
     "check_compatible",
+    "choose_reused",
     "check_cv_target",
     "choose_trials",
     "compute_splits",
     "connect_dask",
+    "copy_of",
     "data_identity",
     "evaluate_fold",
     "evaluate_task",

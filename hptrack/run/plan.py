@@ -146,6 +146,14 @@ class StudyPlan:
             return None
         return fold_key(self._key_base, self.candidates[number], self._split_hashes[fold])
 
+    def fold_key_for(self, params: Mapping[str, Any], split_hash: str) -> str | None:
+        """The content key of ``params`` on the fold whose split hash is ``split_hash``.
+
+        For candidates that are not this plan's (a search asking for more as it goes);
+        None when folds get no key.
+        """
+        return None if self._key_base is None else fold_key(self._key_base, params, split_hash)
+
     def fold_keys(self, folds: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """The content keys of these ``(number, fold)`` pairs; empty when folds get no key.
 

@@ -1,22 +1,19 @@
 """``GridSearchCV`` and ``RandomizedSearchCV``: scikit-learn's, recording every trial.
 
-They take scikit-learn's arguments plus ``store``, ``study`` and ``seed``, keep its
-fitted attributes, and their ``cv_results_`` equal scikit-learn's on the same splits.
+They take scikit-learn's arguments plus ``store``, ``study``, ``allow_code_change`` and
+``reuse``; everything else (candidates, fitted attributes, ``cv_results_``, verbose output,
+warnings, errors, callbacks, metadata routing) is scikit-learn's own code.
 """
 
 from __future__ import annotations
 
-import numbers
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn import model_selection as _ms
-from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from ..spec import distinct_candidates, sample_candidate
-from ._recording import _EXTRA_CONSTRAINTS, _RecordingSearch
+from ._recording import _EXTRA_CONSTRAINTS, _RecordingSearch, recording_run_search
 
 
 class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
@@ -31,8 +28,6 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
     study : str, optional
         Study name. By default, the estimator's class plus a hash of the search and the
         data: fitting the same search on the same data again resumes it.
-    seed : int, default=0
-        The study seed: the estimator's ``random_state`` params left at None get it.
     allow_code_change : bool, default=False
         Resume a stored study although package versions or own modules changed.
     reuse : bool, default=True
@@ -69,7 +64,6 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
         return_train_score: bool = False,
         store: str | Path | None = None,
         study: str | None = None,
-        seed: int = 0,
         allow_code_change: bool = False,
         reuse: bool = True,
     ) -> None:
@@ -87,23 +81,20 @@ class GridSearchCV(_RecordingSearch, _ms.GridSearchCV):  # type: ignore[misc]
         )
         self.store = store
         self.study = study
-        self.seed = seed
         self.allow_code_change = allow_code_change
         self.reuse = reuse
 
-    def _candidates(self) -> tuple[str, Any, list[dict[str, Any]], int, list[dict[str, Any]]]:
-        candidates = [dict(p) for p in ParameterGrid(self.param_grid)]
-        return "grid", self.param_grid, candidates, int(self.seed), [{} for _ in candidates]
+    _run_search = recording_run_search(_ms.GridSearchCV._run_search)
 
 
 class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ignore[misc]
     """Random search, every trial recorded in an hptrack store.
 
     Takes scikit-learn's ``RandomizedSearchCV`` arguments plus ``store``, ``study``,
-    ``seed``, ``allow_code_change`` and ``reuse`` (see :class:`GridSearchCV`). Candidate ``i`` is
-    drawn from ``SeedSequence([random_state, i])`` alone (``seed`` when
-    ``random_state`` is not an int), so candidates stay stable under resume; they differ
-    from scikit-learn's ``ParameterSampler`` sequence.
+    ``allow_code_change`` and ``reuse`` (see :class:`GridSearchCV`). Candidates are
+    scikit-learn's own ``ParameterSampler`` draws from ``random_state``: with an int, a
+    re-run draws the same ones and resumes the study; with None, each fit draws others
+    (another study; an :class:`~hptrack.UnseededRandomnessWarning` says so).
 
     Parameters
     ----------
@@ -111,8 +102,6 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
         The store file; default ``$HPTRACK_STORE``, else ``./hptrack.db``.
     study : str, optional
         Study name; by default derived from the estimator, the search and the data.
-    seed : int, default=0
-        The study seed, used where ``random_state`` is not an int.
     allow_code_change : bool, default=False
         Resume a stored study although package versions or own modules changed.
     reuse : bool, default=True
@@ -147,7 +136,6 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
         return_train_score: bool = False,
         store: str | Path | None = None,
         study: str | None = None,
-        seed: int = 0,
         allow_code_change: bool = False,
         reuse: bool = True,
     ) -> None:
@@ -167,47 +155,7 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
         )
         self.store = store
         self.study = study
-        self.seed = seed
         self.allow_code_change = allow_code_change
         self.reuse = reuse
 
-    def _candidates(self) -> tuple[str, Any, list[dict[str, Any]], int, list[dict[str, Any]]]:
-        if isinstance(self.random_state, numbers.Integral):
-            seed = int(self.random_state)
-        else:
-            if self.random_state is not None:
-                warnings.warn(
-                    "random_state is not an int, so it cannot seed reproducible candidates; "
-                    f"using seed={self.seed}",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            seed = int(self.seed)
-        distributions = self.param_distributions
-        sampler = ParameterSampler(distributions, self.n_iter, random_state=0)  # validates
-        spaces = sampler.param_distributions
-        if all(not hasattr(v, "rvs") for space in spaces for v in space.values()):
-            candidates = _distinct_candidates(distributions, seed, self.n_iter)
-        else:
-            candidates = [sample_candidate(distributions, seed, i) for i in range(self.n_iter)]
-        return (
-            "random",
-            distributions,
-            candidates,
-            seed,
-            [{"sample": [seed, i]} for i in range(len(candidates))],
-        )
-
-
-def _distinct_candidates(distributions: Any, seed: int, n_iter: int) -> list[dict[str, Any]]:
-    """Lists only: sample without replacement, as ``ParameterSampler`` does (and warns)."""
-    grid_size = len(ParameterGrid(distributions))
-    if grid_size < n_iter:
-        warnings.warn(
-            f"The total space of parameters {grid_size} is smaller than n_iter={n_iter}. "
-            f"Running {grid_size} iterations. For exhaustive searches, use GridSearchCV.",
-            UserWarning,
-            stacklevel=4,
-        )
-        n_iter = grid_size
-    return distinct_candidates(distributions, seed, n_iter)
+    _run_search = recording_run_search(_ms.RandomizedSearchCV._run_search)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StudyNotFoundError
-from .records import STATUSES, ReusableFold, StoredStudy, StudyDump, TrialDump
+from .records import STATUSES, FoldRecord, ReusableFold, StoredStudy, StudyDump, TrialDump
 
 _CHUNK = 500  # bound parameters per IN (...) list
 _CANDIDATES_PER_KEY = 4  # stored folds offered per fold key (originals first)
@@ -308,6 +308,51 @@ def folds_done(conn: sqlite3.Connection, trial_ids: Sequence[int]) -> dict[int, 
         ):
             done.setdefault(trial_id, set()).add(fold)
     return done
+
+
+def trials_between(
+    conn: sqlite3.Connection, study_id: int, first: int, stop: int
+) -> tuple[dict[int, tuple[int, str, str]], dict[tuple[int, int], FoldRecord]]:
+    """Trials ``first <= number < stop`` of a study and their recorded folds, in two queries.
+
+    Returns ``number -> (trial_id, params, status)`` and ``(number, fold) -> FoldRecord``
+    (failed folds included: ``error`` set, scores None).
+    """
+    trials = {
+        number: (trial_id, params, status)
+        for trial_id, number, params, status in conn.execute(
+            "SELECT id, number, params, status FROM trials WHERE study_id = ? AND number >= ? AND number < ?",
+            (study_id, first, stop),
+        )
+    }
+    score_errors = "f.score_errors" if has_fold_column(conn, "score_errors") else "NULL"
+    rows = conn.execute(
+        "SELECT t.number, f.fold, f.fit_time, f.score_time, f.error, f.fold_key, f.origin, "
+        f"{score_errors}, sc.metric, sc.test, sc.train FROM folds f JOIN trials t ON t.id = f.trial_id "
+        "LEFT JOIN scores sc ON sc.trial_id = f.trial_id AND sc.fold = f.fold "
+        "WHERE t.study_id = ? AND t.number >= ? AND t.number < ? ORDER BY t.number, f.fold, sc.metric",
+        (study_id, first, stop),
+    ).fetchall()
+    folds: dict[tuple[int, int], FoldRecord] = {}
+    for number, fold, fit, score, error, key, origin, errors, metric, test, train in rows:
+        record = folds.get((number, fold))
+        if record is None:
+            record = folds[(number, fold)] = FoldRecord(
+                fold=fold,
+                test={},
+                train={},
+                fit_time=fit,
+                score_time=score,
+                error=error,
+                fold_key=key,
+                origin=json.loads(origin) if origin else None,
+                score_errors=json.loads(errors) if errors else None,
+            )
+        if metric is not None:
+            record.test[metric] = test
+            assert record.train is not None
+            record.train[metric] = train
+    return trials, folds
 
 
 def reusable_folds(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:

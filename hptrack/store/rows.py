@@ -62,6 +62,17 @@ def finish_trial(
     return status
 
 
+def insert_trials(
+    conn: sqlite3.Connection, study_id: int, first: int, params: Sequence[str], seeds: Sequence[str]
+) -> None:
+    """Insert pending trials numbered from ``first``; numbers already stored are left as they are."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status) "
+        "VALUES (?, ?, ?, ?, 'pending')",
+        [(study_id, first + i, p, s) for i, (p, s) in enumerate(zip(params, seeds))],
+    )
+
+
 def insert_fold(
     conn: sqlite3.Connection, trial_id: int, result: FoldRecord, *, now: str, host: str, run_id: int | None
 ) -> bool:

@@ -42,7 +42,7 @@ from .records import (
     StudyDump,
     StudyRecord,
 )
-from .rows import finish_trial, insert_fold, merge_study_rows
+from .rows import finish_trial, insert_fold, insert_trials, merge_study_rows
 
 
 class Writer:
@@ -181,15 +181,7 @@ class Writer:
                         canonical_json(record.scorers),
                     ),
                 )
-                study_id = cursor.lastrowid
-                db.conn.executemany(
-                    "INSERT INTO trials (study_id, number, params, seed, status) "
-                    "VALUES (?, ?, ?, ?, 'pending')",
-                    (
-                        (study_id, number, params, seeds)
-                        for number, (params, seeds) in enumerate(zip(record.trial_params, record.trial_seeds))
-                    ),
-                )
+                insert_trials(db.conn, cursor.lastrowid, 0, record.trial_params, record.trial_seeds)
         stored = self.stored_study(record.name)
         assert stored is not None
         return stored
@@ -290,6 +282,23 @@ class Writer:
             Claim(row["id"], row["number"], row["params"], frozenset(done.get(row["id"], ()))) for row in rows
         ]
 
+    def trials_between(
+        self, study_id: int, first: int, stop: int
+    ) -> tuple[dict[int, tuple[int, str, str]], dict[tuple[int, int], FoldRecord]]:
+        """Trials ``first <= number < stop``: ``number -> (id, params, status)``, and their
+        recorded folds, ``(number, fold) -> FoldRecord`` (failed ones too; two queries)."""
+        return reads.trials_between(self._conn, study_id, first, stop)
+
+    def add_trials(self, study_id: int, first: int, params: list[str], seeds: list[str]) -> None:
+        """Add pending trials numbered from ``first`` (canonical JSON params and seeds); numbers
+        already stored are left as they are (a search that asks for more candidates)."""
+        with self._transaction() as db:
+            insert_trials(db.conn, study_id, first, params, seeds)
+            db.conn.execute(
+                "UPDATE studies SET n_trials = (SELECT count(*) FROM trials WHERE study_id = ?) WHERE id = ?",
+                (study_id, study_id),
+            )
+
     def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
         """Successful stored folds with these content keys, in any study (:func:`reads.reusable_folds`)."""
         return reads.reusable_folds(self._conn, keys)
@@ -319,6 +328,13 @@ class Writer:
             if status is not None and self._run_id is not None:
                 conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
         return status
+
+    def commit_folds(
+        self, folds: list[tuple[int, FoldRecord]], *, n_folds: int, rank_metric: str
+    ) -> list[str | None]:
+        """:meth:`commit_fold` for ``(trial_id, fold)`` pairs in one transaction; their statuses."""
+        with self._transaction():
+            return [self.commit_fold(t, r, n_folds=n_folds, rank_metric=rank_metric) for t, r in folds]
 
     def release(self, trial_ids: Iterable[int]) -> None:
         """Return this process's unfinished claims to ``pending`` (Ctrl-C, errors)."""

@@ -1,0 +1,492 @@
+"""The recording of one drop-in ``fit``: per batch of candidates, serve stored folds, record new ones.
+
+scikit-learn's ``fit`` runs unchanged; :class:`Recording` is the ``Recorder`` its
+``_fit_and_score`` calls reach through :mod:`._sklearn_shim`. Per ``evaluate_candidates``
+batch it numbers the candidates (numbers continue across batches), computes each
+(candidate, split)'s fold key, reads what the store holds for them (the study's own folds,
+then folds of other studies with the same key), and serves those results instead of
+fitting. Folds fitted in this process and thread are committed at once; results that come
+back from joblib workers are committed when their batch returns. Only this process writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sklearn
+from sklearn.utils import indexable
+from sklearn.utils.metadata_routing import process_routing
+
+from .._json import describe, hash_value
+from ..errors import SpecMismatchError
+from ..identity import fold_split_hash
+from ..run import FoldTask, StudyPlan, choose_reused, copy_of, data_identity, open_study, unstable_values
+from ..spec import check_study_name
+from ..store import FoldRecord, StoredStudy, Writer, command_line
+from . import _study
+from ._sklearn_shim import checked_cv, evaluate_with
+
+FLUSH_SECONDS = 0.1  # folds quicker than this share a commit (at most this much work is lost on a kill)
+
+
+@dataclass
+class FitData:
+    """The data of one ``fit`` as the splitter and the estimator see it, and its fingerprint."""
+
+    X: Any
+    y: Any
+    split_params: dict[str, Any]
+    fit_params: dict[str, Any]
+    data_hash: str = ""
+    data_info: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, search: Any, X: Any, y: Any, params: dict[str, Any]) -> FitData:
+        """Route ``fit``'s params as scikit-learn does (groups to the splitter, the rest to fit)."""
+        X, y = indexable(X, y)
+        if sklearn.get_config().get("enable_metadata_routing"):
+            routed = process_routing(search, "fit", **params)
+            return cls(X, y, dict(routed.splitter.split), dict(routed.estimator.fit))
+        fit_params = dict(params)
+        groups = fit_params.pop("groups", None)
+        return cls(X, y, {"groups": groups} if groups is not None else {}, fit_params)
+
+    def fingerprint(self) -> None:
+        """Compute the data fingerprint (X, y, groups, fit params)."""
+        groups = self.split_params.get("groups")
+        self.data_hash, self.data_info = data_identity(self.X, self.y, groups, self.fit_params)
+        kinds = {k: type(v).__name__ for k, v in (("X", self.X), ("y", self.y)) if _plain_data(v)}
+        if kinds:  # a list is not an array to scikit-learn (precomputed kernels must be arrays)
+            self.data_hash = hash_value([self.data_hash, kinds])
+
+
+@dataclass
+class _Batch:
+    """One ``evaluate_candidates`` call: its trial numbers, stored results and trial ids."""
+
+    offset: int
+    candidates: list[dict[str, Any]]
+    n_splits: int
+    keys: dict[tuple[int, int], str]
+    served: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    trial_ids: dict[int, int] = field(default_factory=dict)
+    done: set[tuple[int, int]] = field(default_factory=set)  # served or committed
+
+
+class Recording:
+    """The active recording of one hptrack search ``fit`` (see the module docstring)."""
+
+    def __init__(self, search: Any, X: Any, y: Any, params: dict[str, Any]) -> None:
+        self.search = search
+        self.data = FitData.of(search, X, y, params)
+        self.pid, self.thread = os.getpid(), threading.get_ident()
+        self.writer: Writer | None = None
+        self.stored: StoredStudy | None = None
+        self.plan: StudyPlan | None = None
+        self.metrics: list[str] | None = None
+        self.keyed = False  # folds get content keys (reuse, serving)
+        self.offset = 0
+        self.batch: _Batch | None = None
+        self.claimed: set[int] = set()
+        self.pending: list[tuple[int, FoldRecord]] = []  # committed by :meth:`flush`
+        self.flushed = time.monotonic()
+        self.unseeded: list[str] = []
+        self.unstable: list[str] = []
+        self._exit = ExitStack()
+
+    # ------------------------------------------------------------------ around scikit-learn's fit
+
+    def wrap(self, evaluate_candidates: Callable[..., Any]) -> Callable[..., Any]:
+        """``evaluate_candidates`` recording each batch (``_run_search``'s one argument)."""
+        if getattr(evaluate_candidates, "_hptrack_recording", None) is self:
+            return evaluate_candidates  # a subclass's _run_search calling ours
+        inner = evaluate_with(self, evaluate_candidates)
+
+        def evaluate(candidate_params: Any, cv: Any = None, more_results: Any = None, **kwargs: Any) -> Any:
+            candidates = list(candidate_params)
+            self._prepare(candidates, checked_cv(self.search, cv))
+            try:
+                return inner(candidates, cv=cv, more_results=more_results, **kwargs)
+            finally:
+                self.offset += len(candidates)
+                self.batch = None
+
+        evaluate._hptrack_recording = self  # type: ignore[attr-defined]
+        return evaluate
+
+    def close(self, error: BaseException | None) -> None:
+        """Release unfinished trials, end the recorded run, close the store."""
+        try:
+            self.flush()  # what was computed is kept, whatever ended the fit
+            if self.writer is not None and self.claimed:
+                self.writer.release(self.claimed)
+        finally:
+            if error is None:
+                self._exit.close()
+            else:
+                self._exit.__exit__(type(error), error, error.__traceback__)
+
+    def __reduce__(self) -> Any:
+        """What a joblib worker gets with the search: the current batch's stored results only."""
+        batch = self.batch
+        return (_RemoteView, (batch.served if batch is not None else {},))
+
+    # ------------------------------------------------------------------ per batch
+
+    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> None:
+        """Number the batch, open the study on the first one, and find its stored folds."""
+        n_splits = self.search.n_splits_
+        outcome, splits = _splits(cv, self.data)
+        if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
+            self.batch = None  # scikit-learn raises its own error, the store untouched
+            return
+        if self.plan is None:
+            self._start(candidates, splits)
+        assert self.plan is not None
+        keys: dict[tuple[int, int], str] = {}
+        if self.keyed and splits is not None:
+            split_hashes = [fold_split_hash(train, test) for train, test in splits]
+            for c, params in enumerate(candidates):
+                for s, split_hash in enumerate(split_hashes):
+                    key = self.plan.fold_key_for(params, split_hash)
+                    if key is not None:
+                        keys[(c, s)] = key
+        self.batch = _Batch(self.offset, candidates, n_splits, keys)
+        if self.stored is not None:
+            self._claim()
+
+    def _start(self, candidates: list[dict[str, Any]], splits: list[Any] | None) -> None:
+        """The first batch: the study's identity, the store, the stored study if any."""
+        search = self.search
+        if search.study is not None:
+            check_study_name(search.study, where="study")
+        self.data.fingerprint()
+        spec, self.unstable = _study.study_spec(search, search.n_splits_)
+        self.unseeded = _study.unseeded(search, checked_cv(search))
+        unstable = self.unstable or unstable_values(search.estimator, candidates, self.data.data_info)
+        split_hash = _study.splits_hash(splits)
+        name = _study.study_name(
+            search, spec, self.data.data_hash, split_hash, candidates, unstable=bool(unstable)
+        )
+        self.writer = self._exit.enter_context(Writer(search.store))
+        stored = self.writer.stored_study(name)
+        self.metrics = stored.metrics if stored is not None else None
+        scorers = _study.scorers_by_metric(search, self.metrics)
+        if scorers is not None:
+            self.metrics = list(scorers)
+        provenance = {k: v for k, v in (("unseeded", self.unseeded), ("unstable", self.unstable)) if v}
+        self.plan = _study.make_plan(
+            search,
+            name=name,
+            spec=spec,
+            candidates=candidates,
+            scorers=scorers or {"score": search.scoring},
+            splits=splits if splits is not None else _placeholder_splits(search.n_splits_),
+            data=self.data,
+            provenance=provenance,
+        )
+        self.unstable = [*self.unstable, *(u for u in self.plan.unstable if u not in self.unstable)]
+        if self.unstable:  # recorded by description: never reused, never verified bit for bit
+            shown = "; ".join(self.unstable[:3]) + ("; ..." if len(self.unstable) > 3 else "")
+            warnings.warn(
+                f"study {name!r}: {shown} cannot be fingerprinted; results are recorded but will "
+                "not be reused or verified bit for bit",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
+        if scorers is not None:
+            self._open()
+
+    def _open(self) -> None:
+        """Create or check the stored study; record this fit as one run of it."""
+        assert self.writer is not None and self.plan is not None
+        self.stored, _ = open_study(self.writer, self.plan, allow_code_change=self.search.allow_code_change)
+        self._exit.enter_context(self.writer.run_record(self.stored.id, command_line(sys.argv)))
+        self.writer.recover_abandoned(self.stored.id)
+
+    def _claim(self) -> None:
+        """Add the batch's trials, claim the pending ones, read the stored folds, serve them."""
+        writer, stored, batch, plan = self.writer, self.stored, self.batch, self.plan
+        assert writer is not None and stored is not None and batch is not None and plan is not None
+        candidates = batch.candidates
+        stop = batch.offset + len(candidates)
+        params = [describe(c).text for c in candidates]  # as the study record writes them
+        writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates))
+        for claim in writer.claim(
+            stored.id, len(candidates), code_hash=plan.code_hash, data_hash=plan.data_hash
+        ):
+            self.claimed.add(claim.trial_id)
+        trials, folds = writer.trials_between(stored.id, batch.offset, stop)
+        changed = [n for n, p in enumerate(params, batch.offset) if trials[n][1] != p]
+        if changed:
+            raise SpecMismatchError(stored.name, [f"candidates (trial {changed[0]})"])
+        batch.trial_ids = {number: row[0] for number, row in trials.items()}
+        self._serve_own(folds)
+        if self.search.reuse and self.keyed:
+            self._serve_reused()
+
+    def _serve_own(self, folds: dict[tuple[int, int], FoldRecord]) -> None:
+        """Serve the study's own recorded folds (failed ones are fitted again if ``error_score="raise"``)."""
+        batch = self.batch
+        assert batch is not None
+        for (number, split), record in folds.items():
+            cand = number - batch.offset
+            if split >= batch.n_splits or (record.error is not None and self.search.error_score == "raise"):
+                continue
+            key = batch.keys.get((cand, split))
+            if self.keyed and record.fold_key is not None and record.fold_key != key:
+                continue
+            batch.served[(cand, split)] = self._result(record.test, record.train, record)
+            batch.done.add((cand, split))
+
+    def _serve_reused(self) -> None:
+        """Copy folds other studies evaluated under the same key (one query), commit, serve."""
+        batch, writer, plan = self.batch, self.writer, self.plan
+        assert batch is not None and writer is not None and plan is not None
+        candidates = batch.candidates
+        todo = {k: key for k, key in batch.keys.items() if k not in batch.done}
+        if not todo:
+            return
+        tasks = [
+            FoldTask(batch.trial_ids[batch.offset + c], batch.offset + c, s, candidates[c]) for c, s in todo
+        ]
+        keys = {(batch.offset + c, s): key for (c, s), key in todo.items()}
+        choice = choose_reused(tasks, keys, writer.reusable_folds(keys.values()), plan)
+        for task, source in choice.copies:
+            result, record = copy_of(task, source, plan)
+            self._commit(task.number, record)
+            cand = task.number - batch.offset
+            batch.served[(cand, task.fold)] = self._result(result.test, result.train, record)
+            batch.done.add((cand, task.fold))
+
+    # ------------------------------------------------------------------ the Recorder protocol
+
+    def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored result of this (candidate, split), or None to fit it."""
+        batch = self.batch
+        return None if batch is None else _served(batch.served, kwargs)
+
+    def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
+        """Commit a fitted fold now when this is the coordinating process and thread."""
+        if self.batch is not None and self._coordinating():
+            cand, split = kwargs["candidate_progress"][0], kwargs["split_progress"][0]
+            self._commit_result(cand, split, result, failures)
+
+    def failed(self, kwargs: dict[str, Any], error: str) -> None:
+        """With ``error_score="raise"``: record the failed fold, fail its trial (the fit raises)."""
+        batch = self.batch
+        if batch is None or not self._coordinating() or self.metrics is None or self.stored is None:
+            return
+        cand, split = kwargs["candidate_progress"][0], kwargs["split_progress"][0]
+        nan = {m: math.nan for m in self.metrics}
+        record = FoldRecord(split, nan, None, 0.0, 0.0, error=error, fold_key=batch.keys.get((cand, split)))
+        self._commit(batch.offset + cand, record)
+        self.flush()
+        trial_id = batch.trial_ids.get(batch.offset + cand)
+        if trial_id is not None and self.writer is not None:
+            self.writer.fail(trial_id)
+
+    def batch_done(self, out: list[dict[str, Any]]) -> None:
+        """Commit the batch's results that came back from workers (or before the study existed)."""
+        batch = self.batch
+        if batch is None:
+            return
+        for index, result in enumerate(out):
+            cand, split = divmod(index, batch.n_splits)
+            if (cand, split) not in batch.done:
+                self._commit_result(cand, split, result)
+        self.flush()
+
+    # ------------------------------------------------------------------ commits
+
+    def _coordinating(self) -> bool:
+        """Whether this is the process and thread that holds the store."""
+        return os.getpid() == self.pid and threading.get_ident() == self.thread
+
+    def _commit_result(
+        self, cand: int, split: int, result: dict[str, Any], failures: list[str] | None = None
+    ) -> None:
+        """Commit one scikit-learn result dict (opening a callable-scored study on its first)."""
+        batch = self.batch
+        assert batch is not None
+        if self.stored is None:
+            if self.writer is None or self.plan is None:
+                return
+            scores = result["test_scores"]
+            self.metrics = list(scores) if isinstance(scores, dict) else ["score"]
+            self._open_with_metrics()
+        assert self.metrics is not None
+        test = _by_metric(result["test_scores"], self.metrics)
+        train = _by_metric(result["train_scores"], self.metrics) if "train_scores" in result else None
+        record = FoldRecord(
+            fold=split,
+            test=test,
+            train=train,
+            fit_time=float(result["fit_time"]),
+            score_time=float(result["score_time"]),
+            error=result["fit_error"],
+            fold_key=batch.keys.get((cand, split)),
+            score_errors=_score_errors(test, failures or [], self.search.error_score),
+        )
+        self._commit(batch.offset + cand, record)
+        batch.done.add((cand, split))
+
+    def _open_with_metrics(self) -> None:
+        """A callable ``scoring``'s study, opened once a first result names its metrics."""
+        assert self.plan is not None and self.metrics is not None
+        scorers = _study.scorers_by_metric(self.search, self.metrics)
+        self.plan = replace(self.plan, scorers=scorers)
+        self._open()
+        self._claim()
+
+    def _commit(self, number: int, record: FoldRecord) -> None:
+        """Queue one fold of trial ``number``; write the queue if the last write is old enough.
+
+        A fold that took ``FLUSH_SECONDS`` or more is written as soon as it is done; quicker
+        ones share a transaction, so a killed script loses at most ``FLUSH_SECONDS`` of work
+        (or the fold in flight) while near-free fits do not pay one commit each.
+        """
+        batch = self.batch
+        assert batch is not None
+        self.pending.append((batch.trial_ids[number], record))
+        if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued folds in one transaction; finished trials are no longer ours to release."""
+        writer, stored, pending = self.writer, self.stored, self.pending
+        self.flushed = time.monotonic()
+        if not pending or writer is None or stored is None:
+            return
+        self.pending = []
+        statuses = writer.commit_folds(pending, n_folds=stored.n_folds, rank_metric=stored.metrics[0])
+        self.claimed.difference_update(t for (t, _), status in zip(pending, statuses) if status is not None)
+
+    def _result(self, test: dict[str, Any], train: dict[str, Any] | None, record: Any) -> dict[str, Any]:
+        """A stored fold as scikit-learn's ``_fit_and_score`` returns it."""
+        search, metrics = self.search, self.metrics or ["score"]
+        failed = getattr(record, "error", None) is not None
+        if callable(search.scoring):
+            multimetric = metrics != ["score"]
+        else:
+            multimetric = not (search.scoring is None or isinstance(search.scoring, str))
+
+        def scores(values: dict[str, Any] | None) -> Any:
+            if failed:
+                error_score = search.error_score
+                return {m: error_score for m in metrics} if multimetric else error_score
+            floats = {m: _float((values or {}).get(m)) for m in metrics}
+            return floats if multimetric else floats["score"]
+
+        result: dict[str, Any] = {"test_scores": scores(test)}
+        if search.return_train_score:
+            result["train_scores"] = scores(train)
+        result["n_test_samples"] = 0  # set from the split when served (:func:`_served`)
+        result["fit_time"] = _float(record.fit_time)
+        result["score_time"] = _float(record.score_time)
+        result["fit_error"] = getattr(record, "error", None)
+        return result
+
+
+class _RemoteView:
+    """A recording as a joblib worker sees it: serves the batch's stored results, writes nothing."""
+
+    def __init__(self, served: dict[tuple[int, int], dict[str, Any]]) -> None:
+        self.served = served
+
+    def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored result of this (candidate, split), or None to fit it."""
+        return _served(self.served, kwargs)
+
+    def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
+        """Workers write nothing: the coordinator commits the batch when it returns."""
+
+    def failed(self, kwargs: dict[str, Any], error: str) -> None:
+        """Workers write nothing."""
+
+    def batch_done(self, out: list[dict[str, Any]]) -> None:
+        """Workers write nothing."""
+
+
+def _splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
+    """``("ok", splits)`` as scikit-learn will compute them, ``("unseeded", None)`` if they are
+    not reproducible, ``("error", None)`` if splitting raises (scikit-learn raises it then).
+
+    Splits copies of ``cv`` (a ``RandomState`` in it is left as scikit-learn will find it),
+    warnings silenced (scikit-learn's own split warns); a splitter drawing from the global
+    random state is not called at all (that would change scikit-learn's draw).
+    """
+    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
+        return "unseeded", None
+    # an int seed, or no shuffling: one split; else (a RandomState) split twice and compare
+    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))  # a one-time
+            # splitter or a RandomState is left for scikit-learn's own call
+            again = first if seeded else list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
+    except Exception:
+        return "error", None
+    if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
+        return "unseeded", None
+    return "ok", first
+
+
+def _placeholder_splits(n_splits: int) -> list[Any]:
+    """Empty folds standing for splits that cannot be reproduced (nothing is keyed on them)."""
+    import numpy as np
+
+    return [(np.arange(0), np.arange(0)) for _ in range(n_splits)]
+
+
+def _served(served: dict[tuple[int, int], dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored result of the (candidate, split) of a ``_fit_and_score`` call, or None."""
+    result = served.get((kwargs["candidate_progress"][0], kwargs["split_progress"][0]))
+    if result is None:
+        return None
+    return {**result, "n_test_samples": len(kwargs["test"])}
+
+
+def _score_errors(test: dict[str, float], failures: list[str], error_score: Any) -> dict[str, str] | None:
+    """Which metric each "Scoring failed" warning of a fold was about: scikit-learn warns once
+    per failed scorer, in scorer order, on the test rows first; those metrics hold ``error_score``."""
+    if not failures:
+        return None
+
+    def is_error_score(value: float) -> bool:
+        return bool(math.isnan(value)) if math.isnan(float(error_score)) else value == error_score
+
+    failed = [m for m, value in test.items() if is_error_score(value)]
+    details = [message.split("Details: \n", 1)[-1] for message in failures]
+    return dict(zip(failed, details)) or None
+
+
+def _by_metric(scores: Any, metrics: list[str]) -> dict[str, float]:
+    """A result's scores (a number or a dict) by metric."""
+    if isinstance(scores, dict):
+        return {m: _float(scores.get(m)) for m in metrics}
+    return {metrics[0]: _float(scores)}
+
+
+def _plain_data(value: Any) -> bool:
+    """Whether ``value`` is data that is not an array (a list, a tuple): scikit-learn may treat it apart."""
+    return value is not None and not hasattr(value, "shape")
+
+
+def _float(value: Any) -> float:
+    """A stored or returned number as a float (None: NaN)."""
+    return math.nan if value is None else float(value)
+

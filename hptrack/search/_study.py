@@ -1,0 +1,207 @@
+"""What a drop-in search records as its study: the spec, the name, scorers, seeds, the plan.
+
+Everything here reads the search's arguments and the data; nothing changes them.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import numbers
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import ParameterGrid
+
+from .._json import canonical_json, hash_value, sha256_text
+from ..identity import code_fingerprint, split_fingerprint
+from ..run import ScoreKey, StudyPlan, build_plan
+
+# Search params that do not change what a fold computes: never part of the study's identity.
+PROCESS_PARAMS = frozenset(
+    {"n_jobs", "pre_dispatch", "verbose", "refit", "store", "study", "allow_code_change", "reuse"}
+)
+
+
+def describe_cv(cv: Any, n_splits: int) -> Any:
+    """The ``cv`` argument as recorded in the spec."""
+    if cv is None or isinstance(cv, numbers.Integral):
+        return {"kind": "default", "folds": n_splits}
+    if hasattr(cv, "split"):
+        return {"class": f"{type(cv).__module__}.{type(cv).__qualname__}", "repr": repr(cv)}
+    return {"kind": "explicit splits", "folds": n_splits}
+
+
+def describe_scorer(scorer: Any) -> str:
+    """A scorer as recorded in the spec: its qualified name (a script's: plus its source hash)."""
+    name = getattr(scorer, "__qualname__", None)
+    if not name:
+        return repr(scorer)
+    module = getattr(scorer, "__module__", "?")
+    described = f"{module}.{name}"
+    if "<" in name or module == "__main__":  # a lambda, a local or a script's function:
+        # its source tells them apart (an edit elsewhere in the script does not count)
+        try:
+            source = inspect.getsource(scorer)
+        except (OSError, TypeError):
+            code = getattr(scorer, "__code__", None)
+            source = repr(code.co_code if code is not None else scorer)
+        described += f"#{sha256_text(source)[:12]}"
+    return described
+
+
+def scorers_by_metric(search: Any, metrics: list[str] | None = None) -> dict[str, Any] | None:
+    """Scorer callables by metric name (scikit-learn validated ``scoring`` already).
+
+    A callable ``scoring`` has metric ``score``, or one :class:`~hptrack.run.ScoreKey` per
+    key of the dict it returns: ``metrics`` (the stored study's, or a first result's);
+    None while they are unknown.
+    """
+    scoring, estimator = search.scoring, search.estimator
+    if callable(scoring):
+        if metrics is None:
+            return None
+        if metrics == ["score"]:
+            return {"score": scoring}
+        return {key: ScoreKey(scoring, key) for key in metrics}
+    if scoring is None or isinstance(scoring, str):
+        return {"score": check_scoring(estimator, scoring)}
+    if isinstance(scoring, dict):
+        return {key: check_scoring(estimator, s) for key, s in scoring.items()}
+    return {name: check_scoring(estimator, scoring=name) for name in scoring}
+
+
+def unseeded(search: Any, cv: Any) -> list[str]:
+    """Where this search draws from unseeded randomness (``random_state=None``)."""
+    found = []
+    if "random_state" in search.get_params(deep=False) and search.random_state is None:
+        found.append(f"{type(search).__name__}(random_state=None)")
+    params = search.estimator.get_params(deep=True)
+    found += [
+        f"estimator param {key}=None"
+        for key, value in sorted(params.items())
+        if (key == "random_state" or key.endswith("__random_state")) and value is None
+    ]
+    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
+        found.append(f"cv={cv!r}")
+    return found
+
+
+def search_space(search: Any) -> tuple[str, Any, Any]:
+    """``(kind, space, n_trials)`` of the search: grid, random, or a custom ``_run_search``."""
+    params = search.get_params(deep=False)
+    if "param_grid" in params and _own_run_search(search, "GridSearchCV"):
+        return "grid", search.param_grid, len(ParameterGrid(search.param_grid))
+    if "param_distributions" in params and _own_run_search(search, "RandomizedSearchCV"):
+        return "random", search.param_distributions, search.n_iter
+    own = {k: v for k, v in params.items() if k not in PROCESS_PARAMS and k != "estimator"}
+    return f"{type(search).__module__}.{type(search).__qualname__}", own, None
+
+
+def _own_run_search(search: Any, base: str) -> bool:
+    """Whether ``search`` schedules candidates as scikit-learn's ``base`` class does."""
+    for klass in type(search).__mro__:
+        if "_run_search" in vars(klass):
+            return klass.__name__ == base
+    return False
+
+
+def study_spec(search: Any, n_splits: int) -> tuple[dict[str, Any], list[str]]:
+    """The study's identity as stored (JSON-able), and what in it has no stable fingerprint."""
+    kind, space, n_trials = search_space(search)
+    scoring = search.scoring
+    if callable(scoring):
+        metrics = {"score": describe_scorer(scoring)}
+    else:
+        metrics = {m: describe_scorer(s) for m, s in (scorers_by_metric(search) or {}).items()}
+    spec = {
+        "search": kind,
+        "estimator": search.estimator,
+        "space": space,
+        "n_trials": n_trials,
+        "random_state": getattr(search, "random_state", None),
+        "cv": describe_cv(search.cv, n_splits),
+        "metrics": metrics,
+        "error_score": search.error_score,
+        "train_scores": bool(search.return_train_score),
+    }
+    unstable: list[str] = []
+    for key, value in spec.items():
+        try:
+            spec[key] = json.loads(canonical_json(value))
+        except TypeError as exc:  # recorded by description; the study is not reusable
+            spec[key] = {"unfingerprinted": repr(value)}
+            unstable.append(f"{key}: {exc}")
+    return spec, unstable
+
+
+def study_name(
+    search: Any, spec: dict[str, Any], data_hash: str, split_hash: str, candidates: Any, *, unstable: bool
+) -> str:
+    """``study=``, else the estimator's class and a hash of the spec, data, splits and candidates.
+
+    With a value that has no stable identity (``unstable``) the fit is a study of its own: a
+    later fit cannot tell it is the same search.
+    """
+    if search.study is not None:
+        return str(search.study)
+    if unstable:
+        return f"{type(search.estimator).__name__}-{uuid.uuid4().hex[:12]}"
+    try:
+        digest = hash_value([spec, data_hash, split_hash, json.loads(canonical_json(candidates))])
+    except TypeError:
+        digest = uuid.uuid4().hex  # no stable identity: a study of its own
+    return f"{type(search.estimator).__name__}-{digest[:12]}"
+
+
+def code_identity(search: Any, candidates: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The code fingerprint: the estimator, estimator/callable params, the scorers."""
+    scoring = search.scoring
+    scorers = [scoring] if callable(scoring) else list((scorers_by_metric(search) or {}).values())
+    values = [v for c in candidates for v in c.values() if hasattr(v, "fit") or callable(v)]
+    return code_fingerprint([search.estimator, *values, *scorers])
+
+
+def make_plan(
+    search: Any,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    candidates: list[dict[str, Any]],
+    scorers: dict[str, Any],
+    splits: list[Any],
+    data: Any,
+    provenance: dict[str, Any],
+) -> StudyPlan:
+    """The study plan of a drop-in fit (what creates or checks the stored study)."""
+    random_state = getattr(search, "random_state", None)
+    return build_plan(
+        name,
+        search=spec["search"] if spec["search"] in ("grid", "random") else "custom",
+        spec=spec,
+        estimator=copy.deepcopy(search.estimator),
+        candidates=candidates,
+        samples=[{} for _ in candidates],
+        seeds={},
+        seed=int(random_state) if isinstance(random_state, numbers.Integral) else 0,
+        scorers=scorers,
+        cv=search.cv,
+        splits=splits,
+        X=data.X,
+        y=data.y,
+        data=(data.data_hash, data.data_info),
+        code=code_identity(search, candidates),
+        base_dir=Path.cwd(),
+        origin={"spec_file": None, "api": f"hptrack.{type(search).__name__}", **provenance},
+        fit_params=data.fit_params,
+        error_score=search.error_score,
+        return_train_score=bool(search.return_train_score),
+    )
+
+
+def splits_hash(splits: list[Any] | None) -> str:
+    """The fingerprint of the splits (a fresh random one when they are not reproducible)."""
+    return split_fingerprint(splits) if splits is not None else f"unseeded-{uuid.uuid4().hex}"
