@@ -44,6 +44,15 @@ def _update_with_array(h: Any, name: str, value: Any) -> dict[str, Any]:
             "dtypes": [str(d) for d in value.dtypes],
         }
         return {**described, "unstable": unstable} if unstable else described
+    if isinstance(value, (tuple, list)) and any(hasattr(v, "shape") or hasattr(v, "__len__") for v in value):
+        try:  # a list of rows makes one array; a tuple of arrays (X_valid, y_valid) does not
+            array = np.asarray(value)
+        except ValueError:
+            h.update(f"<sequence of {len(value)}>".encode())
+            parts = [_update_with_array(h, f"{name}[{i}]", v) for i, v in enumerate(value)]
+            unstable = [u for part in parts for u in part.get("unstable", ())]
+            described = {"name": name, "type": "sequence", "items": parts}
+            return {**described, "unstable": unstable} if unstable else described
     array = np.asarray(value)
     unstable = _update_with_ndarray(h, array)
     described = {"name": name, "type": "array", "shape": list(array.shape), "dtype": str(array.dtype)}
