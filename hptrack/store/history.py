@@ -9,6 +9,7 @@ when its process is gone from this host or its heartbeat is older than the lease
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import shlex
 import socket
@@ -132,8 +133,9 @@ def current_user() -> str | None:
         return f"uid {uid()}" if uid is not None else None
 
 
+@functools.lru_cache(maxsize=1)
 def hptrack_version() -> str:
-    """The hptrack version recorded with a run."""
+    """The hptrack version recorded with a run (read from the metadata once per process)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
