@@ -215,6 +215,16 @@ def study_text(info: Mapping[str, Any]) -> str:
             if len(info.get("data_hashes", [])) > 1
             else []
         ),
+        *(
+            [f"  unseeded:    {'; '.join(map(str, prov['unseeded']))} (not verifiable bit for bit)"]
+            if prov.get("unseeded")
+            else []
+        ),
+        *(
+            [f"  unstable:    {'; '.join(map(str, prov['unstable']))} (described only; never reused)"]
+            if prov.get("unstable")
+            else []
+        ),
         f"  split hash:  {short(info['split_hash'])}",
         f"  git:         {git.get('commit') or '-'}" + (" (dirty)" if git.get("dirty") else ""),
         f"  python:      {env.get('python', '-')} on {env.get('platform', '-')}",

@@ -299,3 +299,23 @@ def test_a_random_state_object_fitted_twice_is_one_study(tmp_path: Path) -> None
     assert second.study_ == first.study_ and _counts(tmp_path / "s.db") == counts
     _assert_same_scores(first, theirs)
     _assert_same_scores(second, theirs)
+
+
+def test_show_says_which_values_are_unstable_or_unseeded(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hptrack.cli import cli
+
+    with pytest.warns(UserWarning, match=UNSTABLE):
+        ours, _ = _fit(UNSTABLE_CASE, tmp_path)
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(hptrack.UnseededRandomnessWarning):
+        tree = hptrack.GridSearchCV(
+            DecisionTreeClassifier(), {"max_depth": [1, 2]}, cv=3, store=tmp_path / "s.db"
+        ).fit(X, y)
+    db = str(tmp_path / "s.db")
+    shown = CliRunner().invoke(cli, ["show", ours.study_, "--store", db])
+    assert shown.exit_code == 0, shown.output
+    assert "unstable:    param kernel: <test_values._DotKernel object>" in shown.stdout
+    shown = CliRunner().invoke(cli, ["show", tree.study_, "--store", db])
+    assert "unseeded:    estimator param random_state=None (not verifiable bit for bit)" in shown.stdout

@@ -51,7 +51,7 @@ def _update_with_array(h: Any, name: str, value: Any) -> dict[str, Any]:
             h.update(f"<sequence of {len(value)}>".encode())
             parts = [_update_with_array(h, f"{name}[{i}]", v) for i, v in enumerate(value)]
             unstable = [u for part in parts for u in part.get("unstable", ())]
-            described = {"name": name, "type": "sequence", "items": parts}
+            described = {"name": name, "type": "sequence", "shape": [len(value)], "items": parts}
             return {**described, "unstable": unstable} if unstable else described
     array = np.asarray(value)
     unstable = _update_with_ndarray(h, array)
