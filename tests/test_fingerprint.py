@@ -200,3 +200,14 @@ def test_a_value_with_no_stable_identity_is_described_or_refused() -> None:
     assert json.loads(text) == {"a": [1, marker], "b": {"set": [marker]}}
     assert unstable == [f"a[1]: {marker['repr']}", f"b{{}}: {marker['repr']}"]
     assert describe({"C": 1}) == (canonical_json({"C": 1}), [])
+
+
+def test_a_tuple_of_arrays_as_a_fit_param_is_fingerprinted_item_by_item() -> None:
+    X = np.arange(8, dtype=np.float64).reshape(4, 2)
+    y = np.array([0, 1, 0, 1])
+    digest, described = data_fingerprint({"X": X, "fit:eval_set": (X, y)})
+    (item,) = [d for d in described if d["name"] == "fit:eval_set"]
+    assert item["type"] == "sequence" and item["shape"] == [2]
+    assert [part["shape"] for part in item["items"]] == [[4, 2], [4]]
+    assert data_fingerprint({"X": X, "fit:eval_set": (X, y[::-1].copy())})[0] != digest
+    assert data_fingerprint({"X": X, "fit:eval_set": (X, y)})[0] == digest
