@@ -74,9 +74,17 @@ def insert_trials(
 
 
 def insert_fold(
-    conn: sqlite3.Connection, trial_id: int, result: FoldRecord, *, now: str, host: str, run_id: int | None
+    conn: sqlite3.Connection,
+    trial_id: int,
+    result: FoldRecord,
+    *,
+    now: str,
+    host: str,
+    run_id: int | None,
+    count: bool = True,
 ) -> bool:
-    """Insert a fold with its scores, counting it for run ``run_id``; False if it was there already."""
+    """Insert a fold with its scores, for run ``run_id`` (counted there unless ``count`` is False:
+    the caller counts a batch at once); False if it was there already."""
     cursor = conn.execute(
         "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
         "finished, host, fold_key, origin, run_id, score_errors) "
@@ -97,7 +105,7 @@ def insert_fold(
     )
     if cursor.rowcount == 0:
         return False
-    if run_id is not None:  # the run's counter, in the same commit
+    if run_id is not None and count:  # the run's counter, in the same commit
         conn.execute("UPDATE runs SET folds = folds + 1 WHERE id = ?", (run_id,))
     train = result.train
     conn.executemany(
