@@ -33,7 +33,7 @@ from ..errors import SpecMismatchError
 from ..identity import fold_split_hash
 from ..run import FoldTask, StudyPlan, choose_reused, copy_of, data_identity, open_study, unstable_values
 from ..spec import check_study_name
-from ..store import FoldRecord, StoredStudy, Writer, command_line
+from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
 from ._sklearn_shim import checked_cv, evaluate_with
 
@@ -180,6 +180,7 @@ class Recording:
             search, spec, self.data.data_hash, split_hash, candidates, unstable=bool(unstable)
         )
         self.writer = self._exit.enter_context(Writer(search.store))
+        keep_wal_open(self.writer.path)  # many small fits in one process: no WAL rebuilt per fit
         stored = self.writer.stored_study(name)
         self.metrics = stored.metrics if stored is not None else None
         scorers = _study.scorers_by_metric(search, self.metrics)
@@ -489,4 +490,3 @@ def _plain_data(value: Any) -> bool:
 def _float(value: Any) -> float:
     """A stored or returned number as a float (None: NaN)."""
     return math.nan if value is None else float(value)
-

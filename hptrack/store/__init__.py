@@ -44,6 +44,7 @@ from ._sqlite import (
     DEFAULT_STORE,
     default_store_path,
     header_user_version,
+    keep_wal_open,
     open_readonly,
     open_writable,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "default_store_path",
     "exit_code_of",
     "header_user_version",
+    "keep_wal_open",
     "json_safe",
     "merge_stores",
     "open_readonly",

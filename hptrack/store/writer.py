@@ -85,7 +85,12 @@ class Writer:
             self._conn, self._db = open_writable(self.path)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection, with the store file holding every commit (a WAL checkpoint)."""
+        if self._db is not None:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:  # another process is checkpointing: it will finish the job
+                pass
         self._conn.close()
 
     def __enter__(self) -> Writer:
