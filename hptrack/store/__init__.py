@@ -57,6 +57,7 @@ from .history import (
     utcnow,
     worker_gone,
 )
+from .recording import open_to_record
 from .records import (
     STATUSES,
     Claim,
@@ -72,7 +73,7 @@ from .records import (
     json_safe,
 )
 from .schema import SCHEMA_VERSION
-from .writer import Writer, open_to_record
+from .writer import Writer
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",

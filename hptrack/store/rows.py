@@ -62,6 +62,41 @@ def finish_trial(
     return status
 
 
+def commit_fold_batch(
+    conn: sqlite3.Connection,
+    folds: Sequence[tuple[int, FoldRecord]],
+    *,
+    now: str,
+    host: str,
+    run_id: int | None,
+    n_folds: int,
+    rank_metric: str,
+) -> list[str | None]:
+    """Insert ``(trial_id, fold)`` pairs, finish each trial they touched once, count them for
+    run ``run_id`` once; per pair, the trial's new status at its last pair (else None)."""
+    statuses: list[str | None] = [None] * len(folds)
+    last: dict[int, int] = {}  # trial_id -> index of its last pair
+    inserted = 0
+    for i, (trial_id, record) in enumerate(folds):
+        inserted += insert_fold(conn, trial_id, record, now=now, host=host, run_id=run_id, count=False)
+        last[trial_id] = i
+    finished = 0
+    for trial_id, i in last.items():
+        (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        if status in ("complete", "failed"):  # finished before: left as it is
+            continue
+        statuses[i] = finish_trial(
+            conn, trial_id, n_folds=n_folds, rank_metric=rank_metric, finished=now, heartbeat=now
+        )
+        finished += statuses[i] is not None
+    if run_id is not None and (inserted or finished):
+        conn.execute(
+            "UPDATE runs SET folds = folds + ?, trials = trials + ? WHERE id = ?",
+            (inserted, finished, run_id),
+        )
+    return statuses
+
+
 def insert_trials(
     conn: sqlite3.Connection, study_id: int, first: int, params: Sequence[str], seeds: Sequence[str]
 ) -> None:

@@ -42,7 +42,7 @@ from .records import (
     StudyDump,
     StudyRecord,
 )
-from .rows import finish_trial, insert_fold, insert_trials, merge_study_rows
+from .rows import commit_fold_batch, finish_trial, insert_fold, insert_trials, merge_study_rows
 
 
 class Writer:
@@ -343,33 +343,16 @@ class Writer:
         it, else None. The folds go in first, then each trial they touched is finished
         once, and the run's counters move once: a batch of quick folds costs one write.
         """
-        now = utcnow()
-        statuses: list[str | None] = [None] * len(folds)
-        last: dict[int, int] = {}  # trial_id -> index of its last pair
         with self._transaction() as db:
-            conn = db.conn
-            inserted = 0
-            for i, (trial_id, record) in enumerate(folds):
-                new = insert_fold(
-                    conn, trial_id, record, now=now, host=self._host, run_id=self._run_id, count=False
-                )
-                inserted += bool(new)
-                last[trial_id] = i
-            finished = 0
-            for trial_id, i in last.items():
-                (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
-                if status in ("complete", "failed"):  # finished before: left as it is
-                    continue
-                statuses[i] = finish_trial(
-                    conn, trial_id, n_folds=n_folds, rank_metric=rank_metric, finished=now, heartbeat=now
-                )
-                finished += statuses[i] is not None
-            if self._run_id is not None and (inserted or finished):
-                conn.execute(
-                    "UPDATE runs SET folds = folds + ?, trials = trials + ? WHERE id = ?",
-                    (inserted, finished, self._run_id),
-                )
-        return statuses
+            return commit_fold_batch(
+                db.conn,
+                folds,
+                now=utcnow(),
+                host=self._host,
+                run_id=self._run_id,
+                n_folds=n_folds,
+                rank_metric=rank_metric,
+            )
 
     def release(self, trial_ids: Iterable[int]) -> None:
         """Return this process's unfinished claims to ``pending`` (Ctrl-C, errors)."""
@@ -509,25 +492,3 @@ class Writer:
             return merge_study_rows(
                 db.conn, dump, name=name, source=source, command=command, host=self._host, pid=self._pid
             )
-
-
-def open_to_record(path: str | Path | None) -> tuple[Writer, str | None]:
-    """Open a store writable so that a command can record its run; else read-only, saying why.
-
-    For commands that only read a study but belong in its history (``verify``): a store
-    that cannot be written (read-only media, an archive) still serves them, unrecorded.
-    A missing or empty file is never created: it gets the read-only open's error.
-
-    Returns
-    -------
-    (Writer, str or None)
-        The writer (``readonly`` when it cannot write), and why nothing will be recorded.
-    """
-    target = Path(path) if path is not None else default_store_path()
-    if not target.is_file() or target.stat().st_size == 0:
-        return Writer(target, readonly=True), None  # raises: nothing to read
-    try:
-        return Writer(target), None
-    except StoreError as exc:
-        writer = Writer(target, readonly=True)  # a file no hptrack can read raises here
-        return writer, f"{target} cannot be written ({exc}), so this command is not recorded in its history"
