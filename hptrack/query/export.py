@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
 from ..store import json_safe
@@ -212,8 +212,9 @@ class StudyTables:
     metrics: list[str]
     metric: str
 
-    def trials(self, **filters: Any) -> list[Trial]:  # pragma: no cover - provided by Study
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Study, which mixes this class in
+
+        def trials(self, **filters: Any) -> list[Trial]: ...
 
     def cv_results(self) -> dict[str, Any]:
         """The study as scikit-learn's ``cv_results_`` (trials by number; failed unranked).

@@ -6,6 +6,7 @@ import shlex
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import HptrackError
 from ..store import reads
@@ -100,11 +101,11 @@ class StudyProvenance:
     code_hash: str
     data_hash: str
 
-    def best(self) -> Trial:  # pragma: no cover - provided by Study
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Study, which mixes this class in
 
-    def _store_option(self) -> str:  # pragma: no cover - provided by Study
-        raise NotImplementedError
+        def best(self) -> Trial: ...
+
+        def _store_option(self) -> str: ...
 
     def code_hashes(self) -> list[str]:
         """Distinct code hashes that trials were scored under, in order of first use.
