@@ -29,7 +29,6 @@ from hptrack.run import (
     FoldTask,
     ScoreKey,
     evaluate_fold,
-    score_keys,
 )
 
 METRICS = ["accuracy", "f1_macro"]
@@ -341,11 +340,6 @@ def test_score_key_scores_a_dict_returning_callable_once_per_fold():
     result = evaluate_fold(FoldTask(1, 0, 0, {}), SVC(), X, y, train, test, scorers)
     out = cross_validate(SVC(), X, y, cv=[(train, test)], scoring=_acc_and_error)
     assert result.test == {"acc": out["test_acc"][0], "err": out["test_err"][0]}
-    assert score_keys(_acc_and_error, SVC(), X, y, (train, test), [{"C": -1.0}, {}]) == [
-        "acc",
-        "err",
-    ]
-    assert score_keys(lambda e, X, y: 1.0, SVC(), X, y, (train, test), [{}]) is None
 
 
 @pytest.mark.skipif(not SEARCH_WEIGHTS_SCORES, reason="this scikit-learn scores unweighted")

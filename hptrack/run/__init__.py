@@ -27,7 +27,6 @@ from .evaluate import (
     accepts_sample_weight,
     evaluate_fold,
     evaluate_task,
-    score_keys,
 )
 from .executors import connect_dask, make_executor
 from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
@@ -68,7 +67,6 @@ __all__ = [
     "plan_from_spec",
     "resolved_cv_kind",
     "run_plan",
-    "score_keys",
     "seed_params",
     "spec_candidates",
     "spec_from_store",

@@ -418,34 +418,3 @@ def _format_error(exc: BaseException) -> str:
 def _float(value: Any) -> float:
     """A score as a Python float (numpy scalars and 0-d arrays too)."""
     return float(np.asarray(value, dtype=np.float64))
-
-
-def score_keys(
-    scoring: Any,
-    estimator: Any,
-    X: Any,
-    y: Any,
-    split: tuple[Any, Any],
-    candidates: list[dict[str, Any]],
-    fit_params: Mapping[str, Any] | None = None,
-    *,
-    tries: int = 10,
-) -> list[str] | None:
-    """The keys of the dict a callable ``scoring`` returns; None if it returns a number.
-
-    Fits the first candidates that fit (up to ``tries``) on ``split`` to call it once;
-    None as well when none of them fits or the scorer fails.
-    """
-    train, test = split
-    for params in candidates[:tries]:
-        try:
-            fitted, _ = _fit(params, estimator, X, y, (train, test), fit_params or {})
-        except Exception:
-            continue
-        X_test, y_test = _split(fitted, X, y, test, train)
-        try:
-            value = scoring(fitted, X_test, y_test)
-        except Exception:
-            return None
-        return [str(key) for key in value] if isinstance(value, Mapping) else None
-    return None
