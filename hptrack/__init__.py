@@ -20,7 +20,6 @@ from .errors import (
     StoreError,
     StudyNotFoundError,
     TrialNotFoundError,
-    UnseededRandomnessWarning,
 )
 
 if TYPE_CHECKING:  # editors and mypy still see the real classes
@@ -41,7 +40,6 @@ __all__ = [
     "StoreError",
     "StudyNotFoundError",
     "TrialNotFoundError",
-    "UnseededRandomnessWarning",
 ]
 
 

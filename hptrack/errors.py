@@ -14,9 +14,6 @@ The hierarchy::
     ├── MissingDependencyError (ImportError)   an optional package is not installed
     └── ClusterError (ConnectionError)         the Dask scheduler cannot be reached
 
-And one warning: ``UnseededRandomnessWarning`` (a ``UserWarning``), once per drop-in fit
-that draws on unseeded randomness.
-
 A user's own code failing (a fit, a scorer) is not an hptrack error: it is recorded
 with its traceback and scored ``error_score``. A failed check (``verify`` drift,
 ``compare --fail-on-regression``) is a result with ``.ok``, not an exception.
@@ -113,11 +110,3 @@ class MissingDependencyError(HptrackError, ImportError):
 
 class ClusterError(HptrackError, ConnectionError):
     """The Dask scheduler named by ``--dask`` (or ``HPTRACK_DASK``) cannot be reached."""
-
-
-class UnseededRandomnessWarning(UserWarning):
-    """A drop-in search draws on unseeded randomness (``random_state=None`` in the search, the
-    estimator or the splitter): the study is recorded, but cannot be verified bit for bit.
-
-    A ``UserWarning``, so it shows by default; filter this class to silence only it.
-    """

@@ -223,7 +223,7 @@ SCRIPT = textwrap.dedent(
         SVC(), {"C": [0.1, 1.0]}, cv=3, scoring=my_scorer, store=sys.argv[1]
     )
     search.fit(X, y)
-    print(search.study_)
+    print(search.recorded_study().name)
     """
 )
 
@@ -319,7 +319,7 @@ def test_pipeline_memory_n_jobs_and_verbose_are_no_part_of_the_study(tmp_path: P
         memory=joblib.Memory(tmp_path / "cache2", verbose=0), verbose=True
     )
     second = hptrack.GridSearchCV(two, grid, cv=3, store=db).fit(X_IRIS, Y_IRIS)
-    assert second.study_ == first.study_
+    assert second.recorded_study().name == first.recorded_study().name
     assert _fold_rows(db) == rows  # nothing fitted again
     assert list(second.cv_results_["mean_test_score"]) == list(first.cv_results_["mean_test_score"])
 

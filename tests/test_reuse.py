@@ -323,8 +323,9 @@ def test_drop_in_studies_with_overlapping_grids_reuse_folds(tmp_path: Path) -> N
     small = hptrack.GridSearchCV(tree, {"max_depth": [2, 4]}, cv=3, store=db).fit(X, y)
     grid = {"max_depth": [2, 4, 6]}
     large = hptrack.GridSearchCV(tree, grid, cv=3, store=db).fit(X, y)
-    assert small.study_ != large.study_  # another search: another (automatic) study
-    assert _origins(db, large.study_) == 2 * 3
+    # another search: another (automatic) study
+    assert small.recorded_study().name != large.recorded_study().name
+    assert _origins(db, large.recorded_study().name) == 2 * 3
     forced = hptrack.GridSearchCV(tree, grid, cv=3, store=db, study="forced", reuse=False).fit(X, y)
     assert _origins(db, "forced") == 0
     reference = SkGridSearchCV(tree, grid, cv=3).fit(X, y)

@@ -6,7 +6,9 @@ SPEC section 4: drop-ins with the same arguments, fitted attributes, warnings an
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +197,7 @@ def test_bad_arguments_are_refused_before_the_store(params, message, tmp_path):
     assert not db.exists()
 
 
-def test_the_estimator_is_never_changed_and_unseeded_randomness_warns_once(tmp_path):
+def test_the_estimator_is_never_changed_and_unseeded_randomness_is_logged_once(tmp_path, caplog):
     grid = {"max_depth": [2, 4], "max_features": [0.5]}
     seeded = hptrack.GridSearchCV(
         DecisionTreeClassifier(random_state=11), grid, cv=3, store=tmp_path / "x.db"
@@ -206,14 +208,19 @@ def test_the_estimator_is_never_changed_and_unseeded_randomness_warns_once(tmp_p
 
     tree = DecisionTreeClassifier()
     ours = hptrack.GridSearchCV(tree, grid, cv=3, store=tmp_path / "x.db")
-    with pytest.warns(hptrack.UnseededRandomnessWarning, match="cannot be verified bit for bit") as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a log record, not a warning: fit warns exactly as scikit-learn
         ours.fit(X_DIGITS, Y_DIGITS)
-    assert len([w for w in caught if w.category is hptrack.UnseededRandomnessWarning]) == 1
-    assert "estimator param random_state=None" in str(caught[0].message)
+        again = hptrack.GridSearchCV(DecisionTreeClassifier(), grid, cv=3, store=tmp_path / "x.db")
+        again.fit(X_DIGITS, Y_DIGITS)
+    said = [r for r in caplog.records if r.name == "hptrack" and "verified bit for bit" in r.message]
+    assert len(said) == 1 and said[0].levelname == "WARNING"  # once per store, though fitted twice
+    assert "estimator param random_state=None" in said[0].message
     assert ours.best_estimator_.random_state is None  # no seed injected
     assert tree.random_state is None
     with Store(tmp_path / "x.db") as store:
-        assert store.study(ours.study_).provenance["unseeded"] == ["estimator param random_state=None"]
+        provenance = store.study(ours.recorded_study().name).provenance
+        assert provenance["unseeded"] == ["estimator param random_state=None"]
 
 
 # ------------------------------------------------------------------ RandomizedSearchCV
@@ -238,7 +245,8 @@ def test_randomized_search_draws_sklearns_candidates(return_train_score, tmp_pat
     again = hptrack.RandomizedSearchCV(
         SVC(random_state=0), distributions, n_iter=5, random_state=3, store=tmp_path / "x.db", **kwargs
     ).fit(X_DIGITS, Y_DIGITS)
-    assert again.study_ == ours.study_  # seeded: the same candidates, the same study, resumed
+    # seeded: the same candidates, the same study, resumed
+    assert again.recorded_study().name == ours.recorded_study().name
     assert_cv_results_equal(again.cv_results_, ours.cv_results_)
 
 
@@ -270,16 +278,16 @@ def test_randomized_search_over_a_small_grid_warns_like_sklearn(tmp_path):
     )
 
 
-def test_unseeded_randomized_search_is_recorded_and_warns(tmp_path):
+def test_unseeded_randomized_search_is_recorded_and_logged(tmp_path, caplog):
     distributions = {"C": stats.uniform(0.5, 5.0)}
     db = tmp_path / "x.db"
     studies = set()
     for _ in range(2):
         search = hptrack.RandomizedSearchCV(SVC(random_state=0), distributions, n_iter=3, cv=3, store=db)
         unseeded = r"RandomizedSearchCV\(random_state=None\)"
-        with pytest.warns(hptrack.UnseededRandomnessWarning, match=unseeded):
-            search.fit(X_IRIS, Y_IRIS)
-        studies.add(search.study_)
+        search.fit(X_IRIS, Y_IRIS)
+        assert re.search(unseeded, caplog.records[-1].message)
+        studies.add(search.recorded_study().name)
     assert len(studies) == 2  # other candidates each time: another study, never a wrong resume
     with Store(db) as store:
         assert all(s.n_trials == 3 for s in store.studies())
@@ -314,22 +322,22 @@ def test_fitting_the_same_search_again_fits_nothing_new(tmp_path):
     assert _fold_rows(db) == len(ParameterGrid(GRID)) * 3
     second = hptrack.GridSearchCV(SVC(), GRID, cv=3, store=db).fit(X_IRIS, Y_IRIS)
     assert _fold_rows(db) == len(ParameterGrid(GRID)) * 3
-    assert second.study_ == first.study_
-    assert second.study_.startswith("SVC-")
-    assert second.store_ == str(db)
+    assert second.recorded_study().name == first.recorded_study().name
+    assert second.recorded_study().name.startswith("SVC-")
+    assert second.recorded_study().store_path == db
     for key in ("mean_fit_time", "std_fit_time", "mean_score_time"):  # the recorded times
         assert np.array_equal(second.cv_results_[key], first.cv_results_[key])
     assert_cv_results_equal(second.cv_results_, first.cv_results_)
     with Store(db) as store:
-        assert [s.name for s in store.studies()] == [first.study_]
-        assert store.study(first.study_).counts()["complete"] == len(ParameterGrid(GRID))
+        assert [s.name for s in store.studies()] == [first.recorded_study().name]
+        assert store.study(first.recorded_study().name).counts()["complete"] == len(ParameterGrid(GRID))
 
 
 def test_study_argument_names_the_study(tmp_path):
     db = tmp_path / "x.db"
     search = hptrack.GridSearchCV(SVC(), GRID, cv=3, store=db, study="iris-svc")
     search.fit(X_IRIS, Y_IRIS)
-    assert search.study_ == "iris-svc"
+    assert search.recorded_study().name == "iris-svc"
     with Store(db) as store:
         trials = store.study("iris-svc").trials()
     assert [t.params for t in trials] == search.cv_results_["params"]
@@ -375,15 +383,16 @@ def test_other_data_under_the_default_name_is_another_study(tmp_path):
     a = hptrack.GridSearchCV(SVC(), SMALL, cv=3, store=db).fit(X_IRIS, Y_IRIS)
     b = hptrack.GridSearchCV(SVC(), SMALL, cv=3, store=db).fit(X_IRIS[:120], Y_IRIS[:120])
     c = hptrack.GridSearchCV(SVC(), {"C": [1.0]}, cv=3, store=db).fit(X_IRIS, Y_IRIS)
-    assert len({a.study_, b.study_, c.study_}) == 3
+    assert len({a.recorded_study().name, b.recorded_study().name, c.recorded_study().name}) == 3
     with Store(db) as store:
-        assert sorted(s.name for s in store.studies()) == sorted([a.study_, b.study_, c.study_])
+        names = [search.recorded_study().name for search in (a, b, c)]
+        assert sorted(s.name for s in store.studies()) == sorted(names)
 
 
 def test_store_defaults_to_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("HPTRACK_STORE", str(tmp_path / "env.db"))
     search = hptrack.GridSearchCV(SVC(), {"C": [1.0]}, cv=3).fit(X_IRIS, Y_IRIS)
-    assert search.store_ == str(tmp_path / "env.db")
+    assert search.recorded_study().store_path == tmp_path / "env.db"
     assert (tmp_path / "env.db").exists()
 
 
@@ -434,7 +443,7 @@ def test_groups_reach_the_splitter(tmp_path):
     other = np.arange(len(Y_IRIS)) % 4  # other groups: other splits, other data: another study
     again = hptrack.GridSearchCV(SVC(), GRID, store=tmp_path / "x.db", **kwargs)
     again.fit(X_IRIS, Y_IRIS, groups=other)
-    assert again.study_ != ours.study_
+    assert again.recorded_study().name != ours.recorded_study().name
     with pytest.raises(ValueError, match="The 'groups' parameter should not be None"):
         hptrack.GridSearchCV(SVC(), GRID, store=tmp_path / "x.db", **kwargs).fit(X_IRIS, Y_IRIS)
 
@@ -448,7 +457,8 @@ def test_sample_weight_fit_param(tmp_path):
     assert_fitted_like(ours, theirs, X_IRIS, Y_IRIS)
     unweighted = hptrack.GridSearchCV(SVC(), SMALL, store=tmp_path / "x.db", **kwargs)
     unweighted.fit(X_IRIS, Y_IRIS)
-    assert unweighted.study_ != ours.study_  # the weights are part of the data fingerprint
+    # the weights are part of the data fingerprint
+    assert unweighted.recorded_study().name != ours.recorded_study().name
     assert not np.array_equal(
         unweighted.cv_results_["split0_test_accuracy"], ours.cv_results_["split0_test_accuracy"]
     )
@@ -463,9 +473,8 @@ def test_sample_weight_with_a_scorer_that_ignores_it_warns_like_sklearn(tmp_path
     with pytest.warns(UserWarning, match="does not support sample_weight") as ours:
         search = hptrack.GridSearchCV(SVC(), grid, scoring=_accuracy, cv=3, store=tmp_path / "x.db")
         search.fit(X_IRIS, Y_IRIS, sample_weight=weights)
-    ours_only = [w for w in ours if w.category is not hptrack.UnseededRandomnessWarning]  # SVC's None seed
-    assert len(ours_only) == len(theirs) == 1
-    assert str(ours_only[0].message).startswith(f"The scoring {_accuracy} does not support sample_weight")
+    assert len(ours) == len(theirs) == 1
+    assert str(ours[0].message).startswith(f"The scoring {_accuracy} does not support sample_weight")
 
 
 # ------------------------------------------------------------------ failing fits
@@ -581,7 +590,7 @@ def test_a_callable_scorer_resumes_its_study(tmp_path):
         first = hptrack.GridSearchCV(SVC(), SMALL, **kwargs).fit(X_IRIS, Y_IRIS)
         rows = _fold_rows(db)
         second = hptrack.GridSearchCV(SVC(), SMALL, **kwargs).fit(X_IRIS, Y_IRIS)
-        assert second.study_ == first.study_
+        assert second.recorded_study().name == first.recorded_study().name
         assert _fold_rows(db) == rows
         assert_cv_results_equal(second.cv_results_, first.cv_results_)
         assert second.multimetric_ == (scoring is _two_scores)
@@ -603,10 +612,11 @@ def test_a_custom_run_search_numbers_trials_across_batches_and_resumes(tmp_path)
     theirs = ms.GridSearchCV(SVC(random_state=0), [{"C": [0.5, 1.0]}, {"C": [2.0]}], cv=3)
     assert_fitted_like(first, theirs.fit(X_IRIS, Y_IRIS), X_IRIS, Y_IRIS)
     with Store(db) as store:
-        assert [t.params for t in store.study(first.study_).trials()] == [{"C": 0.5}, {"C": 1.0}, {"C": 2.0}]
+        trials = store.study(first.recorded_study().name).trials()
+        assert [t.params for t in trials] == [{"C": 0.5}, {"C": 1.0}, {"C": 2.0}]
     again = _TwoBatches(SVC(random_state=0), {"C": [1.0]}, cv=3, store=db).fit(X_IRIS, Y_IRIS)
     assert _fold_rows(db) == 9  # nothing fitted again
-    assert again.study_ == first.study_
+    assert again.recorded_study().name == first.recorded_study().name
     for key in ("mean_fit_time", "std_fit_time", "mean_score_time"):  # the recorded times
         assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
     assert_cv_results_equal(again.cv_results_, first.cv_results_)

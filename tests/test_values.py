@@ -43,6 +43,12 @@ N_SPLITS = 3
 UNSTABLE = "cannot be fingerprinted; results are recorded but will not be reused"
 
 
+def _said(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """What the ``hptrack`` logger said at WARNING level that contains ``text``."""
+    records = [r for r in caplog.records if r.name == "hptrack" and r.levelname == "WARNING"]
+    return [r.message for r in records if text in r.message]
+
+
 def _iris() -> tuple[Any, Any]:
     X, y = load_iris(return_X_y=True)
     return X, y
@@ -201,55 +207,59 @@ def _counts(db: Path) -> tuple[int, int, int]:
 
 
 @pytest.mark.parametrize("case", list(STABLE), ids=list(STABLE))
-def test_a_stable_value_is_fitted_recorded_and_reused(case: str, tmp_path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=f".*{UNSTABLE}")  # a stable value is not warned about
-        ours, theirs = _fit(STABLE[case], tmp_path)
-        _assert_same_scores(ours, theirs)
-        studies, folds, keyed = _counts(tmp_path / "s.db")
-        assert (studies, keyed) == (1, folds) and folds == len(ours.cv_results_["params"]) * N_SPLITS
+def test_a_stable_value_is_fitted_recorded_and_reused(
+    case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ours, theirs = _fit(STABLE[case], tmp_path)
+    _assert_same_scores(ours, theirs)
+    studies, folds, keyed = _counts(tmp_path / "s.db")
+    assert (studies, keyed) == (1, folds) and folds == len(ours.cv_results_["params"]) * N_SPLITS
 
-        again, _ = _fit(STABLE[case], tmp_path)  # the unchanged script, run again
-    assert again.study_ == ours.study_
+    again, _ = _fit(STABLE[case], tmp_path)  # the unchanged script, run again
+    assert not _said(caplog, UNSTABLE)  # a stable value is not said to be unstable
+    assert again.recorded_study().name == ours.recorded_study().name
     assert _counts(tmp_path / "s.db") == (studies, folds, keyed)  # resumed: nothing fitted
     _assert_same_scores(again, theirs)
     with Store(tmp_path / "s.db", readonly=True) as store:
-        assert "unstable" not in store.study(ours.study_).provenance
+        assert "unstable" not in store.study(ours.recorded_study().name).provenance
 
 
 UNSTABLE_CASE: Case = (_iris, lambda _: (SVC(), {"kernel": [_DotKernel(), "rbf"], "C": [1.0, 2.0]}))
 
 
-def test_a_value_with_no_stable_identity_is_recorded_never_reused(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning, match=UNSTABLE) as caught:
-        ours, theirs = _fit(UNSTABLE_CASE, tmp_path)
-    assert len([w for w in caught if UNSTABLE in str(w.message)]) == 1  # one warning per fit
+def test_a_value_with_no_stable_identity_is_recorded_never_reused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ours, theirs = _fit(UNSTABLE_CASE, tmp_path)
+    assert len(_said(caplog, UNSTABLE)) == 1  # said once per fit
     _assert_same_scores(ours, theirs)
     db = tmp_path / "s.db"
     studies, folds, keyed = _counts(db)
     assert (studies, folds, keyed) == (1, 4 * N_SPLITS, 0)  # recorded, with no content key
     with Store(db, readonly=True) as store:
-        study = store.study(ours.study_)
+        study = store.study(ours.recorded_study().name)
         assert study.provenance["unstable"] == ["param kernel: <test_values._DotKernel object>"]
         kernels = [t.params["kernel"] for t in study.trials()]
     assert {"unhashable": "test_values._DotKernel", "repr": "<test_values._DotKernel object>"} in kernels
 
-    with pytest.warns(UserWarning, match=UNSTABLE):
-        again, _ = _fit(UNSTABLE_CASE, tmp_path)  # the same script again: fitted again, not resumed
-    assert again.study_ != ours.study_
+    again, _ = _fit(UNSTABLE_CASE, tmp_path)  # the same script again: fitted again, not resumed
+    assert len(_said(caplog, UNSTABLE)) == 2  # another study, said again
+    assert again.recorded_study().name != ours.recorded_study().name
     assert _counts(db) == (2, 2 * folds, 0)
     _assert_same_scores(again, theirs)
 
 
-def test_an_unstable_estimator_param_gets_no_fold_keys(tmp_path: Path) -> None:
+def test_an_unstable_estimator_param_gets_no_fold_keys(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     case: Case = (_iris, lambda _: (SVC(kernel=_DotKernel()), {"C": [1.0, 2.0]}))
-    with pytest.warns(UserWarning, match=r"estimator\.params\.kernel: <test_values\._DotKernel object>"):
-        ours, theirs = _fit(case, tmp_path)
+    ours, theirs = _fit(case, tmp_path)
+    assert _said(caplog, "estimator.params.kernel: <test_values._DotKernel object>")
     _assert_same_scores(ours, theirs)
     assert _counts(tmp_path / "s.db") == (1, 2 * N_SPLITS, 0)
 
 
-def test_an_unstable_fit_param_is_recorded_as_such(tmp_path: Path) -> None:
+def test_an_unstable_fit_param_is_recorded_as_such(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     class Note:
         """An object passed through to fit: no stable identity."""
 
@@ -261,26 +271,28 @@ def test_an_unstable_fit_param_is_recorded_as_such(tmp_path: Path) -> None:
     search = hptrack.GridSearchCV(
         Model(random_state=0), {"max_depth": [2]}, cv=N_SPLITS, store=tmp_path / "s.db"
     )
-    with pytest.warns(UserWarning, match=r"data fit:note value: <.*Note object>"):
-        search.fit(X, y, note=Note())
+    search.fit(X, y, note=Note())
+    assert _said(caplog, "data fit:note value: <test_values.")
     assert _counts(tmp_path / "s.db") == (1, N_SPLITS, 0)
 
 
-def test_random_search_over_unstable_values_draws_distinct_objects(tmp_path: Path) -> None:
+def test_random_search_over_unstable_values_draws_distinct_objects(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     X, y = _iris()
     kernels = [_DotKernel(), _DotKernel()]  # equal descriptions, distinct objects
     search = hptrack.RandomizedSearchCV(
         SVC(), {"kernel": kernels}, n_iter=2, cv=N_SPLITS, random_state=0, store=tmp_path / "s.db"
     )
-    with pytest.warns(UserWarning, match=UNSTABLE):
-        search.fit(X, y)
+    search.fit(X, y)
+    assert _said(caplog, UNSTABLE)
     assert sorted(id(p["kernel"]) for p in search.cv_results_["params"]) == sorted(map(id, kernels))
 
 
 def test_a_stable_spec_is_json_in_the_store(tmp_path: Path) -> None:
     ours, _ = _fit(STABLE["range in a grid"], tmp_path)
     with Store(tmp_path / "s.db", readonly=True) as store:
-        spec = store.study(ours.study_).spec
+        spec = store.study(ours.recorded_study().name).spec
     assert spec["space"] == {"n_neighbors": {"range": [1, 8, 3]}}
     assert json.loads(json.dumps(spec)) == spec
 
@@ -296,7 +308,8 @@ def test_a_random_state_object_fitted_twice_is_one_study(tmp_path: Path) -> None
     second = hptrack.GridSearchCV(estimator, {"max_depth": [2, 3]}, cv=N_SPLITS, store=tmp_path / "s.db").fit(
         X, y
     )
-    assert second.study_ == first.study_ and _counts(tmp_path / "s.db") == counts
+    assert second.recorded_study().name == first.recorded_study().name
+    assert _counts(tmp_path / "s.db") == counts
     _assert_same_scores(first, theirs)
     _assert_same_scores(second, theirs)
 
@@ -306,16 +319,14 @@ def test_show_says_which_values_are_unstable_or_unseeded(tmp_path: Path) -> None
 
     from hptrack.cli import cli
 
-    with pytest.warns(UserWarning, match=UNSTABLE):
-        ours, _ = _fit(UNSTABLE_CASE, tmp_path)
+    ours, _ = _fit(UNSTABLE_CASE, tmp_path)
     X, y = load_iris(return_X_y=True)
-    with pytest.warns(hptrack.UnseededRandomnessWarning):
-        tree = hptrack.GridSearchCV(
-            DecisionTreeClassifier(), {"max_depth": [1, 2]}, cv=3, store=tmp_path / "s.db"
-        ).fit(X, y)
+    s_db = tmp_path / "s.db"
+    tree = hptrack.GridSearchCV(DecisionTreeClassifier(), {"max_depth": [1, 2]}, cv=3, store=s_db)
+    tree.fit(X, y)
     db = str(tmp_path / "s.db")
-    shown = CliRunner().invoke(cli, ["show", ours.study_, "--store", db])
+    shown = CliRunner().invoke(cli, ["show", ours.recorded_study().name, "--store", db])
     assert shown.exit_code == 0, shown.output
     assert "unstable:    param kernel: <test_values._DotKernel object>" in shown.stdout
-    shown = CliRunner().invoke(cli, ["show", tree.study_, "--store", db])
+    shown = CliRunner().invoke(cli, ["show", tree.recorded_study().name, "--store", db])
     assert "unseeded:    estimator param random_state=None (not verifiable bit for bit)" in shown.stdout

@@ -94,7 +94,7 @@ class RandomizedSearchCV(_RecordingSearch, _ms.RandomizedSearchCV):  # type: ign
     ``allow_code_change`` and ``reuse`` (see :class:`GridSearchCV`). Candidates are
     scikit-learn's own ``ParameterSampler`` draws from ``random_state``: with an int, a
     re-run draws the same ones and resumes the study; with None, each fit draws others
-    (another study; an :class:`~hptrack.UnseededRandomnessWarning` says so).
+    (another study; the ``hptrack`` logger says so).
 
     Parameters
     ----------

@@ -198,13 +198,19 @@ class Recording:
             provenance=provenance,
         )
         self.unstable = [*self.unstable, *(u for u in self.plan.unstable if u not in self.unstable)]
+        if self.unseeded:
+            _study.say_once(
+                self.writer.path,
+                f"{type(search).__name__} draws on unseeded randomness ({'; '.join(self.unseeded)}): "
+                f"study {name!r} is recorded, but cannot be verified bit for bit; set random_state "
+                "to an int to make it so",
+            )
         if self.unstable:  # recorded by description: never reused, never verified bit for bit
             shown = "; ".join(self.unstable[:3]) + ("; ..." if len(self.unstable) > 3 else "")
-            warnings.warn(
+            _study.say_once(
+                self.writer.path,
                 f"study {name!r}: {shown} cannot be fingerprinted; results are recorded but will "
                 "not be reused or verified bit for bit",
-                UserWarning,
-                stacklevel=2,
             )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
         if scorers is not None:

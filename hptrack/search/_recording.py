@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnseededRandomnessWarning
-from . import _study
+from sklearn.exceptions import NotFittedError
+
+from ..query.store import Store
 from ._recorder import Recording
 from ._sklearn_shim import check_version, install
 
@@ -91,20 +91,14 @@ class _RecordingSearch:
         ValueError, TypeError
             scikit-learn's own errors, with its messages.
 
-        Warns
+        Notes
         -----
-        hptrack.UnseededRandomnessWarning
-            Once, when the search, the estimator or the splitter has ``random_state=None``.
+        When the search, the estimator or the splitter has ``random_state=None``, or a value
+        has no stable fingerprint, the study records it, and the ``hptrack`` logger says
+        once per store and process, at WARNING level, that the study cannot be verified bit
+        for bit (``hptrack show`` says so too). These are log records, not Python warnings,
+        so the warnings ``fit`` raises are exactly scikit-learn's.
         """
-        unseeded = _study.unseeded(self, self.cv)
-        if unseeded:
-            warnings.warn(
-                f"{type(self).__name__} draws on unseeded randomness ({'; '.join(unseeded)}): this "
-                "study is recorded, but cannot be verified bit for bit; set random_state to an int "
-                "to make it so",
-                UnseededRandomnessWarning,
-                stacklevel=2,
-            )
         recording = Recording(self, X, y, params)
         self._hptrack_recording = recording
         error: BaseException | None = None
@@ -117,6 +111,28 @@ class _RecordingSearch:
             del self._hptrack_recording
             recording.close(error)
         if recording.plan is not None:
-            self.study_ = recording.plan.name
-            self.store_ = str(recording.writer.path) if recording.writer is not None else None
+            self._hptrack_recorded = (
+                recording.writer.path if recording.writer is not None else None,
+                recording.plan.name,
+            )
         return self
+
+    def recorded_study(self) -> Any:
+        """The study the last ``fit`` recorded, to query: ``search.recorded_study().trials()``.
+
+        Returns
+        -------
+        hptrack.Study
+            Opened on the store the fit wrote (its ``name`` and ``store.path`` say which).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``, or after a ``fit`` that failed before it recorded anything.
+        """
+        path, name = getattr(self, "_hptrack_recorded", (None, None))
+        if path is None:
+            raise NotFittedError(
+                f"This {type(self).__name__} instance has not recorded a study yet; call fit first"
+            )
+        return Store(path).study(name)

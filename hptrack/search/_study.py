@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import logging
 import numbers
 import uuid
 from pathlib import Path
@@ -19,6 +20,9 @@ from sklearn.model_selection import ParameterGrid
 from .._json import canonical_json, hash_value, sha256_text
 from ..identity import code_fingerprint, split_fingerprint
 from ..run import ScoreKey, StudyPlan, build_plan
+
+logger = logging.getLogger("hptrack")
+_SAID: set[tuple[Path, str]] = set()  # (store, text) already logged by this process
 
 # Search params that do not change what a fold computes: never part of the study's identity.
 PROCESS_PARAMS = frozenset(
@@ -72,6 +76,17 @@ def scorers_by_metric(search: Any, metrics: list[str] | None = None) -> dict[str
     if isinstance(scoring, dict):
         return {key: check_scoring(estimator, s) for key, s in scoring.items()}
     return {name: check_scoring(estimator, scoring=name) for name in scoring}
+
+
+def say_once(store: Path, text: str) -> None:
+    """Log ``text`` on the ``hptrack`` logger at WARNING level, once per store and process.
+
+    A log record, not a Python warning: the drop-ins raise exactly scikit-learn's
+    warnings (SPEC section 4), and many small fits on one store (nested CV) say it once.
+    """
+    if (store, text) not in _SAID:
+        _SAID.add((store, text))
+        logger.warning("hptrack: %s", text)
 
 
 def unseeded(search: Any, cv: Any) -> list[str]:
