@@ -98,7 +98,9 @@ def n_complete(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        # read-write, though it only reads: a mode=ro reader of a WAL store being written can
+        # fail to open its -shm for a while, and this poll would then miss the progress
+        conn = sqlite3.connect(db, timeout=5)
         try:
             return conn.execute("SELECT count(*) FROM trials WHERE status = 'complete'").fetchone()[0]
         finally:
