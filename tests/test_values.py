@@ -330,3 +330,12 @@ def test_show_says_which_values_are_unstable_or_unseeded(tmp_path: Path) -> None
     assert "unstable:    param kernel: <test_values._DotKernel object>" in shown.stdout
     shown = CliRunner().invoke(cli, ["show", tree.recorded_study().name, "--store", db])
     assert "unseeded:    estimator param random_state=None (not verifiable bit for bit)" in shown.stdout
+    for command in ("best", "trials"):  # every reading command warns, on stderr
+        read = CliRunner().invoke(cli, [command, tree.recorded_study().name, "--store", db])
+        assert read.exit_code == 0, read.output
+        assert (
+            f"Warning: study {tree.recorded_study().name!r} drew on unseeded randomness "
+            "(estimator param random_state=None): its scores cannot be reproduced bit for bit"
+        ) in read.stderr
+        read = CliRunner().invoke(cli, [command, ours.recorded_study().name, "--store", db])
+        assert "has values with no stable fingerprint (param kernel: <test_values._DotKernel" in read.stderr

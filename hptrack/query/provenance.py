@@ -6,7 +6,7 @@ import shlex
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HptrackError
 from ..store import reads
@@ -100,6 +100,7 @@ class StudyProvenance:
     name: str
     code_hash: str
     data_hash: str
+    provenance: dict[str, Any]
 
     if TYPE_CHECKING:  # provided by Study, which mixes this class in
 
@@ -156,15 +157,19 @@ class StudyProvenance:
         One text per kind (code, data) that is mixed: how many trials were scored under
         each hash (12-character prefixes) and which ones; and, when the best trial was
         scored under another hash than the current one (that of the latest trials), which.
-        A single hash that differs from the one the study was created with is said too.
-        ``hptrack trials``, ``best``, ``show``, ``compare`` and the report print these.
+        A single hash that differs from the one the study was created with is said too,
+        and so is a study that cannot be verified bit for bit: one a drop-in fitted with
+        unseeded randomness (``random_state=None``) or with a value that has no stable
+        fingerprint. ``hptrack trials``, ``best``, ``show``, ``compare`` and the report
+        print these.
 
         Returns
         -------
         list of str
-            Empty when every trial was scored under the study's own code and data.
+            Empty when every trial was scored under the study's own code and data, and the
+            study can be verified.
         """
-        return provenance_warnings(
+        found = provenance_warnings(
             self._conn,
             study_id=self.id,
             name=self.name,
@@ -172,6 +177,15 @@ class StudyProvenance:
             best=self._best_or_none,
             store_option=self._store_option(),
         )
+        recorded = self.provenance
+        for key, what, consequence in (
+            ("unseeded", "drew on unseeded randomness", "its scores cannot be reproduced bit for bit"),
+            ("unstable", "has values with no stable fingerprint", "they are recorded by description only"),
+        ):
+            if recorded.get(key):
+                where = "; ".join(map(str, recorded[key]))
+                found.append(f"study {self.name!r} {what} ({where}): {consequence}")
+        return found
 
     def _best_or_none(self) -> Trial | None:
         """:meth:`best`, or None when there is no ranked complete trial."""
