@@ -1,6 +1,6 @@
 """hptrack's performance, each row measured against a baseline in the same run.
 
-    python benchmarks/run.py            # full sizes (~10 minutes on 2 cores)
+    python benchmarks/run.py            # full sizes (~25 minutes on 2 cores; W7/W8 at 10^6)
     python benchmarks/run.py --quick    # small sizes (under 2 minutes)
 
 Prints one markdown table. Repetitions are interleaved (hptrack, baseline, hptrack,
@@ -472,12 +472,33 @@ def w10(quick: bool, repeat: int) -> list[Row]:
     return dropin_w10(quick, repeat)
 
 
+def w7(quick: bool, repeat: int) -> list[Row]:
+    """W7 a 10^6-point grid: run --max-trials 5, report, export (benchmarks/scale.py)."""
+    from scale import w7 as scale_w7
+
+    return scale_w7(quick, repeat)
+
+
+def w8(quick: bool, repeat: int) -> list[Row]:
+    """W8 store bytes per fold score at 10^6 trials x 5 folds (benchmarks/scale.py)."""
+    from scale import w8 as scale_w8
+
+    return scale_w8(quick, repeat)
+
+
+def rerun(quick: bool, repeat: int) -> list[Row]:
+    """A complete study run again with nothing to do, as a process (benchmarks/scale.py)."""
+    from scale import rerun as scale_rerun
+
+    return scale_rerun(quick, repeat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats (< 2 minutes)")
-    parser.add_argument("--only", nargs="*", help="workloads to run: w1 w2 w3 w4 w5 w6 reuse w10")
+    parser.add_argument("--only", nargs="*", help="workloads to run: w1 w2 w3 w4 rerun w5 w6 w7 w8 reuse w10")
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
     workloads = {
@@ -485,8 +506,11 @@ def main() -> None:
         "w2": w2,
         "w3": w3,
         "w4": w4_w5,
+        "rerun": rerun,
         "w5": w5_startup,
         "w6": w6,
+        "w7": w7,
+        "w8": w8,
         "reuse": reuse,
         "w10": w10,
     }

@@ -73,11 +73,39 @@ def _run(
         running = [] if summary.finished else study.trials(status="running")
         if report is not None:  # after the run is finished, so the report's history shows its end
             _write_report(store, [plan.name], report)
-    _print_summary(summary, _run_state(summary, running, store_path))
+    _print_outcome(summary, _run_state(summary, running, store_path), all_failed, top, study.metrics)
+
+
+def _print_outcome(
+    summary: Any, state: str, all_failed: str | None, top: list[Any], metrics: list[str]
+) -> None:
+    """What a run did on stderr, then the top configurations on stdout (or exit 1)."""
+    _print_summary(summary, state)
     if all_failed is not None:  # SPEC section 3: a run in which every trial failed exits 1
         click.echo(f"Error: {all_failed}", err=True)
         sys.exit(1)
-    click.echo(_format.trials_table(top, study.metrics))
+    click.echo(_format.trials_table(top, metrics))
+
+
+def _answer_unchanged(spec: Any, store_path: Path) -> bool:
+    """Answer ``run`` on a finished, unchanged study from the store, as the full path would.
+
+    False when that cannot be shown without building the plan (``run_unchanged``).
+    """
+    from ..run import run_unchanged
+
+    summary = run_unchanged(spec, store_path, command=invoked_command())
+    if summary is None:
+        return False
+    bar, _ = progress_bar(0, spec.name)
+    with bar:  # the (empty) bar the full path shows
+        pass
+    with open_store(store_path) as store:
+        study = store.study(spec.name)
+        all_failed = _all_failed(summary, study)
+        top = study.trials(status="complete", top=5)
+    _print_outcome(summary, "finished", all_failed, top, study.metrics)
+    return True
 
 
 def _open(writer: Any, plan: Any, allow_code_change: bool, *, again: str, spec: str) -> Any:
@@ -223,12 +251,21 @@ def run(
 ) -> None:
     """Run the study SPEC (a TOML file), or resume it if it already exists.
 
+    A finished study whose spec, code and data are unchanged is answered from the
+    store without importing scikit-learn; its data loader still runs (README: "Running
+    a finished study's spec again").
+
     Example: hptrack run examples/digits_svc.toml --store runs.db --n-jobs 2
     """
-    from ..run import plan_from_spec
     from ..spec import load_spec
 
-    plan = plan_from_spec(load_spec(spec))  # validated before the store is touched
+    loaded = load_spec(spec)
+    if report is None and dask is None and _answer_unchanged(loaded, store_path):
+        return  # finished, and spec, code and data unchanged: nothing to run
+
+    from ..run import plan_from_spec
+
+    plan = plan_from_spec(loaded)  # validated before the store is touched
     _run(
         store_path,
         plan,

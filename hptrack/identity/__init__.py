@@ -16,9 +16,11 @@ from .data import (
     split_fingerprint,
 )
 from .environment import environment, git_state
+from .recorded import code_unchanged
 
 __all__ = [
     "code_fingerprint",
+    "code_unchanged",
     "data_fingerprint",
     "diff_code",
     "environment",

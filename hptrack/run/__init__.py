@@ -12,27 +12,43 @@ Layers inside, each importing only those above it:
   store's writer, copies folds the store already holds, runs the rest in this process,
   joblib workers or on Dask, and commits each fold as it arrives.
 - ``verify``: re-run recorded trials and compare fold scores (:func:`verify_study`).
+- ``unchanged``: ``hptrack run`` on a finished study whose spec, code and data are
+  unchanged, answered from the store (:func:`run_unchanged`) without importing
+  ``evaluate`` and so scikit-learn; this package loads its modules when a name is asked for.
 """
 
 from __future__ import annotations
 
-from .coordinator import OnFold, RunSummary, check_compatible, open_study, run_plan
-from .data import check_cv_target, compute_splits, load_data, make_splitter, resolved_cv_kind
-from .evaluate import (
-    SEARCH_WEIGHTS_SCORES,
-    FoldInputs,
-    FoldResult,
-    FoldTask,
-    ScoreKey,
-    accepts_sample_weight,
-    evaluate_fold,
-    evaluate_task,
-)
-from .executors import connect_dask, make_executor
-from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
-from .plan import StudyPlan, apply_seeds, build_plan, data_identity, seed_params, unstable_values
-from .reuse import ReuseChoice, choose_reused, copy_of
-from .verify import FoldCheck, VerifyReport, choose_trials, verify_study
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # editors and mypy see the real names; at run time they load when asked
+    from .coordinator import OnFold, check_compatible, open_study, run_plan
+    from .data import (
+        check_cv_target,
+        compute_splits,
+        data_identity,
+        load_data,
+        make_splitter,
+        resolved_cv_kind,
+    )
+    from .evaluate import (
+        SEARCH_WEIGHTS_SCORES,
+        FoldInputs,
+        FoldResult,
+        FoldTask,
+        ScoreKey,
+        accepts_sample_weight,
+        evaluate_fold,
+        evaluate_task,
+    )
+    from .executors import connect_dask, make_executor
+    from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
+    from .plan import StudyPlan, apply_seeds, build_plan, seed_params, unstable_values
+    from .reuse import ReuseChoice, choose_reused, copy_of
+    from .summary import RunSummary
+    from .unchanged import run_unchanged, unchanged_study
+    from .verify import FoldCheck, VerifyReport, choose_trials, verify_study
 
 __all__ = [
     "SEARCH_WEIGHTS_SCORES",
@@ -67,9 +83,57 @@ __all__ = [
     "plan_from_spec",
     "resolved_cv_kind",
     "run_plan",
+    "run_unchanged",
     "seed_params",
     "spec_candidates",
     "spec_from_store",
+    "unchanged_study",
     "unstable_values",
     "verify_study",
 ]
+
+# name -> submodule: loaded on first use (PEP 562), so that `hptrack run` on a study with
+# nothing to do (``unchanged``) imports no scikit-learn, which ``evaluate`` needs
+_SUBMODULE = {
+    **dict.fromkeys(["OnFold", "check_compatible", "open_study", "run_plan"], "coordinator"),
+    "RunSummary": "summary",
+    **dict.fromkeys(
+        [
+            "check_cv_target",
+            "compute_splits",
+            "data_identity",
+            "load_data",
+            "make_splitter",
+            "resolved_cv_kind",
+        ],
+        "data",
+    ),
+    **dict.fromkeys(
+        [
+            "SEARCH_WEIGHTS_SCORES",
+            "FoldInputs",
+            "FoldResult",
+            "FoldTask",
+            "ScoreKey",
+            "accepts_sample_weight",
+            "evaluate_fold",
+            "evaluate_task",
+        ],
+        "evaluate",
+    ),
+    **dict.fromkeys(["connect_dask", "make_executor"], "executors"),
+    **dict.fromkeys(["build_scorers", "plan_from_spec", "spec_candidates", "spec_from_store"], "from_spec"),
+    **dict.fromkeys(["StudyPlan", "apply_seeds", "build_plan", "seed_params", "unstable_values"], "plan"),
+    **dict.fromkeys(["ReuseChoice", "choose_reused", "copy_of"], "reuse"),
+    **dict.fromkeys(["run_unchanged", "unchanged_study"], "unchanged"),
+    **dict.fromkeys(["FoldCheck", "VerifyReport", "choose_trials", "verify_study"], "verify"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUBMODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hptrack.run' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

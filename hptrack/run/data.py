@@ -1,15 +1,50 @@
-"""A spec's data and folds: call its loader, check the target, split with its splitter."""
+"""A spec's data and folds: import its modules afresh, call its loader, check the target,
+split with its splitter, fingerprint the data (no scikit-learn at import).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SpecError
+from ..identity import data_fingerprint
+from ..identity.code import _is_user_module, real_path
 from ..spec import StudySpec, resolve
+
+
+def forget_user_modules(spec: StudySpec) -> None:
+    """Drop the user's modules under the spec's directory from ``sys.modules``.
+
+    They are imported afresh, so the code that runs is the code that is hashed, even in a
+    long-lived process where the user edited the module (or a helper it imports) since
+    the last run.
+    """
+    base = spec.base_dir.resolve()
+    for path in (spec.estimator, spec.data):
+        top = path.partition(":")[0].split(".")[0]
+        loaded = sys.modules.get(top)
+        file = getattr(loaded, "__file__", None)
+        if loaded is None or not file or top == "hptrack":
+            continue
+        # under the spec's folder, or user code imported from another folder (a spec elsewhere
+        # with a module of the same name): import it afresh from this spec's folder
+        if Path(file).resolve().is_relative_to(base) or _is_user_module(loaded):
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+    prefix = str(base) + os.sep
+    for name, module in list(sys.modules.items()):  # helpers those modules import
+        file = getattr(module, "__file__", None)
+        if name == "__main__" or name.split(".")[0] == "hptrack" or not file or "site-packages" in file:
+            continue
+        if real_path(file).startswith(prefix) and _is_user_module(module):
+            del sys.modules[name]
 
 
 def resolve_loader(spec: StudySpec) -> Callable[[], Any]:
@@ -170,3 +205,25 @@ def compute_splits(
     except (ValueError, UserWarning) as exc:
         message = " ".join(str(exc).split())
         raise SpecError(f"{where}: the CV splitter cannot split this data: {message}{hint}") from exc
+
+
+def data_identity(
+    X: Any, y: Any, groups: Any = None, fit_params: Mapping[str, Any] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The data fingerprint of a plan: X, y, groups and every fit param.
+
+    Parameters
+    ----------
+    X, y, groups : array-like
+        The data as the splitter sees it.
+    fit_params : mapping, optional
+        Passed to ``fit``; each is fingerprinted as ``fit:<name>``.
+
+    Returns
+    -------
+    data_hash, data_info
+        As :func:`hptrack.identity.data_fingerprint`.
+    """
+    arrays = {"X": X, "y": y, "groups": groups}
+    arrays.update({f"fit:{k}": v for k, v in (fit_params or {}).items()})
+    return data_fingerprint(arrays)

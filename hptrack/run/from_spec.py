@@ -8,7 +8,6 @@ touched and hands the result to the shared builder (:func:`~hptrack.run.plan.bui
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 from .._json import spec_identity
 from ..errors import SpecError
 from ..identity import code_fingerprint
-from ..identity.code import _is_user_module, real_path
 from ..spec import (
     DEFAULT_METRIC,
     StudySpec,
@@ -35,12 +33,14 @@ from ..store import StoredStudy
 from .data import (
     check_cv_target,
     compute_splits,
+    data_identity,
+    forget_user_modules,
     load_data,
     make_splitter,
     resolve_loader,
     resolved_cv_kind,
 )
-from .plan import StudyPlan, apply_seeds, build_plan, data_identity
+from .plan import StudyPlan, apply_seeds, build_plan
 
 
 def build_scorers(metrics: Sequence[str], estimator: Any) -> dict[str, Any]:
@@ -51,34 +51,6 @@ def build_scorers(metrics: Sequence[str], estimator: Any) -> dict[str, Any]:
         metric: check_scoring(estimator) if metric == DEFAULT_METRIC else get_scorer(metric)
         for metric in metrics
     }
-
-
-def _forget_user_modules(spec: StudySpec) -> None:
-    """Drop the user's modules under the spec's directory from ``sys.modules``.
-
-    They are imported afresh, so the code that runs is the code that is hashed, even in a
-    long-lived process where the user edited the module (or a helper it imports) since
-    the last run.
-    """
-    base = spec.base_dir.resolve()
-    for path in (spec.estimator, spec.data):
-        top = path.partition(":")[0].split(".")[0]
-        loaded = sys.modules.get(top)
-        file = getattr(loaded, "__file__", None)
-        if loaded is None or not file or top == "hptrack":
-            continue
-        # under the spec's folder, or user code imported from another folder (a spec elsewhere
-        # with a module of the same name): import it afresh from this spec's folder
-        if Path(file).resolve().is_relative_to(base) or _is_user_module(loaded):
-            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-                del sys.modules[name]
-    prefix = str(base) + os.sep
-    for name, module in list(sys.modules.items()):  # helpers those modules import
-        file = getattr(module, "__file__", None)
-        if name == "__main__" or name.split(".")[0] == "hptrack" or not file or "site-packages" in file:
-            continue
-        if real_path(file).startswith(prefix) and _is_user_module(module):
-            del sys.modules[name]
 
 
 def plan_from_spec(spec: StudySpec) -> StudyPlan:
@@ -98,7 +70,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     SpecError
         Anything about the spec that cannot run (before the store is touched).
     """
-    _forget_user_modules(spec)
+    forget_user_modules(spec)
     before = set(sys.modules)
     estimator = make_estimator(spec)
     check_metrics(spec)
@@ -139,6 +111,9 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         base_dir=spec.base_dir,
         origin={
             "spec_file": spec.source,
+            # [cv] kind as written (None: resolved from the estimator and y): lets a run with
+            # nothing to do compare specs without importing either (hptrack.run.unchanged)
+            "spec_cv_kind": spec.cv.kind,
             # [fixed] params left out of the spec's identity; `hptrack resume` still sets them
             "process_local": {k: v for k, v in spec.fixed.items() if k not in identity["fixed"]},
         },

@@ -19,7 +19,6 @@ import numpy as np
 
 from .._json import canonical_json, describe
 from ..identity import (
-    data_fingerprint,
     environment,
     fold_key,
     fold_key_base,
@@ -296,28 +295,6 @@ def unstable_values(
         found += [f"param {u}" for u in describe(params).unstable]
     found += [f"data {d.get('name')} {u}" for d in data_info for u in d.get("unstable", ())]
     return list(dict.fromkeys(found))
-
-
-def data_identity(
-    X: Any, y: Any, groups: Any = None, fit_params: Mapping[str, Any] | None = None
-) -> tuple[str, list[dict[str, Any]]]:
-    """The data fingerprint of a plan: X, y, groups and every fit param.
-
-    Parameters
-    ----------
-    X, y, groups : array-like
-        The data as the splitter sees it.
-    fit_params : mapping, optional
-        Passed to ``fit``; each is fingerprinted as ``fit:<name>``.
-
-    Returns
-    -------
-    data_hash, data_info
-        As :func:`hptrack.identity.data_fingerprint`.
-    """
-    arrays = {"X": X, "y": y, "groups": groups}
-    arrays.update({f"fit:{k}": v for k, v in (fit_params or {}).items()})
-    return data_fingerprint(arrays)
 
 
 def build_plan(
