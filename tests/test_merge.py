@@ -86,7 +86,15 @@ def machines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run(spec, whole)
     run(spec, first, "--max-trials", "2")
     run(spec, second, "--max-trials", "0")  # created, nothing run: keep 0-1 from being claimed
-    sql(second, ("UPDATE trials SET status = 'failed' WHERE number IN (0, 1)", ()))
+    with closing(sqlite3.connect(whole)) as conn:  # trials are stored once claimed: write 0-1 failed
+        rows = conn.execute("SELECT number, params, seed FROM trials WHERE number IN (0, 1)").fetchall()
+    sql(
+        second,
+        *[
+            ("INSERT INTO trials (study_id, number, params, seed, status) VALUES (1, ?, ?, ?, 'failed')", r)
+            for r in rows
+        ],
+    )
     run(spec, second)
     sql(second, ("UPDATE trials SET status = 'pending' WHERE number IN (0, 1)", ()))
     return {"whole": whole, "first": first, "second": second, "spec": spec}
@@ -105,15 +113,16 @@ def copies(machines: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
 
 
 def test_two_halves_merge_into_the_single_machine_run(machines, copies, tmp_path):
-    assert [t["status"] for t in results(copies["first"])] == ["complete", "complete", "pending", "pending"]
+    # trials are stored once claimed: 'first' never claimed 2-3
+    assert [t["status"] for t in results(copies["first"])] == ["complete", "complete"]
     assert [t["status"] for t in results(copies["second"])] == ["pending", "pending", "complete", "complete"]
     merged = tmp_path / "merged.db"
     result = invoke("merge", copies["first"], copies["second"], "--store", merged)
     assert result.exit_code == 0, result.output
     assert f"merged 2 source(s) into {merged}" in result.stdout
-    assert "knn -> knn (created): 4 trial(s) and 6 fold(s) added" in result.stdout
+    assert "knn -> knn (created): 2 trial(s) and 6 fold(s) added" in result.stdout
     assert (
-        "knn -> knn (merged): 0 trial(s) and 6 fold(s) added, 2 trial(s) finished, 0 conflict(s)"
+        "knn -> knn (merged): 2 trial(s) and 6 fold(s) added, 0 trial(s) finished, 0 conflict(s)"
         in result.stdout
     )
     assert results(merged) == results(copies["whole"])

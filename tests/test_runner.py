@@ -63,7 +63,9 @@ def test_resumed_trial_refits_only_missing_folds(write_spec, tmp_path, invoke):
     with Writer(partial) as store:
         run_plan(store, plan, max_trials=0)  # create the study, run nothing
         stored = store.require_study("tiny")
-        (claim,) = store.claim(stored.id, 1, code_hash=plan.code_hash, data_hash=plan.data_hash)
+        (claim,) = store.claim(
+            stored.id, 1, code_hash=plan.code_hash, data_hash=plan.data_hash, params_of=plan.trial_row
+        )
         trial_id = claim.trial_id
         assert (claim.number, claim.folds_done) == (0, set())
         # a worker finished fold 1 of trial 0, then died

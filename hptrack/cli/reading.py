@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,12 @@ def studies(store_path: Path, as_json: bool) -> None:
 )
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout (cv_results_ columns).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="With --status pending: list this many, never-claimed ones included (params from the space).",
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="With --limit: skip this many first.")
 def trials(
     study: str,
     store_path: Path,
@@ -56,18 +63,30 @@ def trials(
     status: str | None,
     as_json: bool,
     as_csv: bool,
+    limit: int | None,
+    offset: int,
 ) -> None:
     """List the trials of STUDY: params, mean ± std per metric, rank, status.
 
     Example: hptrack trials digits-svc --top 5 --sort accuracy
+
+    A large grid stores a trial once it is claimed: page through the others with
+    hptrack trials STUDY --status pending --limit 100 --offset 200
     """
+    if (limit is not None or offset) and status != "pending":
+        raise HptrackError("--limit and --offset page through pending trials; add --status pending")
     with open_store(store_path) as store:
         found = store.study(study)
         _warn_provenance(found)
         if as_csv:  # the export's rows and CSV, in this listing's order
             click.echo(csv_text(found.to_records(status=status, sort=sort_metric, top=top)), nl=False)
             return
-        rows = found.trials(status=status, sort=sort_metric, top=top)
+        if limit is not None:
+            rows = found.pending(offset=offset, limit=limit)
+        else:
+            rows = found.trials(status=status, sort=sort_metric, top=top)
+            if status == "pending":
+                _note_unclaimed(found, len(rows), store_path)
         ties = found.tied_with_best()
     if as_json:
         emit_json([{**t.to_dict(), **ties.for_trial(t.number)} for t in rows])
@@ -133,6 +152,18 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
         text = _format.trial_text(trial, found.metrics, title=f"trial #{trial.number} of {found.name}")
         errors = "\n".join(f"\nfold {k} traceback:\n{v}" for k, v in sorted(trial.errors.items()))
         click.echo(text + errors)
+
+
+def _note_unclaimed(study: Any, listed: int, store_path: Path) -> None:
+    """On stderr: how many pending trials were never claimed (not stored, so not listed)."""
+    unclaimed = study.counts()["pending"] - listed
+    if unclaimed > 0:
+        store = "" if store_path == Path("hptrack.db") else f" --store {shlex.quote(str(store_path))}"
+        click.echo(
+            f"{unclaimed} more pending trial(s) never claimed yet (stored once claimed); list them with "
+            f"`hptrack trials {shlex.quote(study.name)}{store} --status pending --limit 100 --offset 0`",
+            err=True,
+        )
 
 
 def _warn_provenance(study: Any) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
 from .export import StudyTables
+from .pending import pending_rows
 from .provenance import StudyProvenance
 from .ranking import min_ranks
 from .runs import Run, study_runs
@@ -246,6 +247,33 @@ class Study(StudyProvenance, StudyTables):
             limit = top - len(rows) if top is not None else None
             rows += reads.trial_rows(self._conn, self.id, statuses=others, limit=limit)
         return self._build(rows, whole_study=statuses is None and top is None)
+
+    def pending(self, *, offset: int = 0, limit: int = 100) -> list[Trial]:
+        """A page of the study's pending trials, in number order, whether stored or never claimed.
+
+        A large grid's trials are stored only once claimed; the others are listed with the
+        params their number gets (grid point ``i``, random draw ``i``), nothing written.
+
+        Parameters
+        ----------
+        offset : int, default=0
+            Skip this many pending trials.
+        limit : int, default=100
+            At most this many.
+
+        Returns
+        -------
+        list of Trial
+            Status ``pending``, no scores.
+
+        Raises
+        ------
+        SpecError
+            ``offset < 0`` or ``limit < 1``.
+        """
+        if offset < 0 or limit < 1:
+            raise SpecError(f"offset = {offset!r} must be >= 0 and limit = {limit!r} >= 1")
+        return self._build(pending_rows(self._conn, self, offset=offset, limit=limit), whole_study=False)
 
     def trial(self, number: int) -> Trial:
         """Trial ``number``.

@@ -231,6 +231,7 @@ class _Run:
                 int(min(size, budget)),
                 code_hash=self.plan.code_hash,
                 data_hash=self.plan.data_hash,
+                params_of=self.plan.trial_row,  # trial i is written when it is first claimed
             )
             if not claims:
                 return

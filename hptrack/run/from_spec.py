@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,14 @@ from ..errors import SpecError
 from ..identity import code_fingerprint
 from ..spec import (
     DEFAULT_METRIC,
+    Candidates,
     StudySpec,
     check_metrics,
     check_metrics_fit,
-    distinct_candidates,
-    grid_candidates,
     make_estimator,
     only_lists,
-    random_candidates,
     resolve,
+    space_candidates,
     to_param,
 )
 from ..store import StoredStudy
@@ -96,9 +96,9 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         spec=identity,
         estimator=estimator,
         candidates=candidates,
-        samples=[
-            {"sample": [spec.seed, i]} if spec.search == "random" else {} for i in range(len(candidates))
-        ],
+        samples=Candidates(
+            len(candidates), partial(_sample_seed, spec.seed) if spec.search == "random" else _no_seed
+        ),
         seeds=seeds,
         seed=spec.seed,
         scorers=scorers,
@@ -129,33 +129,33 @@ def _split_hint(spec: StudySpec) -> str:
     return f"; use fewer [cv] folds (now {spec.cv.folds})"
 
 
-def spec_candidates(spec: StudySpec) -> list[dict[str, Any]]:
-    """Trial ``i``'s params: the grid's ``i``-th point, or random draw ``i``.
+def _sample_seed(seed: int, number: int) -> dict[str, Any]:
+    """Random trial ``number``'s own seed: it is drawn from ``SeedSequence([seed, number])``."""
+    return {"sample": [seed, number]}
+
+
+def _no_seed(number: int) -> dict[str, Any]:
+    """A grid trial has no seed of its own."""
+    return {}
+
+
+def spec_candidates(spec: StudySpec) -> Candidates:
+    """Trial ``i``'s params: the grid's ``i``-th point, or random draw ``i``, computed when asked.
 
     Raises
     ------
     SpecError
         A random search asks for more trials than its all-list space holds.
     """
-    if spec.search == "grid":
-        grid = {k: [to_param(v) for v in values] for k, values in spec.space.items()}
-        return grid_candidates(grid)  # type: ignore[arg-type]
-    assert spec.n_trials is not None
-    space = {
-        k: [to_param(v) for v in values] if isinstance(values, list) else values
-        for k, values in spec.space.items()
-    }
-    if only_lists(space):
-        size = math.prod(len(v) for v in space.values())
+    if spec.search == "random" and only_lists(spec.space):  # type: ignore[arg-type]
+        size = math.prod(len(v) for v in spec.space.values())  # type: ignore[arg-type]
+        assert spec.n_trials is not None
         if spec.n_trials > size:
             raise SpecError(
                 f"{spec.source}: n_trials = {spec.n_trials} is more than the {size} distinct "
                 "configurations of [space]; lower n_trials, or use search = 'grid'"
             )
-        candidates = distinct_candidates(space, spec.seed, spec.n_trials)
-    else:
-        candidates = random_candidates(space, spec.seed, spec.n_trials)
-    return [{k: to_param(v) for k, v in c.items()} for c in candidates]
+    return space_candidates(spec.search, spec.space, spec.seed, spec.n_trials, convert=to_param)
 
 
 def spec_from_store(stored: StoredStudy) -> StudySpec:

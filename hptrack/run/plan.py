@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..identity import (
     scorer_identity,
     split_fingerprint,
 )
+from ..spec import Candidates
 from ..store import StudyRecord
 from .evaluate import FoldInputs, FoldResult, FoldTask, ScoreKey
 
@@ -59,8 +61,8 @@ class StudyPlan:
     search: str
     spec: dict[str, Any]
     estimator: Any
-    candidates: list[dict[str, Any]]
-    trial_seeds: list[dict[str, Any]]
+    candidates: Sequence[dict[str, Any]]  # a lazy Candidates for specs: trial i computed when claimed
+    trial_seeds: Sequence[dict[str, Any]]
     scorers: dict[str, Any]
     splits: list[Split]
     X: Any
@@ -195,10 +197,26 @@ class StudyPlan:
             data=self.data_info,
             split_hash=self.split_hash,
             provenance=self.provenance,
-            trial_params=[describe(p).text for p in self.candidates],  # unstable ones described
-            trial_seeds=[canonical_json(s) for s in self.trial_seeds],
+            trial_params=[],  # trials exist once claimed (:meth:`trial_row`)
+            trial_seeds=[],
             scorers=self.scorer_identities(),
+            n_trials=len(self.candidates),
         )
+
+    def trial_row(self, number: int) -> tuple[str, str]:
+        """Trial ``number``'s params and seeds as the store writes them when it is claimed.
+
+        Parameters
+        ----------
+        number : int
+            The trial number, ``0..len(candidates) - 1``.
+
+        Returns
+        -------
+        params, seeds : str
+            Canonical JSON (a value with no stable identity is described).
+        """
+        return describe(self.candidates[number]).text, canonical_json(self.trial_seeds[number])
 
     def evaluate(
         self,
@@ -280,7 +298,8 @@ def unstable_values(
     estimator : estimator
         Its params, at any depth.
     candidates : sequence of dict
-        Each trial's params.
+        Each trial's params (of a lazy :class:`~hptrack.spec.Candidates`, the values it
+        draws from: checked once each, not per trial).
     data_info : sequence of dict
         :func:`data_identity`'s descriptions (an object array lists its ``"unstable"``).
 
@@ -291,7 +310,7 @@ def unstable_values(
         lines; empty when every fingerprint is stable.
     """
     found = [f"estimator.{u}" for u in describe(estimator).unstable]
-    for params in candidates:
+    for params in candidates.values if isinstance(candidates, Candidates) else candidates:
         found += [f"param {u}" for u in describe(params).unstable]
     found += [f"data {d.get('name')} {u}" for d in data_info for u in d.get("unstable", ())]
     return list(dict.fromkeys(found))
@@ -303,7 +322,7 @@ def build_plan(
     search: str,
     spec: dict[str, Any],
     estimator: Any,
-    candidates: list[dict[str, Any]],
+    candidates: Sequence[dict[str, Any]],
     samples: Sequence[Mapping[str, Any]],
     seeds: Mapping[str, int],
     seed: int,
@@ -332,10 +351,12 @@ def build_plan(
         The study's identity as stored (JSON-able).
     estimator : estimator
         The unfitted estimator, its seeds (``seeds``) already set.
-    candidates : list of dict
-        Trial ``i``'s params.
+    candidates : sequence of dict
+        Trial ``i``'s params: a list, or a lazy :class:`~hptrack.spec.Candidates` (a spec's
+        space, never expanded: trial ``i`` is computed when it is claimed).
     samples : sequence of dict
-        Trial ``i``'s own seeds (``{"sample": [seed, i]}`` for random search, else ``{}``).
+        Trial ``i``'s own seeds (``{"sample": [seed, i]}`` for random search, else ``{}``),
+        lazy like ``candidates``.
     seeds : mapping
         The ``random_state`` params set from the study seed (:func:`apply_seeds`).
     seed : int
@@ -387,7 +408,7 @@ def build_plan(
         spec=spec,
         estimator=estimator,
         candidates=candidates,
-        trial_seeds=[{**seeds, **sample} for sample in samples],
+        trial_seeds=Candidates(len(samples), partial(_trial_seed, dict(seeds), samples)),
         scorers=scorers,
         splits=splits,
         X=X,
@@ -405,6 +426,11 @@ def build_plan(
         user_modules=_user_module_files(code_info, base_dir),
         unstable=unstable,
     )
+
+
+def _trial_seed(seeds: dict[str, int], samples: Sequence[Mapping[str, Any]], number: int) -> dict[str, Any]:
+    """Trial ``number``'s seeds: the study's ``random_state`` params and its own sample seed."""
+    return {**seeds, **samples[number]}
 
 
 def _user_module_files(code_info: Mapping[str, Any], base_dir: Path) -> list[str]:

@@ -9,12 +9,17 @@ from .metrics import check_metrics, check_metrics_fit, metric_kind
 from .resolve import make_estimator, resolve
 from .space import (
     DISTRIBUTIONS,
+    Candidates,
     Distribution,
     distinct_candidates,
     grid_candidates,
+    lazy_grid,
+    lazy_random,
     only_lists,
     random_candidates,
     sample_candidate,
+    space_candidates,
+    stored_space,
 )
 from .study import (
     DEFAULT_METRIC,
@@ -31,6 +36,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "NONE_STRING",
     "CVSpec",
+    "Candidates",
     "Distribution",
     "StudySpec",
     "check_metrics",
@@ -39,6 +45,8 @@ __all__ = [
     "diff_specs",
     "distinct_candidates",
     "grid_candidates",
+    "lazy_grid",
+    "lazy_random",
     "load_spec",
     "make_estimator",
     "metric_kind",
@@ -46,5 +54,7 @@ __all__ = [
     "random_candidates",
     "resolve",
     "sample_candidate",
+    "space_candidates",
+    "stored_space",
     "to_param",
 ]

@@ -7,12 +7,16 @@ has the same params whatever ran before it and in whatever order workers finish.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 
@@ -50,7 +54,8 @@ class Distribution:
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    np = sys.modules.get("numpy")  # a numpy scalar means numpy is loaded
+    return value.item() if np is not None and isinstance(value, np.generic) else value
 
 
 def grid_candidates(
@@ -60,6 +65,202 @@ def grid_candidates(
     from sklearn.model_selection import ParameterGrid
 
     return [dict(params) for params in ParameterGrid(param_grid)]
+
+
+class Candidates(Sequence[dict[str, Any]]):
+    """Trial ``i``'s params, computed when asked: a space is never expanded up front.
+
+    ``Candidates(size, item)`` has ``len`` ``size`` and ``c[i] == item(i)``; slices are lists,
+    and it equals any sequence with the same items. ``values`` lists every value the
+    items draw from (``{param: value}`` each), so the values can be checked once, not per trial.
+    """
+
+    def __init__(
+        self, size: int, item: Callable[[int], dict[str, Any]], values: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        self._size, self._item, self.values = int(size), item, list(values)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(self._size))]
+        number = index + self._size if index < 0 else index
+        if not 0 <= number < self._size:
+            raise IndexError(f"trial {index} of {self._size}")
+        return self._item(number)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._item(i) for i in range(self._size))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == self._size and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Candidates: {self._size} trials>"
+
+
+def grid_size(param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> int:
+    """The number of points of a grid (``len(ParameterGrid(param_grid))``)."""
+    spaces = [param_grid] if isinstance(param_grid, Mapping) else list(param_grid)
+    return sum(math.prod(len(v) for v in space.values()) for space in spaces)
+
+
+def grid_point(
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], index: int
+) -> dict[str, Any]:
+    """Point ``index`` of a grid: ``ParameterGrid(param_grid)[index]``, keys sorted.
+
+    The same arithmetic as scikit-learn's (the last key in sorted order varies fastest),
+    in plain Python, so reading a study's pending trials needs no scikit-learn.
+
+    Parameters
+    ----------
+    param_grid : dict or list of dict
+        As ``ParameterGrid`` takes it.
+    index : int
+        ``0 <= index < grid_size(param_grid)``.
+
+    Returns
+    -------
+    dict
+    """
+    spaces = [param_grid] if isinstance(param_grid, Mapping) else list(param_grid)
+    for space in spaces:
+        items = sorted(space.items())
+        size = math.prod(len(values) for _, values in items)
+        if index >= size:
+            index -= size
+            continue
+        point = {}
+        for key, values in reversed(items):
+            index, offset = divmod(index, len(values))
+            point[key] = values[offset]
+        return dict(sorted(point.items()))
+    raise IndexError(f"grid point {index} is past the end of the grid")
+
+
+def lazy_grid(param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> Candidates:
+    """A grid's configurations in ``ParameterGrid`` order (:func:`grid_point`), each computed
+    when asked: a grid of 10^7 points costs nothing until its trials are claimed.
+
+    Parameters
+    ----------
+    param_grid : dict or list of dict
+        As ``ParameterGrid`` takes it.
+
+    Returns
+    -------
+    Candidates
+    """
+    spaces = [param_grid] if isinstance(param_grid, Mapping) else list(param_grid)
+    values = [{k: v} for space in spaces for k, vs in space.items() for v in vs]
+    return Candidates(grid_size(param_grid), functools.partial(grid_point, param_grid), values)
+
+
+def lazy_random(
+    distributions: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    seed: int,
+    n_trials: int,
+    *,
+    distinct: bool = False,
+    convert: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+) -> Candidates:
+    """Random trials ``0..n_trials-1`` (:func:`sample_candidate`, or :func:`distinct_candidates`
+    with ``distinct``), each drawn when asked and passed through ``convert``.
+
+    Parameters
+    ----------
+    distributions : dict or list of dict
+        As :func:`sample_candidate` takes them.
+    seed, n_trials : int
+        The study seed and the number of trials.
+    distinct : bool, default=False
+        Lists only: trial ``i`` is the ``i``-th of :func:`distinct_candidates` (drawn in
+        order up to the highest trial asked for, since it depends on the earlier ones).
+    convert : callable, default=dict
+        Applied to each trial's params.
+
+    Returns
+    -------
+    Candidates
+    """
+    spaces = [distributions] if isinstance(distributions, Mapping) else list(distributions)
+    values = [{k: v} for space in spaces for k, vs in space.items() if isinstance(vs, list) for v in vs]
+    if not distinct:
+        return Candidates(n_trials, lambda i: convert(sample_candidate(distributions, seed, i)), values)
+    drawn: list[dict[str, Any]] = []  # as far as the highest trial asked for: at most n_trials
+    draws = _distinct_draws(distributions, seed)
+
+    def item(i: int) -> dict[str, Any]:
+        drawn.extend(itertools.islice(draws, i + 1 - len(drawn)))
+        return convert(drawn[i])
+
+    return Candidates(n_trials, item, values)
+
+
+def space_candidates(
+    search: str,
+    space: Mapping[str, Any],
+    seed: int,
+    n_trials: int | None,
+    *,
+    convert: Callable[[Any], Any],
+) -> Candidates:
+    """A spec's trials: grid point ``i``, or random draw ``i`` (distinct when the space has
+    only lists), each value passed through ``convert`` (:func:`~hptrack.spec.to_param`).
+
+    Parameters
+    ----------
+    search : {"grid", "random"}
+        The spec's search.
+    space : dict
+        Param -> list of values, or :class:`Distribution` (random search only).
+    seed : int
+        The study seed.
+    n_trials : int or None
+        The random search's number of trials (None for a grid).
+    convert : callable
+        TOML value -> estimator param.
+
+    Returns
+    -------
+    Candidates
+    """
+    lists = {k: [convert(v) for v in vs] if isinstance(vs, list) else vs for k, vs in space.items()}
+    if search == "grid":
+        return lazy_grid(lists)
+    assert n_trials is not None
+
+    def params(drawn: dict[str, Any]) -> dict[str, Any]:
+        return {k: convert(v) for k, v in drawn.items()}
+
+    return lazy_random(lists, seed, n_trials, distinct=only_lists(lists), convert=params)
+
+
+def stored_space(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A space as a stored spec holds it (``StudySpec.to_dict``): lists, and :class:`Distribution`
+    objects from their dicts."""
+    return {
+        k: Distribution(
+            v["dist"],
+            low=v.get("low"),
+            high=v.get("high"),
+            values=tuple(v["values"]) if "values" in v else None,
+        )
+        if isinstance(v, dict)
+        else list(v)
+        for k, v in raw.items()
+    }
 
 
 def sample_candidate(
@@ -72,6 +273,8 @@ def sample_candidate(
     ``scipy.stats`` distribution; a list of such dicts picks one dict uniformly first,
     as scikit-learn's ``ParameterSampler`` does.
     """
+    import numpy as np  # numpy only to draw: reading a grid's trials needs none
+
     rng = np.random.default_rng(np.random.SeedSequence([seed, number]))
     if isinstance(distributions, Mapping):
         space: Mapping[str, Any] = distributions
@@ -117,21 +320,30 @@ def distinct_candidates(
     """
     from sklearn.model_selection import ParameterGrid
 
-    grid = ParameterGrid(distributions)
-    size = len(grid)
+    size = len(ParameterGrid(distributions))
     if n_trials > size:
         raise ValueError(f"n_trials={n_trials} is more than the {size} distinct configurations")
-    candidates: list[dict[str, Any]] = []
+    return list(itertools.islice(_distinct_draws(distributions, seed), n_trials))
+
+
+def _distinct_draws(
+    distributions: Mapping[str, Any] | Sequence[Mapping[str, Any]], seed: int
+) -> Iterator[dict[str, Any]]:
+    """:func:`distinct_candidates`' trials one after another (until the grid is exhausted)."""
+    import numpy as np
+    from sklearn.model_selection import ParameterGrid
+
+    grid = ParameterGrid(distributions)
+    size = len(grid)
     seen: set[str] = set()
-    for i in range(n_trials):
+    for i in range(size):
         params = sample_candidate(distributions, seed, i)
         if _candidate_key(params) in seen:
             rng = np.random.default_rng(np.random.SeedSequence([seed, i, 1]))
             while _candidate_key(params) in seen:
                 params = dict(sorted(grid[int(rng.integers(size))].items()))
         seen.add(_candidate_key(params))
-        candidates.append(params)
-    return candidates
+        yield params
 
 
 def _candidate_key(params: Mapping[str, Any]) -> str:

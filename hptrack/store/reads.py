@@ -1,8 +1,7 @@
 """The parameterised SELECTs behind the query layer and the writer, returning rows or records.
 
-Every function takes an open connection (read-only or not) and only reads. Columns
-named in SQL text come from our own whitelists, never from user input. Schema
-differences are handled here: an older store is read as it is.
+Every function takes an open connection (read-only or not) and only reads. Columns named in SQL
+text come from our own whitelists, never from user input. Older stores are read as they are.
 """
 
 from __future__ import annotations
@@ -118,12 +117,14 @@ def study_summary_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 
 def status_counts(conn: sqlite3.Connection, study_id: int) -> dict[str, int]:
-    """Number of trials per status (every status present, 0 when none)."""
+    """Number of trials per status, never-claimed ones pending (every status present, 0 when none)."""
     counts = dict.fromkeys(STATUSES, 0)
     for status, n in conn.execute(
-        "SELECT status, count(*) FROM trials WHERE study_id = ? GROUP BY status", (study_id,)
+        "SELECT status, count(*) FROM trials WHERE study_id = ? GROUP BY status UNION ALL SELECT 'pending', "
+        "max(0, n_trials - (SELECT count(*) FROM trials WHERE study_id = ?)) FROM studies WHERE id = ?",
+        (study_id, study_id, study_id),
     ):
-        counts[status] = n
+        counts[status] += n
     return counts
 
 

@@ -15,7 +15,12 @@ STATUSES = ("pending", "running", "complete", "failed")  # a trial's status, in 
 
 @dataclass(frozen=True)
 class StudyRecord:
-    """Everything written when a study is created."""
+    """Everything written when a study is created.
+
+    ``n_trials`` is the study's size; trials exist as rows once claimed
+    (:meth:`Writer.claim` with ``params_of``), except those of ``trial_params``, written
+    up front (the drop-ins' batches). Default: ``len(trial_params)``.
+    """
 
     name: str
     search: str
@@ -32,6 +37,7 @@ class StudyRecord:
     trial_params: list[str]  # canonical JSON of each trial's params, by number
     trial_seeds: list[str]  # canonical JSON of each trial's seeds, by number
     scorers: dict[str, str | None] = field(default_factory=dict)  # metric -> scorer identity
+    n_trials: int | None = None  # the number of trials, claimed or not; None: len(trial_params)
 
 
 @dataclass(frozen=True)

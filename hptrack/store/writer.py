@@ -22,6 +22,7 @@ from .._json import canonical_json, sha256_text
 from ..errors import StoreError
 from . import reads
 from ._sqlite import default_store_path, open_readonly, open_writable
+from .claims import ParamsOf, add_trials, materialise
 from .history import (
     HEARTBEAT_SECONDS,
     LEASE_SECONDS,
@@ -79,6 +80,7 @@ class Writer:
         self._host = socket.gethostname()
         self._pid = os.getpid()
         self._run_id: int | None = None  # the run being recorded (run_record): claims and folds name it
+        self._scanned: set[int] = set()  # studies whose trial numbers were checked for holes
         if readonly:
             self._conn: sqlite3.Connection = open_readonly(self.path)
         else:
@@ -170,7 +172,7 @@ class Writer:
                     (
                         record.name,
                         record.search,
-                        len(record.trial_params),
+                        max(record.n_trials or 0, len(record.trial_params)),
                         record.n_folds,
                         canonical_json(record.metrics),
                         record.seed,
@@ -242,8 +244,10 @@ class Writer:
             )
         return int(cursor.rowcount)
 
-    def claim(self, study_id: int, limit: int, *, code_hash: str, data_hash: str) -> list[Claim]:
-        """Atomically claim up to ``limit`` pending trials, lowest numbers first.
+    def claim(
+        self, study_id: int, limit: int, *, code_hash: str, data_hash: str, params_of: ParamsOf | None = None
+    ) -> list[Claim]:
+        """Atomically claim up to ``limit`` trials by number: stored pending ones, then new ones.
 
         Parameters
         ----------
@@ -253,6 +257,9 @@ class Writer:
             At most this many trials.
         code_hash, data_hash : str
             Recorded on each claimed trial: what it is scored under.
+        params_of : callable, optional
+            ``number -> (params, seeds)`` (canonical JSON) of trials not yet stored
+            (:mod:`~hptrack.store.claims`); without it only stored trials are claimed.
 
         Returns
         -------
@@ -261,6 +268,9 @@ class Writer:
         """
         now = utcnow()
         with self._transaction() as db:
+            if params_of is not None:
+                materialise(db.conn, study_id, limit, params_of, scan_gaps=study_id not in self._scanned)
+                self._scanned.add(study_id)
             rows = list(
                 db.query(
                     "UPDATE trials SET status = 'running', started = coalesce(started, :now), "
@@ -298,11 +308,7 @@ class Writer:
         """Add pending trials numbered from ``first`` (canonical JSON params and seeds); numbers
         already stored are left as they are (a search that asks for more candidates)."""
         with self._transaction() as db:
-            insert_trials(db.conn, study_id, first, params, seeds)
-            db.conn.execute(
-                "UPDATE studies SET n_trials = (SELECT count(*) FROM trials WHERE study_id = ?) WHERE id = ?",
-                (study_id, study_id),
-            )
+            add_trials(db.conn, study_id, first, params, seeds)
 
     def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
         """Successful stored folds with these content keys, in any study (:func:`reads.reusable_folds`)."""

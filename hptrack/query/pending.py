@@ -1,0 +1,51 @@
+"""A study's pending trials, paged: stored pending rows and numbers never claimed, computed from its space.
+
+A lazy study (SPEC section 1) stores a trial only once it is claimed, so most of a large
+grid's pending trials have no row. :func:`pending_rows` lists a page of them in number
+order, each never-claimed one with the params its number gets when it is claimed (grid
+point ``i``, random draw ``i``), without writing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .._json import canonical_json, describe
+from ..spec import space_candidates, stored_space, to_param
+from ..store import reads
+from ..store.claims import pending_numbers
+
+
+def pending_rows(
+    conn: sqlite3.Connection, study: Any, *, offset: int = 0, limit: int = 100
+) -> list[tuple[Any, ...]]:
+    """Trial rows (as :func:`~hptrack.store.reads.trial_rows`) of pending trials ``offset..offset+limit``.
+
+    A never-claimed trial gets a row with no id, its params computed from the stored
+    spec's space and its seeds as a run would record them.
+    """
+    numbers = pending_numbers(conn, study.id, offset=offset, limit=limit)
+    rows: list[tuple[Any, ...]] = []
+    candidates = None
+    for number in numbers:
+        stored = reads.trial_rows(conn, study.id, number=number)
+        if stored:
+            rows.extend(stored)
+            continue
+        if candidates is None:
+            spec = study.spec
+            space = stored_space(spec.get("space", {}))
+            candidates = space_candidates(
+                study.search, space, study.seed, spec.get("n_trials"), convert=to_param
+            )
+        seed = {
+            **study.provenance.get("seeds", {}),
+            **({"sample": [study.seed, number]} if study.search == "random" else {}),
+        }
+        params = json.loads(describe(candidates[number]).text)
+        rows.append(
+            (None, number, canonical_json(params), "pending", None, canonical_json(seed)) + (None,) * 6
+        )
+    return rows
