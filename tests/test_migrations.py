@@ -8,6 +8,7 @@ Tests work on a copy: the committed file is never opened.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -228,3 +229,34 @@ def test_resuming_an_upgraded_v2_study_starts_its_history(v2: Path):
     assert [(r["command"], r["exit"], r["trials"], r["trial_numbers"]) for r in runs] == [
         (f"hptrack resume iris-knn --store {v2}", 0, 2, [3, 4])
     ]
+
+
+# ---------------------------------------------------------------- every read command, before and after
+
+DATA = Path(__file__).parent / "data"
+FIXTURE_V3 = DATA / "store_v3.db"  # written by tests/data/make_store_v3.py at 6e301ec (schema 3)
+
+
+def _maker() -> Any:
+    """tests/data/make_store_v3.py: the commands whose outputs are golden, and how they are read."""
+    spec = importlib.util.spec_from_file_location("make_store_v3", DATA / "make_store_v3.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.xfail(SCHEMA_VERSION < 4, reason="fold times are rounded from schema 4 on", strict=True)
+@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+def test_every_read_command_answers_as_before_once_upgraded(version: str, tmp_path: Path):
+    """Golden outputs (tests/data/golden/) were written by the schema-3 hptrack, read-only, on
+    copies whose fold times were rounded to the microsecond: the only change users see, as
+    schema 4 keeps fold times as integer microseconds. Everything else is byte for byte."""
+    copy = tmp_path / f"store_{version}.db"
+    shutil.copy(DATA / f"store_{version}.db", copy)
+    Store(copy).close()  # upgrade
+    assert user_version(copy) == SCHEMA_VERSION
+    outputs = _maker().read_outputs(version, copy, tmp_path)
+    assert sorted(outputs) == sorted(p.name for p in (DATA / "golden" / version).iterdir())
+    for name, text in outputs.items():
+        assert text == (DATA / "golden" / version / name).read_text(encoding="utf-8"), name
