@@ -203,7 +203,7 @@ def test_conflicting_fold_is_reported_and_not_overwritten(copies, tmp_path):
     sql(
         edited,
         (
-            "UPDATE scores SET test = 0.5 WHERE metric = 'accuracy' AND fold = 0 AND "
+            "UPDATE folds SET test = 0.5 WHERE fold = 0 AND "  # the ranking metric's, in the fold row
             "trial_id = (SELECT id FROM trials WHERE number = 1)",
             (),
         ),
@@ -239,7 +239,7 @@ def test_a_conflicting_trial_takes_nothing_from_the_source(copies, tmp_path):
     sql(
         source,
         (
-            "UPDATE scores SET test = 0.25 WHERE metric = 'f1_macro' AND fold = 0 AND "
+            "UPDATE scores SET test = 0.25 WHERE metric_id = 1 AND fold = 0 AND "  # f1_macro
             "trial_id = (SELECT id FROM trials WHERE number = 2)",
             (),
         ),
