@@ -14,6 +14,8 @@ import json
 import math
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -284,3 +286,34 @@ def test_every_read_command_answers_as_before_once_upgraded(version: str, tmp_pa
     assert sorted(outputs) == sorted(p.name for p in (DATA / "golden" / version).iterdir())
     for name, text in outputs.items():
         assert text == (DATA / "golden" / version / name).read_text(encoding="utf-8"), name
+
+
+def test_a_migration_killed_halfway_leaves_the_old_store_usable(tmp_path: Path):
+    """SIGKILL-like death (``os._exit``) after the schema-4 migration has rebuilt half its tables:
+    the file is still a schema-3 store that answers as before, and the next open migrates it."""
+    copy = tmp_path / "store_v3.db"
+    shutil.copy(FIXTURE_V3, copy)
+    script = (
+        "import os, sys\n"
+        "from hptrack.store import _compact, Writer\n"
+        "original, done = _compact.run_script, []\n"
+        "def dying(conn, script):\n"
+        "    original(conn, script)\n"
+        "    done.append(script)\n"
+        "    if len(done) == 3:  # old tables renamed aside, new ones created and filled\n"
+        "        os._exit(9)\n"
+        "_compact.run_script = dying\n"
+        "Writer(sys.argv[1])\n"
+    )
+    died = subprocess.run([sys.executable, "-c", script, str(copy)], capture_output=True, text=True)
+    assert died.returncode == 9, died.stderr
+    assert Path(f"{copy}-wal").exists()  # the half-done transaction was in flight
+    assert store_rows(copy) == store_rows(FIXTURE_V3)  # rolled back: schema 3, every row
+    outputs = _maker().read_outputs("v3", copy, tmp_path)
+    assert user_version(copy) == 3
+    assert outputs["studies.json"] == (DATA / "golden" / "v3" / "studies.json").read_text()
+    Store(copy).close()
+    assert user_version(copy) == SCHEMA_VERSION
+    assert _maker().read_outputs("v3", copy, tmp_path) == {
+        name: (DATA / "golden" / "v3" / name).read_text(encoding="utf-8") for name in outputs
+    }
