@@ -23,8 +23,7 @@ CREATE TABLE metrics (
     study_id INTEGER NOT NULL REFERENCES studies(id),
     id INTEGER NOT NULL,
     name TEXT NOT NULL,
-    PRIMARY KEY (study_id, id),
-    UNIQUE (study_id, name)
+    PRIMARY KEY (study_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE trials (
     id INTEGER PRIMARY KEY,
