@@ -249,12 +249,14 @@ def build_big_store(path: Path, n_trials: int, n_folds: int = 5) -> None:
         )
         study = store.create_study(record)
     conn = sqlite3.connect(path)
-    now = "2026-11-28T00:00:00+00:00"
+    now = 1_795_824_000_000_000  # 2026-11-28, in microseconds (schema 4)
     with conn:
         conn.execute("UPDATE studies SET n_trials = ? WHERE id = ?", (n_trials, study.id))
+        conn.execute("INSERT OR IGNORE INTO hashes (hash) VALUES (?)", ("c" * 64,))
+        (code_id,) = conn.execute("SELECT id FROM hashes WHERE hash = ?", ("c" * 64,)).fetchone()
         chunk = 50_000
         for start in range(0, n_trials, chunk):
-            trials, folds, scores = [], [], []
+            trials, folds, keys = [], [], []
             for number in range(start, min(start + chunk, n_trials)):
                 fold_scores = [rng.random() for _ in range(n_folds)]
                 mean = sum(fold_scores) / n_folds
@@ -265,26 +267,25 @@ def build_big_store(path: Path, n_trials: int, n_folds: int = 5) -> None:
                         study.id,
                         number,
                         json.dumps({"C": number}),
-                        "{}",
                         "complete",
                         mean,
-                        "c" * 64,
+                        code_id,
                         now,
                         now,
                     )
                 )
                 for k, value in enumerate(fold_scores):
-                    folds.append((trial_id, k, 0.01, 0.001, now))
-                    scores.append((trial_id, k, "accuracy", value))
+                    folds.append((trial_id, k, value, 10_000, 1_000))
+                    keys.append((rng.getrandbits(64) - 2**63, trial_id, k))  # reuse keys, as a run writes
             conn.executemany(
-                "INSERT INTO trials (id, study_id, number, params, seed, status, score, "
-                "code_hash, started, finished) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO trials (id, study_id, number, params, status, score, code_id, started, "
+                "finished) VALUES (?,?,?,?,?,?,?,?,?)",
                 trials,
             )
             conn.executemany(
-                "INSERT INTO folds (trial_id, fold, fit_time, score_time, finished) VALUES (?,?,?,?,?)", folds
+                "INSERT INTO folds (trial_id, fold, test, fit_us, score_us) VALUES (?,?,?,?,?)", folds
             )
-            conn.executemany("INSERT INTO scores (trial_id, fold, metric, test) VALUES (?,?,?,?)", scores)
+            conn.executemany("INSERT INTO fold_keys (key, trial_id, fold) VALUES (?,?,?)", keys)
     conn.execute("VACUUM")
     conn.close()
 

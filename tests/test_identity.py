@@ -61,8 +61,8 @@ def _python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def _reused_folds(db: Path, study: str) -> int:
     with sqlite3.connect(db) as conn:
         query = (
-            "SELECT count(*) FROM folds f JOIN trials t ON f.trial_id = t.id "
-            "JOIN studies s ON t.study_id = s.id WHERE s.name = ? AND f.origin IS NOT NULL"
+            "SELECT count(*) FROM fold_notes n JOIN trials t ON n.trial_id = t.id "
+            "JOIN studies s ON t.study_id = s.id WHERE s.name = ? AND n.origin IS NOT NULL"
         )
         return int(conn.execute(query, (study,)).fetchone()[0])
 

@@ -212,7 +212,7 @@ def test_conflicting_fold_is_reported_and_not_overwritten(copies, tmp_path):
     sql(
         edited,
         (
-            "UPDATE scores SET test = 0.5 WHERE metric = 'accuracy' AND fold = 0 AND "
+            "UPDATE folds SET test = 0.5 WHERE fold = 0 AND "  # the ranking metric's, in the fold row
             "trial_id = (SELECT id FROM trials WHERE number = 1)",
             (),
         ),
@@ -248,7 +248,7 @@ def test_a_conflicting_trial_takes_nothing_from_the_source(copies, tmp_path):
     sql(
         source,
         (
-            "UPDATE scores SET test = 0.25 WHERE metric = 'f1_macro' AND fold = 0 AND "
+            "UPDATE scores SET test = 0.25 WHERE metric_id = 1 AND fold = 0 AND "  # f1_macro
             "trial_id = (SELECT id FROM trials WHERE number = 2)",
             (),
         ),
@@ -345,3 +345,58 @@ def test_merging_a_store_of_the_first_schema(tmp_path):
     with Store(merged, readonly=True) as store:
         counts = {s.name: (s.n_complete, s.n_failed, s.n_trials) for s in store.studies()}
     assert counts == {"iris-lr": (3, 1, 4), "iris-knn": (3, 0, 5)}
+
+
+# ---------------------------------------------------------------------------- schema 4
+
+
+def _keys(db: Path) -> set[tuple[str, int, int, int]]:
+    """(study, trial number, fold, key) of every stored fold key."""
+    with closing(sqlite3.connect(db)) as conn:
+        return set(
+            conn.execute(
+                "SELECT s.name, t.number, k.fold, k.key FROM fold_keys k JOIN trials t ON t.id = k.trial_id "
+                "JOIN studies s ON s.id = t.study_id"
+            ).fetchall()
+        )
+
+
+def test_a_schema_3_store_merges_into_a_new_one_with_its_results_and_fold_keys(tmp_path):
+    """The committed v3 store (upgraded on a copy, never changed) merged into a fresh store, then
+    into one that holds part of it: the same trials, answers and reuse keys as the v3 store itself."""
+    source = tmp_path / "v3.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v3.db", source)
+    upgraded = tmp_path / "upgraded.db"
+    shutil.copy(source, upgraded)
+    Store(upgraded).close()
+    merged = tmp_path / "merged.db"
+    report = merge_stores([source], merged, command="hptrack merge v3")
+    assert report.ok and {s.study for s in report.studies} == {
+        "iris-lr",
+        "iris-lr-wide",
+        "iris-knn",
+        "iris-tree",
+    }
+    assert _keys(merged) == _keys(upgraded) and len(_keys(merged)) > 0
+    for study in ("iris-lr", "iris-lr-wide", "iris-knn", "iris-tree"):
+        assert invoke("trials", study, "--store", merged, "--json").stdout == (
+            invoke("trials", study, "--store", upgraded, "--json").stdout
+        )
+    partial = tmp_path / "partial.db"  # a v4 store whose trials numbered 3 lack their folds
+    merge_stores([upgraded], partial, command="hptrack merge")
+    sql(
+        partial,
+        *(
+            (f"DELETE FROM {table} WHERE trial_id IN (SELECT id FROM trials WHERE number = 3)", ())
+            for table in ("fold_notes", "fold_keys", "scores")
+        ),
+        ("DELETE FROM folds WHERE trial_id IN (SELECT id FROM trials WHERE number = 3)", ()),
+        ("UPDATE trials SET status = 'pending', score = NULL WHERE number = 3", ()),
+    )
+    again = merge_stores([source], partial, command="hptrack merge again")
+    assert again.ok and sum(s.folds_added for s in again.studies) == 3 + 3 + 4  # lr, lr-wide, knn
+    assert _keys(partial) == _keys(upgraded)
+    for study in ("iris-lr", "iris-knn"):
+        assert invoke("trials", study, "--store", partial, "--json").stdout == (
+            invoke("trials", study, "--store", upgraded, "--json").stdout
+        )

@@ -8,11 +8,14 @@ Tests work on a copy: the committed file is never opened.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -32,15 +35,46 @@ def invoke(*args: Any) -> Any:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+# What a store holds, whatever its schema: its studies (the first schema's columns), trials
+# (hashes spelled out, ISO times), folds (times in seconds) and scores (metric names). Schema 4
+# keeps fold times in microseconds (rounded here on older schemas) and, for a finished trial,
+# neither its heartbeat nor a host its run holds: those are left out.
+_OLD_ROWS = {
+    "studies": "SELECT id, name, search, n_trials, n_folds, metrics, seed, spec, spec_hash, code_hash, code, "
+    "data_hash, data, split_hash, provenance, created FROM studies",
+    "trials": "SELECT id, study_id, number, params, seed, status, score, code_hash, data_hash, started, "
+    "finished, CASE WHEN status IN ('complete', 'failed') THEN NULL ELSE heartbeat END, pid FROM trials",
+    "folds": "SELECT trial_id, fold, hptrack_rounded(fit_time), hptrack_rounded(score_time), error, origin "
+    "FROM folds",
+    "scores": "SELECT trial_id, fold, metric, test, train FROM scores",
+}
+_V4_ROWS = {
+    "studies": _OLD_ROWS["studies"],
+    "trials": "SELECT t.id, t.study_id, t.number, t.params, nullif(coalesce(t.seed, s.trial_seed), ''), "
+    "t.status, t.score, hc.hash, hd.hash, v.started, v.finished, t.heartbeat, t.pid FROM trials t "
+    "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
+    "LEFT JOIN hashes hd ON hd.id = t.data_id "
+    "JOIN trial_summary v ON v.study = s.name AND v.number = t.number",
+    "folds": "SELECT f.trial_id, f.fold, f.fit_us / 1e6, f.score_us / 1e6, n.error, n.origin FROM folds f "
+    "LEFT JOIN fold_notes n ON n.trial_id = f.trial_id AND n.fold = f.fold",
+    "scores": "SELECT f.trial_id, f.fold, m.name, f.test, f.train FROM folds f "
+    "JOIN trials t ON t.id = f.trial_id "
+    "JOIN metrics m ON m.study_id = t.study_id AND m.id = 0 UNION ALL SELECT sc.trial_id, sc.fold, m.name, "
+    "sc.test, sc.train FROM scores sc JOIN trials t ON t.id = sc.trial_id "
+    "JOIN metrics m ON m.study_id = t.study_id AND m.id = sc.metric_id",
+}
+
+
+def store_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every study, trial, fold and score of the store at ``path``, read the same way from any schema."""
+    with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+        conn.create_function("hptrack_rounded", 1, lambda t: None if t is None else round(t * 1e6) / 1e6)
+        queries = _V4_ROWS if user_version(path) >= 4 else _OLD_ROWS
+        return {t: sorted(conn.execute(sql).fetchall(), key=repr) for t, sql in queries.items()}
+
+
 def v1_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the first schema's tables, in its columns only."""
-    with closing(sqlite3.connect(FIXTURE.resolve().as_uri() + "?mode=ro", uri=True)) as original:
-        columns = {t: [r[1] for r in original.execute(f"PRAGMA table_info({t})")] for t in V1_TABLES}
-    with closing(sqlite3.connect(path)) as conn:
-        return {
-            t: sorted(conn.execute(f"SELECT {', '.join(columns[t])} FROM {t}").fetchall(), key=repr)
-            for t in V1_TABLES
-        }
+    return store_rows(path)
 
 
 def user_version(path: Path) -> int:
@@ -162,14 +196,8 @@ FIXTURE_V2 = Path(__file__).parent / "data" / "store_v2.db"
 
 
 def rows_of(fixture: Path, path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of ``fixture``'s tables as they are in ``path``, in ``fixture``'s columns only."""
-    with closing(sqlite3.connect(fixture.resolve().as_uri() + "?mode=ro", uri=True)) as original:
-        columns = {t: [r[1] for r in original.execute(f"PRAGMA table_info({t})")] for t in V1_TABLES}
-    with closing(sqlite3.connect(path)) as conn:
-        return {
-            t: sorted(conn.execute(f"SELECT {', '.join(columns[t])} FROM {t}").fetchall(), key=repr)
-            for t in V1_TABLES
-        }
+    """Every row of the store at ``path`` (:func:`store_rows`)."""
+    return store_rows(path)
 
 
 @pytest.fixture
@@ -195,7 +223,7 @@ def test_older_schemas_upgrade_to_the_current_one_keeping_every_row(fixture: str
     before = rows_of(original, path)
     assert sum(map(len, before.values())) > 0
     with Store(path) as store:
-        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert rows_of(original, path) == before
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
@@ -228,3 +256,64 @@ def test_resuming_an_upgraded_v2_study_starts_its_history(v2: Path):
     assert [(r["command"], r["exit"], r["trials"], r["trial_numbers"]) for r in runs] == [
         (f"hptrack resume iris-knn --store {v2}", 0, 2, [3, 4])
     ]
+
+
+# ---------------------------------------------------------------- every read command, before and after
+
+DATA = Path(__file__).parent / "data"
+FIXTURE_V3 = DATA / "store_v3.db"  # written by tests/data/make_store_v3.py at 6e301ec (schema 3)
+
+
+def _maker() -> Any:
+    """tests/data/make_store_v3.py: the commands whose outputs are golden, and how they are read."""
+    spec = importlib.util.spec_from_file_location("make_store_v3", DATA / "make_store_v3.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+def test_every_read_command_answers_as_before_once_upgraded(version: str, tmp_path: Path):
+    """Golden outputs (tests/data/golden/) were written by the schema-3 hptrack, read-only, on
+    copies whose fold times were rounded to the microsecond: the only change users see, as
+    schema 4 keeps fold times as integer microseconds. Everything else is byte for byte."""
+    copy = tmp_path / f"store_{version}.db"
+    shutil.copy(DATA / f"store_{version}.db", copy)
+    Store(copy).close()  # upgrade
+    assert user_version(copy) == SCHEMA_VERSION
+    outputs = _maker().read_outputs(version, copy, tmp_path)
+    assert sorted(outputs) == sorted(p.name for p in (DATA / "golden" / version).iterdir())
+    for name, text in outputs.items():
+        assert text == (DATA / "golden" / version / name).read_text(encoding="utf-8"), name
+
+
+def test_a_migration_killed_halfway_leaves_the_old_store_usable(tmp_path: Path):
+    """SIGKILL-like death (``os._exit``) after the schema-4 migration has rebuilt half its tables:
+    the file is still a schema-3 store that answers as before, and the next open migrates it."""
+    copy = tmp_path / "store_v3.db"
+    shutil.copy(FIXTURE_V3, copy)
+    script = (
+        "import os, sys\n"
+        "from hptrack.store import _compact, Writer\n"
+        "original, done = _compact.run_script, []\n"
+        "def dying(conn, script):\n"
+        "    original(conn, script)\n"
+        "    done.append(script)\n"
+        "    if len(done) == 3:  # old tables renamed aside, new ones created and filled\n"
+        "        os._exit(9)\n"
+        "_compact.run_script = dying\n"
+        "Writer(sys.argv[1])\n"
+    )
+    died = subprocess.run([sys.executable, "-c", script, str(copy)], capture_output=True, text=True)
+    assert died.returncode == 9, died.stderr
+    assert Path(f"{copy}-wal").exists()  # the half-done transaction was in flight
+    assert store_rows(copy) == store_rows(FIXTURE_V3)  # rolled back: schema 3, every row
+    outputs = _maker().read_outputs("v3", copy, tmp_path)
+    assert user_version(copy) == 3
+    assert outputs["studies.json"] == (DATA / "golden" / "v3" / "studies.json").read_text()
+    Store(copy).close()
+    assert user_version(copy) == SCHEMA_VERSION
+    assert _maker().read_outputs("v3", copy, tmp_path) == {
+        name: (DATA / "golden" / "v3" / name).read_text(encoding="utf-8") for name in outputs
+    }

@@ -361,14 +361,13 @@ def test_a_version_1_store_upgrades_with_fold_keys(tmp_path: Path, write_spec: A
     with Writer(path) as store:
         conn = store.connection
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert "fold_key" in [row[1] for row in conn.execute("PRAGMA table_info(folds)")]
         assert "scorers" in [row[1] for row in conn.execute("PRAGMA table_info(studies)")]
         plan = conn.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM folds WHERE fold_key IN ('a', 'b') AND error IS NULL"
+            "EXPLAIN QUERY PLAN SELECT trial_id, fold FROM fold_keys WHERE key IN (1, 2)"
         ).fetchall()
-        assert "folds_by_key" in str(plan)
+        assert "USING PRIMARY KEY" in str(plan)  # an index search, not a scan
         assert conn.execute("SELECT count(*) FROM folds").fetchone()[0] == before
-        assert conn.execute("SELECT count(*) FROM folds WHERE fold_key IS NOT NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM fold_keys").fetchone()[0] == 0
         assert {row[0] for row in conn.execute("SELECT name FROM studies")} == {"iris-lr", "iris-knn"}
         summary = run_plan(store, plan_from_spec(load_spec(write_spec(**TREE))))
         assert summary.n_complete == 2

@@ -88,7 +88,7 @@ def test_drop_in_failing_scorer_fails_only_its_metric_like_sklearn(return_train_
 
     with Store(tmp_path / "x.db") as store:
         trials = store.study(ours.recorded_study().name).trials()
-        rows = store.connection.execute("SELECT error, score_errors FROM folds").fetchall()
+        rows = store.connection.execute("SELECT error, score_errors FROM fold_notes").fetchall()
     assert [t.status for t in trials] == ["complete", "complete"]  # the fits succeeded
     assert [t.rank for t in trials] == [2, 1]
     for t in trials:

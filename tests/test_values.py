@@ -202,7 +202,8 @@ def _counts(db: Path) -> tuple[int, int, int]:
     """(studies, folds, folds with a content key) in the store."""
     with sqlite3.connect(db) as conn:
         studies = conn.execute("SELECT COUNT(*) FROM studies").fetchone()[0]
-        folds, keyed = conn.execute("SELECT COUNT(*), COUNT(fold_key) FROM folds").fetchone()
+        folds = conn.execute("SELECT COUNT(*) FROM folds").fetchone()[0]
+        keyed = conn.execute("SELECT COUNT(*) FROM fold_keys").fetchone()[0]
     return studies, folds, keyed
 
 

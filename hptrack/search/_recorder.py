@@ -245,15 +245,17 @@ class Recording:
             self._serve_reused()
 
     def _serve_own(self, folds: dict[tuple[int, int], FoldRecord]) -> None:
-        """Serve the study's own recorded folds (failed ones are fitted again if ``error_score="raise"``)."""
-        batch = self.batch
-        assert batch is not None
+        """Serve the study's own folds (refit: failed ones if error_score="raise", ones keyed otherwise)."""
+        batch, writer = self.batch, self.writer
+        assert batch is not None and writer is not None
+        ids = batch.trial_ids
+        keys = {(ids[n], s): k for n, s in folds if (k := batch.keys.get((n - batch.offset, s))) is not None}
+        keyed = writer.keyed_folds(keys) if self.keyed else set()
         for (number, split), record in folds.items():
             cand = number - batch.offset
             if split >= batch.n_splits or (record.error is not None and self.search.error_score == "raise"):
                 continue
-            key = batch.keys.get((cand, split))
-            if self.keyed and record.fold_key is not None and record.fold_key != key:
+            if self.keyed and record.error is None and (ids[number], split) not in keyed:
                 continue
             batch.served[(cand, split)] = self._result(record.test, record.train, record)
             batch.done.add((cand, split))

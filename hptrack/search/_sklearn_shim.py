@@ -33,6 +33,7 @@ import sklearn
 from sklearn.model_selection import _search
 
 from ..errors import HptrackError
+from ..store import rounded_seconds
 
 TESTED_VERSIONS = ("1.9",)  # scikit-learn minor versions whose private seams this module was tested on
 _SEAMS = ("_fit_and_score", "_warn_or_raise_about_fit_failures")
@@ -119,6 +120,10 @@ def _recording_fit_and_score(estimator: Any, X: Any, y: Any, **kwargs: Any) -> d
     for w in caught:  # as the user would have seen them (their filters apply now)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     failures = [str(w.message) for w in caught if str(w.message).startswith(SCORING_FAILED)]
+    # times as the store keeps them (microseconds): a re-run serves exactly what this fit reports
+    for name in ("fit_time", "score_time"):
+        if isinstance(result.get(name), float):
+            result[name] = rounded_seconds(result[name])
     recorder.fitted(kwargs, result, failures)
     return result
 

@@ -4,11 +4,15 @@ Layout
 ------
 _sqlite   open, check and refuse files (foreign, corrupt, newer: untouched), read-only
           and ``immutable=1`` opening, SQLite errors translated to StoreError
-schema    ordered migrations keyed on ``PRAGMA user_version``
+schema    ordered migrations keyed on ``PRAGMA user_version``, and the tables documented
+_compact  schema 4, the compact layout: its tables, views and the migration from schema 3
+_codec    how schema 4 encodes times and fold keys (integers), and decodes them
 records   frozen dataclasses the store takes and returns (StudyRecord, StoredStudy,
           FoldRecord, ReusableFold, Claim, RunHandle, StudyDump, MergeOutcome...)
 reads     the parameterised SELECTs the query layer and the writer run
+fold_keys reuse's reads: stored folds found by their content keys
 writer    :class:`Writer`, the coordinator's write protocol
+commits   fold commits: a batch of folds, scores, keys and finished trials in a few statements
 rows      row writing shared by fold commits and merges (trial finishing is one routine)
 history   heartbeats, leases, exit codes and command lines of recorded runs
 merge     :func:`merge_stores`: stores from several machines into one
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._codec import rounded_seconds
 from ._sqlite import (
     BUSY_TIMEOUT_SECONDS,
     DEFAULT_STORE,
@@ -107,6 +112,7 @@ __all__ = [
     "open_readonly",
     "open_to_record",
     "open_writable",
+    "rounded_seconds",
     "utcnow",
     "worker_gone",
 ]

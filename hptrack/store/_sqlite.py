@@ -402,7 +402,9 @@ def connect_readonly(path: Path, header: bytes) -> _Connection:
 def open_readonly(path: Path) -> _Connection:
     """Open an existing, non-empty store for queries only: never creates, upgrades or writes it.
 
-    An older schema is read as it is. Raises :class:`~hptrack.StoreError` when the file
+    An older schema is read through a copy in memory, upgraded there (the file is never
+    changed; a large archive costs its size in memory: open it writable once to upgrade
+    it for good). Raises :class:`~hptrack.StoreError` when the file
     is missing, empty, not an hptrack store, corrupt or from a newer hptrack.
     """
     if not path.exists():
@@ -428,9 +430,31 @@ def open_readonly(path: Path) -> _Connection:
             f"store {str(path)!r} is an empty SQLite database: it holds no "
             f"studies yet; run `hptrack run SPEC --store {path}` first"
         )
-    # An older schema is read as it is (never upgraded by a query): the query layer
-    # reads only columns that every schema version has.
+    if version < SCHEMA_VERSION:  # never upgraded by a query: the copy is
+        return _upgraded_copy(path, conn)
     return conn
+
+
+class _Migrating:
+    """The ``db.conn`` a migration takes, for a copy with no sqlite-utils Database (queries load none)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+def _upgraded_copy(path: Path, conn: _Connection) -> _Connection:
+    """An in-memory copy of the store behind ``conn`` (closed), upgraded to the current schema."""
+    memory = _connect(path, ":memory:", uri=False)
+    try:
+        conn.backup(memory)
+        conn.close()
+        upgrade(_Migrating(memory), path)  # type: ignore[arg-type]
+    except BaseException:
+        conn.close()
+        memory.close()
+        raise
+    memory.execute("PRAGMA query_only = ON")
+    return memory
 
 
 _KEPT_OPEN: dict[str, sqlite3.Connection] = {}

@@ -1,7 +1,9 @@
 """The parameterised SELECTs behind the query layer and the writer, returning rows or records.
 
-Every function takes an open connection (read-only or not) and only reads. Columns named in SQL
-text come from our own whitelists, never from user input. Older stores are read as they are.
+Every function takes an open connection (read-only or not) to a store of the current
+schema (an older one opened read-only is read through an upgraded copy in memory) and only
+reads. Columns named in SQL text come from our own whitelists, never from user input. Values
+come back as users see them: metric names, hashes, ISO timestamps and seconds.
 """
 
 from __future__ import annotations
@@ -9,17 +11,19 @@ from __future__ import annotations
 import difflib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import StudyNotFoundError
-from .records import STATUSES, FoldRecord, ReusableFold, StoredStudy, StudyDump, TrialDump
+from ._codec import iso_from_us, key_hex, seconds_from_us
+from .records import STATUSES, FoldRecord, StoredStudy, StudyDump, TrialDump
 
 _CHUNK = 500  # bound parameters per IN (...) list
-_CANDIDATES_PER_KEY = 4  # stored folds offered per fold key (originals first)
-_HASH_COLUMNS = {"code": "code_hash", "data": "data_hash"}
+_HASH_COLUMNS = {"code": "code_id", "data": "data_id"}
 
+# A finished trial's host, which its run holds when it ran there (trials ``t``, runs ``r``).
+_TRIAL_HOST = "CASE WHEN t.host IS NULL AND t.status IN ('complete', 'failed') THEN r.host ELSE t.host END"
 # A trial with a recorded fold: finished ones have all theirs; only claimed or released
 # (running, pending) trials need the folds looked up, so large finished studies stay fast.
 _SCORED = "(t.status IN ('complete', 'failed') OR EXISTS (SELECT 1 FROM folds f WHERE f.trial_id = t.id))"
@@ -38,11 +42,6 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
         conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
         is not None
     )
-
-
-def has_fold_column(conn: sqlite3.Connection, name: str) -> bool:
-    """Whether the store's ``folds`` table has column ``name`` (older schemas lack some)."""
-    return any(row[1] == name for row in conn.execute("PRAGMA table_info(folds)"))
 
 
 # --------------------------------------------------------------------------- studies
@@ -154,8 +153,8 @@ def distinct_hashes(conn: sqlite3.Connection, study_id: int, kind: str) -> list[
     return [
         row[0]
         for row in conn.execute(
-            f"SELECT DISTINCT t.{column} FROM trials t WHERE t.study_id = ? AND t.{column} IS NOT "
-            f"NULL AND {_SCORED} LIMIT 2",
+            f"SELECT h.hash FROM (SELECT DISTINCT t.{column} AS id FROM trials t WHERE t.study_id = ? "
+            f"AND t.{column} IS NOT NULL AND {_SCORED} LIMIT 2) d JOIN hashes h ON h.id = d.id",
             (study_id,),
         )
     ]
@@ -166,12 +165,12 @@ def hash_use_rows(conn: sqlite3.Connection, study_id: int, kind: str) -> list[tu
     number of trials, and the first and last start of those trials."""
     column = _HASH_COLUMNS[kind]
     rows = conn.execute(
-        f"SELECT t.{column}, count(*), min(t.started), max(t.started), min(t.number) FROM trials t "
-        f"WHERE t.study_id = ? AND t.{column} IS NOT NULL AND {_SCORED} "
+        f"SELECT h.hash, count(*), min(t.started), max(t.started), min(t.number) FROM trials t "
+        f"JOIN hashes h ON h.id = t.{column} WHERE t.study_id = ? AND {_SCORED} "
         f"GROUP BY t.{column} ORDER BY min(t.started) IS NULL, min(t.started), min(t.number)",
         (study_id,),
     ).fetchall()
-    return [row[:4] for row in rows]
+    return [(row[0], row[1], iso_from_us(row[2]), iso_from_us(row[3])) for row in rows]
 
 
 def numbers_by_hash(conn: sqlite3.Connection, study_id: int, kind: str) -> dict[str, list[int]]:
@@ -179,8 +178,8 @@ def numbers_by_hash(conn: sqlite3.Connection, study_id: int, kind: str) -> dict[
     column = _HASH_COLUMNS[kind]
     out: dict[str, list[int]] = {}
     for number, value in conn.execute(
-        f"SELECT t.number, t.{column} FROM trials t WHERE t.study_id = ? AND t.{column} IS NOT "
-        f"NULL AND {_SCORED} ORDER BY t.number",
+        f"SELECT t.number, h.hash FROM trials t JOIN hashes h ON h.id = t.{column} "
+        f"WHERE t.study_id = ? AND {_SCORED} ORDER BY t.number",
         (study_id,),
     ):
         out.setdefault(value, []).append(number)
@@ -188,12 +187,12 @@ def numbers_by_hash(conn: sqlite3.Connection, study_id: int, kind: str) -> dict[
 
 
 def fold_errors(conn: sqlite3.Connection, study_id: int) -> list[str]:
-    """The tracebacks of the study's failed folds, in the order they were recorded."""
+    """The tracebacks of the study's failed folds, by trial (in the order trials were added) and fold."""
     return [
         str(error)
         for (error,) in conn.execute(
-            "SELECT f.error FROM folds f JOIN trials t ON t.id = f.trial_id "
-            "WHERE t.study_id = ? AND f.error IS NOT NULL ORDER BY f.id",
+            "SELECT n.error FROM fold_notes n JOIN trials t ON t.id = n.trial_id "
+            "WHERE t.study_id = ? AND n.error IS NOT NULL ORDER BY n.trial_id, n.fold",
             (study_id,),
         )
     ]
@@ -203,7 +202,8 @@ def complete_data_hashes(conn: sqlite3.Connection, study_id: int) -> dict[int, s
     """The data fingerprint each complete trial was scored under, by number."""
     return dict(
         conn.execute(
-            "SELECT number, data_hash FROM trials WHERE study_id = ? AND status = 'complete'",
+            "SELECT t.number, h.hash FROM trials t LEFT JOIN hashes h ON h.id = t.data_id "
+            "WHERE t.study_id = ? AND t.status = 'complete'",
             (study_id,),
         ).fetchall()
     )
@@ -227,27 +227,30 @@ def trial_rows(
     ``statuses`` must come from :data:`STATUSES` (they are written into the SQL as literals,
     which lets SQLite use its indexes).
     """
-    where = "WHERE study_id = ?"
+    where = "WHERE t.study_id = ?"
     args: list[Any] = [study_id]
     if statuses is not None:
         if not set(statuses) <= set(STATUSES):
             raise ValueError(f"unknown trial status in {list(statuses)!r}")
         if len(statuses) == 1:  # `= 'complete'` lets SQLite use the partial (study_id, score) index
-            where += f" AND status = {statuses[0]!r}"
+            where += f" AND t.status = {statuses[0]!r}"
         else:
-            where += f" AND status IN ({','.join(repr(s) for s in statuses)})"
+            where += f" AND t.status IN ({','.join(repr(s) for s in statuses)})"
     if number is not None:
-        where += " AND number = ?"
+        where += " AND t.number = ?"
         args.append(int(number))
-    order = " ORDER BY score DESC, number" if best_first else " ORDER BY number"
+    order = " ORDER BY t.score DESC, t.number" if best_first else " ORDER BY t.number"
     if number is not None:
         order = ""
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
-    return conn.execute(
-        "SELECT id, number, params, status, score, seed, code_hash, data_hash, started, "
-        f"finished, host, pid FROM trials {clause}",
+    rows = conn.execute(
+        "SELECT t.id, t.number, t.params, t.status, t.score, coalesce(t.seed, s.trial_seed), hc.hash, "
+        f"hd.hash, t.started, t.finished, {_TRIAL_HOST}, t.pid FROM trials t "
+        "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
+        f"LEFT JOIN hashes hd ON hd.id = t.data_id LEFT JOIN runs r ON r.id = t.run_id {clause}",
         args,
     ).fetchall()
+    return [(*row[:8], iso_from_us(row[8]), iso_from_us(row[9]), *row[10:]) for row in rows]
 
 
 def fold_data(
@@ -255,27 +258,37 @@ def fold_data(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Scores (trial_id, fold, metric, test, train) and folds (trial_id, fold, fit_time,
     score_time, error, origin, score_errors) of trials ``ids`` (or of every trial)."""
-    scores_sql = "SELECT trial_id, fold, metric, test, train FROM scores WHERE trial_id "
-    # ``score_errors`` is a schema v3 column; an older store is read as it is
-    score_errors = "score_errors" if has_fold_column(conn, "score_errors") else "NULL"
+    names = metric_names(conn, study_id)
     folds_sql = (
-        f"SELECT trial_id, fold, fit_time, score_time, error, origin, {score_errors} "
-        "FROM folds WHERE trial_id "
+        "SELECT f.trial_id, f.fold, f.test, f.train, f.fit_us, f.score_us, n.error, n.origin, n.score_errors "
+        "FROM folds f LEFT JOIN fold_notes n ON n.trial_id = f.trial_id AND n.fold = f.fold WHERE f.trial_id "
     )
+    scores_sql = "SELECT trial_id, fold, metric_id, test, train FROM scores WHERE trial_id "
     if whole_study:
         sub = "IN (SELECT id FROM trials WHERE study_id = ?)"
-        return (
-            conn.execute(scores_sql + sub, (study_id,)).fetchall(),
-            conn.execute(folds_sql + sub, (study_id,)).fetchall(),
-        )
-    scores: list[tuple[Any, ...]] = []
-    folds: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), _CHUNK):
-        chunk = list(ids[start : start + _CHUNK])
-        marks = f"IN ({','.join('?' * len(chunk))})"
-        scores.extend(conn.execute(scores_sql + marks, chunk).fetchall())
-        folds.extend(conn.execute(folds_sql + marks, chunk).fetchall())
+        fold_rows = conn.execute(folds_sql + sub, (study_id,)).fetchall()
+        score_rows = conn.execute(scores_sql + sub, (study_id,)).fetchall() if len(names) > 1 else []
+    else:
+        fold_rows, score_rows = [], []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            marks = f"IN ({','.join('?' * len(chunk))})"
+            fold_rows.extend(conn.execute(folds_sql + marks, chunk).fetchall())
+            if len(names) > 1:
+                score_rows.extend(conn.execute(scores_sql + marks, chunk).fetchall())
+    first = names.get(0)
+    scores = [(t, f, first, test, train) for t, f, test, train, *_ in fold_rows]
+    scores += [(t, f, names.get(m), test, train) for t, f, m, test, train in score_rows]
+    folds = [
+        (t, f, seconds_from_us(fit), seconds_from_us(score), error, origin, errors)
+        for t, f, _, _, fit, score, error, origin, errors in fold_rows
+    ]
     return scores, folds
+
+
+def metric_names(conn: sqlite3.Connection, study_id: int) -> dict[int, str]:
+    """A study's metric names by id (0: the ranking metric)."""
+    return dict(conn.execute("SELECT id, name FROM metrics WHERE study_id = ?", (study_id,)).fetchall())
 
 
 def complete_scores(conn: sqlite3.Connection, study_id: int, *, at_least: float) -> list[float]:
@@ -291,10 +304,17 @@ def complete_scores(conn: sqlite3.Connection, study_id: int, *, at_least: float)
 
 def metric_fold_scores(conn: sqlite3.Connection, study_id: int, metric: str) -> list[tuple[int, int, Any]]:
     """(number, fold, test score) of ``metric`` for every complete trial, by number and fold."""
+    ids = {name: i for i, name in metric_names(conn, study_id).items()}
+    if ids.get(metric) == 0:
+        return conn.execute(
+            "SELECT t.number, f.fold, f.test FROM folds f JOIN trials t ON t.id = f.trial_id "
+            "WHERE t.study_id = ? AND t.status = 'complete' ORDER BY t.number, f.fold",
+            (study_id,),
+        ).fetchall()
     return conn.execute(
         "SELECT t.number, sc.fold, sc.test FROM scores sc JOIN trials t ON t.id = sc.trial_id "
-        "WHERE t.study_id = ? AND t.status = 'complete' AND sc.metric = ? ORDER BY t.number, sc.fold",
-        (study_id, metric),
+        "WHERE t.study_id = ? AND t.status = 'complete' AND sc.metric_id = ? ORDER BY t.number, sc.fold",
+        (study_id, ids.get(metric, -1)),
     ).fetchall()
 
 
@@ -314,10 +334,11 @@ def folds_done(conn: sqlite3.Connection, trial_ids: Sequence[int]) -> dict[int, 
 def trials_between(
     conn: sqlite3.Connection, study_id: int, first: int, stop: int
 ) -> tuple[dict[int, tuple[int, str, str]], dict[tuple[int, int], FoldRecord]]:
-    """Trials ``first <= number < stop`` of a study and their recorded folds, in two queries.
+    """Trials ``first <= number < stop`` of a study and their recorded folds, in a few queries.
 
     Returns ``number -> (trial_id, params, status)`` and ``(number, fold) -> FoldRecord``
-    (failed folds included: ``error`` set, scores None).
+    (failed folds included: ``error`` set, scores None). Records carry no ``fold_key``
+    (:func:`hptrack.store.fold_keys.keyed_folds` checks keys).
     """
     trials = {
         number: (trial_id, params, status)
@@ -326,88 +347,27 @@ def trials_between(
             (study_id, first, stop),
         )
     }
-    score_errors = "f.score_errors" if has_fold_column(conn, "score_errors") else "NULL"
-    rows = conn.execute(
-        "SELECT t.number, f.fold, f.fit_time, f.score_time, f.error, f.fold_key, f.origin, "
-        f"{score_errors}, sc.metric, sc.test, sc.train FROM folds f JOIN trials t ON t.id = f.trial_id "
-        "LEFT JOIN scores sc ON sc.trial_id = f.trial_id AND sc.fold = f.fold "
-        "WHERE t.study_id = ? AND t.number >= ? AND t.number < ? ORDER BY t.number, f.fold, sc.metric",
-        (study_id, first, stop),
-    ).fetchall()
+    numbers = {row[0]: number for number, row in trials.items()}
+    scores, fold_rows = fold_data(conn, study_id, list(numbers), whole_study=False)
     folds: dict[tuple[int, int], FoldRecord] = {}
-    for number, fold, fit, score, error, key, origin, errors, metric, test, train in rows:
-        record = folds.get((number, fold))
-        if record is None:
-            record = folds[(number, fold)] = FoldRecord(
-                fold=fold,
-                test={},
-                train={},
-                fit_time=fit,
-                score_time=score,
-                error=error,
-                fold_key=key,
-                origin=json.loads(origin) if origin else None,
-                score_errors=json.loads(errors) if errors else None,
-            )
-        if metric is not None:
+    for trial_id, fold, fit, score, error, origin, errors in fold_rows:
+        folds[(numbers[trial_id], fold)] = FoldRecord(
+            fold=fold,
+            test={},
+            train={},
+            fit_time=fit,  # type: ignore[arg-type]  # None: not recorded
+            score_time=score,  # type: ignore[arg-type]
+            error=error,
+            origin=json.loads(origin) if origin else None,
+            score_errors=json.loads(errors) if errors else None,
+        )
+    for trial_id, fold, metric, test, train in sorted(scores, key=lambda row: (row[0], row[1], row[2] or "")):
+        record = folds.get((numbers[trial_id], fold))
+        if record is not None and metric is not None:
             record.test[metric] = test
             assert record.train is not None
             record.train[metric] = train
-    return trials, folds
-
-
-def reusable_folds(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
-    """Successful stored folds with these content keys, in any study; one indexed query per chunk.
-
-    Failed folds, and folds where a scorer failed, are never offered (a failure may be
-    transient). Per key, folds fitted here come before copies, then oldest first.
-    """
-    wanted = sorted(set(keys))
-    found: dict[str, list[ReusableFold]] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        rows = conn.execute(
-            "WITH picked AS (SELECT id, fold_key, trial_id, fold, origin, fit_time, score_time "
-            "FROM (SELECT f.*, row_number() OVER (PARTITION BY f.fold_key "
-            "ORDER BY f.origin IS NOT NULL, f.id) AS rn FROM folds f "
-            f"WHERE f.fold_key IN ({','.join('?' * len(chunk))}) AND f.error IS NULL "
-            "AND f.score_errors IS NULL) "
-            f"WHERE rn <= {_CANDIDATES_PER_KEY}) "
-            "SELECT p.id, p.fold_key, s.name, t.number, p.fold, p.origin, p.fit_time, "
-            "p.score_time, s.scorers, sc.metric, sc.test, sc.train "
-            "FROM picked p JOIN trials t ON t.id = p.trial_id "
-            "JOIN studies s ON s.id = t.study_id "
-            "LEFT JOIN scores sc ON sc.trial_id = p.trial_id AND sc.fold = p.fold "
-            "ORDER BY p.origin IS NOT NULL, p.id",
-            chunk,
-        ).fetchall()  # at most a few candidates per key: a key copied across many studies stays cheap
-        _collect_reusable(rows, found)
-    return found
-
-
-def _collect_reusable(rows: list[tuple[Any, ...]], found: dict[str, list[ReusableFold]]) -> None:
-    """Fold the joined (fold, score) rows of :func:`reusable_folds` into ReusableFolds."""
-    by_id: dict[int, ReusableFold] = {}
-    scorers_of: dict[str, dict[str, Any]] = {}
-    for fold_id, key, study, number, fold, origin, fit, score, scorers, metric, test, train in rows:
-        stored = by_id.get(fold_id)
-        if stored is None:
-            stored = by_id[fold_id] = ReusableFold(
-                fold_key=key,
-                study=study,
-                trial=number,
-                fold=fold,
-                origin=(json.loads(origin) if origin else {"study": study, "trial": number, "fold": fold}),
-                fit_time=fit,
-                score_time=score,
-                test={},
-                train={},
-                scorers=scorers_of.setdefault(study, json.loads(scorers) if scorers else {}),
-            )
-            found.setdefault(key, []).append(stored)
-        if metric is not None:
-            stored.test[metric] = test
-            stored.train[metric] = train
+    return trials, dict(sorted(folds.items()))
 
 
 # --------------------------------------------------------------------------- history and dumps
@@ -438,57 +398,86 @@ def finished_numbers_by_run(conn: sqlite3.Connection, study_id: int) -> dict[int
 
 
 def last_fold_by_run(conn: sqlite3.Connection, study_id: int) -> dict[int, str]:
-    """Per run id, when it committed its last fold."""
-    return dict(
-        conn.execute(
-            "SELECT f.run_id, max(f.finished) FROM folds f JOIN trials t ON t.id = f.trial_id "
-            "WHERE t.study_id = ? AND f.run_id IS NOT NULL GROUP BY f.run_id",
+    """Per run id, the last sign of life its trials give: the latest end (else start) of the
+    trials it was the last to claim."""
+    return {
+        run_id: iso_from_us(last) or ""
+        for run_id, last in conn.execute(
+            "SELECT run_id, max(coalesce(finished, started)) FROM trials "
+            "WHERE study_id = ? AND run_id IS NOT NULL GROUP BY run_id",
             (study_id,),
-        ).fetchall()
-    )
+        )
+        if last is not None
+    }
 
 
 def dump_study(conn: sqlite3.Connection, study_id: int, name: str) -> StudyDump:
-    """Every stored row of a study (its studies row, trials, folds, scores and runs), for merging."""
+    """Every stored row of a study, for merging, in a form that does not depend on this store's
+    ids: its studies row, trials (hashes and seeds spelled out, times in microseconds), folds
+    (times in seconds, ``fold_key`` as 16 hex digits), scores by metric name, and runs."""
     study = rows_as_dicts(conn, "SELECT * FROM studies WHERE id = ?", (study_id,))[0]
-    trials = rows_as_dicts(conn, "SELECT * FROM trials WHERE study_id = ? ORDER BY number", (study_id,))
-    folds = rows_as_dicts(
+    trials = rows_as_dicts(
         conn,
-        "SELECT f.* FROM folds f JOIN trials t ON t.id = f.trial_id WHERE t.study_id = ? "
-        "ORDER BY f.trial_id, f.fold",
+        "SELECT t.id, t.number, t.params, coalesce(t.seed, s.trial_seed) AS seed, t.status, t.score, "
+        "hc.hash AS code_hash, hd.hash AS data_hash, t.started, t.finished, t.heartbeat, "
+        f"{_TRIAL_HOST} AS host, t.pid, t.run_id FROM trials t JOIN studies s ON s.id = t.study_id "
+        "LEFT JOIN hashes hc ON hc.id = t.code_id LEFT JOIN hashes hd ON hd.id = t.data_id "
+        "LEFT JOIN runs r ON r.id = t.run_id WHERE t.study_id = ? ORDER BY t.number",
         (study_id,),
     )
-    scores = rows_as_dicts(
-        conn,
-        "SELECT sc.* FROM scores sc JOIN trials t ON t.id = sc.trial_id WHERE t.study_id = ? "
-        "ORDER BY sc.trial_id, sc.fold, sc.metric",
-        (study_id,),
+    keys = {
+        (trial_id, fold): key_hex(key)
+        for key, trial_id, fold in conn.execute(  # a scan of every key: merges read whole stores anyway
+            "SELECT k.key, k.trial_id, k.fold FROM fold_keys k JOIN trials t ON t.id = k.trial_id "
+            "WHERE t.study_id = ?",
+            (study_id,),
+        )
+    }
+    scores, folds = fold_data(conn, study_id, [], whole_study=True)
+    run_of = dict(
+        ((t, f), run)
+        for t, f, run in conn.execute(
+            "SELECT f.trial_id, f.fold, f.run_id FROM folds f JOIN trials t ON t.id = f.trial_id "
+            "WHERE t.study_id = ?",
+            (study_id,),
+        )
     )
     study.pop("id", None)
-    runs = (
-        rows_as_dicts(conn, "SELECT * FROM runs WHERE study_id = ? ORDER BY id", (study_id,))
-        if has_table(conn, "runs")
-        else []
+    return StudyDump(
+        name=name,
+        row=study,
+        trials=_trial_dumps(trials, folds, scores, keys, run_of),
+        runs=rows_as_dicts(conn, "SELECT * FROM runs WHERE study_id = ? ORDER BY id", (study_id,)),
     )
-    return StudyDump(name=name, row=study, trials=_trial_dumps(trials, folds, scores), runs=runs)
 
 
 def _trial_dumps(
-    trials: list[dict[str, Any]], folds: list[dict[str, Any]], scores: list[dict[str, Any]]
+    trials: list[dict[str, Any]],
+    folds: list[tuple[Any, ...]],
+    scores: list[tuple[Any, ...]],
+    keys: dict[tuple[int, int], str | None],
+    run_of: dict[tuple[int, int], int | None],
 ) -> list[TrialDump]:
-    """Group fold and score rows under their trials (ids and study ids dropped)."""
+    """Group fold and score rows (:func:`fold_data`) under their trials (ids dropped)."""
     fold_rows: dict[int, dict[int, dict[str, Any]]] = {}
-    for row in folds:
-        fold_rows.setdefault(row.pop("trial_id"), {})[row["fold"]] = row
-        row.pop("id", None)
+    for trial_id, fold, fit, score, error, origin, errors in folds:
+        fold_rows.setdefault(trial_id, {})[fold] = {
+            "fold": fold,
+            "fit_time": fit,
+            "score_time": score,
+            "error": error,
+            "origin": origin,
+            "score_errors": errors,
+            "fold_key": keys.get((trial_id, fold)),
+            "run_id": run_of.get((trial_id, fold)),
+        }
     score_rows: dict[int, dict[int, dict[str, dict[str, Any]]]] = {}
-    for row in scores:
-        trial_id = row.pop("trial_id")
-        score_rows.setdefault(trial_id, {}).setdefault(row["fold"], {})[row["metric"]] = row
+    for trial_id, fold, metric, test, train in scores:
+        row = {"fold": fold, "metric": metric, "test": test, "train": train}
+        score_rows.setdefault(trial_id, {}).setdefault(fold, {})[metric] = row
     dumped = []
     for row in trials:
         trial_id = row.pop("id")
-        row.pop("study_id", None)
         dumped.append(
             TrialDump(
                 number=row["number"],

@@ -1,9 +1,10 @@
 """Row writing shared by fold commits and merges: trial finishing, and copying another store's rows.
 
-:func:`finish_trial` is the one place a trial turns ``complete`` or ``failed``: after a
-coordinator's last fold (:meth:`Writer.commit_fold`) and after a merge brought the
-last missing fold (:func:`merge_study_rows`). Every function runs inside the caller's
-transaction on its connection; table names are our own literals.
+:func:`~hptrack.store.commits.finish_trials` is the one place a trial turns ``complete`` or
+``failed``: after a coordinator's last fold (:meth:`Writer.commit_folds`) and after a merge
+brought the last missing fold (:func:`merge_study_rows`). Folds are written by
+:func:`~hptrack.store.commits.insert_folds` in both cases. Every function runs inside the
+caller's transaction on its connection; table names are our own literals.
 """
 
 from __future__ import annotations
@@ -15,151 +16,45 @@ from dataclasses import replace
 from typing import Any
 
 from .._json import canonical_json, sha256_text
+from ._codec import now_us
+from .commits import commit_fold_batch, ensure_metrics, finish_trials, insert_folds
 from .history import current_user, hptrack_version, utcnow
 from .records import FoldConflict, FoldRecord, MergeOutcome, StudyDump, TrialDump
+
+__all__ = ["commit_fold_batch", "finish_trial", "insert_trials", "merge_study_rows"]
 
 _RUN_IDENTITY = ("host", "pid", "started", "command")  # one run, in whichever store it is found
 
 
 def finish_trial(
-    conn: sqlite3.Connection,
-    trial_id: int,
-    *,
-    n_folds: int,
-    rank_metric: str,
-    finished: str | None,
-    heartbeat: str | None = None,
-    run_id: int | None = None,
+    conn: sqlite3.Connection, trial_id: int, *, n_folds: int, finished: int | None, run_id: int | None = None
 ) -> str | None:
-    """Mark a trial whose ``n_folds`` folds are all recorded ``complete`` (or ``failed``); return that.
-
-    A complete trial stores its ranking score, the mean of ``rank_metric`` over its folds
-    as scikit-learn computes it (None if a fold score is missing or NaN). ``finished``
-    defaults to its last fold's time; ``heartbeat`` and ``run_id``, when given, replace
-    the trial's. Returns None (and writes nothing) while a fold is missing.
-    """
-    n_done, n_failed, last = conn.execute(
-        "SELECT count(*), count(error), max(finished) FROM folds WHERE trial_id = ?", (trial_id,)
-    ).fetchone()
-    if n_done < n_folds:
-        return None
-    status = "failed" if n_failed else "complete"
-    score = None
-    if status == "complete":
-        fold_scores = [
-            row[0]
-            for row in conn.execute(
-                "SELECT test FROM scores WHERE trial_id = ? AND metric = ? ORDER BY fold",
-                (trial_id, rank_metric),
-            )
-        ]
-        score = _mean(fold_scores)
-    conn.execute(
-        "UPDATE trials SET status = ?, score = ?, finished = ?, heartbeat = coalesce(?, heartbeat), "
-        "pid = NULL, run_id = coalesce(?, run_id) WHERE id = ?",
-        (status, score, finished or last, heartbeat, run_id, trial_id),
-    )
-    return status
-
-
-def commit_fold_batch(
-    conn: sqlite3.Connection,
-    folds: Sequence[tuple[int, FoldRecord]],
-    *,
-    now: str,
-    host: str,
-    run_id: int | None,
-    n_folds: int,
-    rank_metric: str,
-) -> list[str | None]:
-    """Insert ``(trial_id, fold)`` pairs, finish each trial they touched once, count them for
-    run ``run_id`` once; per pair, the trial's new status at its last pair (else None)."""
-    statuses: list[str | None] = [None] * len(folds)
-    last: dict[int, int] = {}  # trial_id -> index of its last pair
-    inserted = 0
-    for i, (trial_id, record) in enumerate(folds):
-        inserted += insert_fold(conn, trial_id, record, now=now, host=host, run_id=run_id, count=False)
-        last[trial_id] = i
-    finished = 0
-    for trial_id, i in last.items():
-        (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
-        if status in ("complete", "failed"):  # finished before: left as it is
-            continue
-        statuses[i] = finish_trial(
-            conn, trial_id, n_folds=n_folds, rank_metric=rank_metric, finished=now, heartbeat=now
-        )
-        finished += statuses[i] is not None
-    if run_id is not None and (inserted or finished):
-        conn.execute(
-            "UPDATE runs SET folds = folds + ?, trials = trials + ? WHERE id = ?",
-            (inserted, finished, run_id),
-        )
-    return statuses
+    """:func:`~hptrack.store.commits.finish_trials` for one trial, ending ``finished`` (microseconds;
+    None: now)."""
+    end = now_us() if finished is None else finished
+    return finish_trials(conn, [trial_id], n_folds=n_folds, finished=end, run_id=run_id)[trial_id]
 
 
 def insert_trials(
     conn: sqlite3.Connection, study_id: int, first: int, params: Sequence[str], seeds: Sequence[str]
 ) -> None:
-    """Insert pending trials numbered from ``first``; numbers already stored are left as they are."""
+    """Insert pending trials numbered from ``first``; numbers already stored are left as they are.
+
+    A seed equal to the study's ``trial_seed`` is stored as NULL (it is stored once).
+    """
     conn.executemany(
         "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status) "
-        "VALUES (?, ?, ?, ?, 'pending')",
-        [(study_id, first + i, p, s) for i, (p, s) in enumerate(zip(params, seeds))],
+        "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending')",
+        [(study_id, first + i, p, s, study_id) for i, (p, s) in enumerate(zip(params, seeds))],
     )
 
 
-def insert_fold(
-    conn: sqlite3.Connection,
-    trial_id: int,
-    result: FoldRecord,
-    *,
-    now: str,
-    host: str,
-    run_id: int | None,
-    count: bool = True,
-) -> bool:
-    """Insert a fold with its scores, for run ``run_id`` (counted there unless ``count`` is False:
-    the caller counts a batch at once); False if it was there already."""
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO folds (trial_id, fold, fit_time, score_time, error, "
-        "finished, host, fold_key, origin, run_id, score_errors) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            trial_id,
-            result.fold,
-            result.fit_time,
-            result.score_time,
-            result.error,
-            now,
-            host,
-            result.fold_key,
-            None if result.origin is None else canonical_json(result.origin),
-            run_id,
-            canonical_json(result.score_errors) if result.score_errors else None,
-        ),
-    )
-    if cursor.rowcount == 0:
-        return False
-    if run_id is not None and count:  # the run's counter, in the same commit
-        conn.execute("UPDATE runs SET folds = folds + 1 WHERE id = ?", (run_id,))
-    train = result.train
-    conn.executemany(
-        "INSERT INTO scores (trial_id, fold, metric, test, train) VALUES (?, ?, ?, ?, ?)",
-        [
-            (trial_id, result.fold, metric, value, None if train is None else train.get(metric))
-            for metric, value in result.test.items()
-        ],
-    )
-    return True
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    """Mean as scikit-learn computes it (numpy), None if any value is missing or NaN."""
-    import numpy as np
-
-    array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    mean = float(np.average(array.reshape(1, -1), axis=1)[0])
-    return None if np.isnan(mean) else mean
+def hash_ids(conn: sqlite3.Connection, hashes: Sequence[str | None]) -> None:
+    """Store these code hashes and data fingerprints in ``hashes`` (once each)."""
+    present = [h for h in hashes if h is not None]
+    if present:
+        marks = ", ".join(["(?)"] * len(present))
+        conn.execute(f"INSERT OR IGNORE INTO hashes (hash) VALUES {marks}", present)
 
 
 # --------------------------------------------------------------------------- merging
@@ -292,51 +187,91 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], columns: 
     return int(cursor.lastrowid or 0)
 
 
+def _fold_record(trial: TrialDump, fold: int) -> FoldRecord:
+    """A dumped fold (:func:`hptrack.store.reads.dump_study`) as the record that commits it."""
+    row, scores = trial.folds[fold], trial.scores.get(fold, {})
+    return FoldRecord(
+        fold=fold,
+        test={m: s.get("test") for m, s in scores.items()},
+        train={m: s.get("train") for m, s in scores.items()},
+        fit_time=row.get("fit_time"),  # type: ignore[arg-type]  # None: not recorded
+        score_time=row.get("score_time"),  # type: ignore[arg-type]
+        error=row.get("error"),
+        fold_key=row.get("fold_key"),
+        origin=json.loads(row["origin"]) if row.get("origin") else None,
+        score_errors=json.loads(row["score_errors"]) if row.get("score_errors") else None,
+    )
+
+
 def _insert_folds(
     conn: sqlite3.Connection,
     trial_id: int,
     trial: TrialDump,
     folds: Iterable[int],
-    tables: dict[str, set[str]],
+    metric_ids: dict[str, int],
 ) -> int:
-    """Insert the given folds of a dumped trial with their scores; return how many."""
-    n = 0
-    for fold in sorted(folds):
-        _insert(conn, "folds", {**trial.folds[fold], "trial_id": trial_id}, tables["folds"])
-        for score in trial.scores.get(fold, {}).values():
-            _insert(conn, "scores", {**score, "trial_id": trial_id}, tables["scores"])
-        n += 1
-    return n
+    """Insert the given folds of a dumped trial with their scores and keys; return how many."""
+    chosen = sorted(folds)
+    if chosen:
+        insert_folds(
+            conn,
+            [(trial_id, _fold_record(trial, fold)) for fold in chosen],
+            {trial_id: metric_ids},
+            run_ids=[trial.folds[fold].get("run_id") for fold in chosen],
+        )
+    return len(chosen)
 
 
 def _insert_trial(
-    conn: sqlite3.Connection, study_id: int, trial: TrialDump, tables: dict[str, set[str]]
+    conn: sqlite3.Connection, study_id: int, trial: TrialDump, metric_ids: dict[str, int]
 ) -> tuple[int, int]:
     """Insert a trial with its folds; a ``running`` one becomes ``pending``. Return (id, folds)."""
-    row = {**trial.row, "study_id": study_id}
+    row = dict(trial.row)
     if row.get("status") == "running":  # its worker is elsewhere or gone: resumable here
         row.update(status="pending", host=None, pid=None, heartbeat=None)
-    trial_id = _insert(conn, "trials", row, tables["trials"])
-    return trial_id, _insert_folds(conn, trial_id, trial, trial.folds, tables)
-
-
-def _tables(conn: sqlite3.Connection) -> dict[str, set[str]]:
-    """The columns of each table a merge writes."""
-    return {table: _columns(conn, table) for table in ("studies", "trials", "folds", "scores")}
+    hash_ids(conn, [row.get("code_hash"), row.get("data_hash")])
+    finished = row.get("status") in ("complete", "failed")
+    cursor = conn.execute(
+        "INSERT INTO trials (study_id, number, params, seed, status, score, code_id, data_id, started, "
+        "finished, heartbeat, host, pid, run_id) VALUES (?1, ?2, ?3, "
+        "nullif(?4, (SELECT trial_seed FROM studies WHERE id = ?1)), ?5, ?6, "
+        "(SELECT id FROM hashes WHERE hash = ?7), (SELECT id FROM hashes WHERE hash = ?8), ?9, ?10, ?11, "
+        "CASE WHEN ?15 AND ?12 = (SELECT host FROM runs WHERE id = ?14) THEN NULL ELSE ?12 END, ?13, ?14)",
+        [
+            study_id,
+            row["number"],
+            row["params"],
+            row.get("seed"),
+            row.get("status", "pending"),
+            row.get("score"),
+            row.get("code_hash"),
+            row.get("data_hash"),
+            row.get("started"),
+            row.get("finished"),
+            row.get("heartbeat"),
+            row.get("host"),
+            row.get("pid"),
+            row.get("run_id"),
+            finished,
+        ],
+    )
+    trial_id = int(cursor.lastrowid or 0)
+    return trial_id, _insert_folds(conn, trial_id, trial, trial.folds, metric_ids)
 
 
 def _copy_study(conn: sqlite3.Connection, dump: StudyDump, name: str) -> MergeOutcome:
     """Copy a study absent here whole, under ``name``."""
-    tables = _tables(conn)
     row = {**dump.row, "name": name}
     if name != dump.name:  # renamed: the stored spec names the study too (resume reads it)
         spec = {**json.loads(row["spec"]), "name": name}
         row["spec"] = canonical_json(spec)
         row["spec_hash"] = sha256_text(row["spec"])
-    study_id = _insert(conn, "studies", row, tables["studies"])
+    study_id = _insert(conn, "studies", row, _columns(conn, "studies"))
+    scored = (m for trial in dump.trials for scores in trial.scores.values() for m in scores)
+    metric_ids = ensure_metrics(conn, study_id, [*json.loads(row["metrics"]), *sorted(set(scored))])
     n_folds = 0
     for trial in dump.trials:
-        n_folds += _insert_trial(conn, study_id, trial, tables)[1]
+        n_folds += _insert_trial(conn, study_id, trial, metric_ids)[1]
     return MergeOutcome(
         created=True, trials_added=len(dump.trials), folds_added=n_folds, trials_finished=0, conflicts=()
     )
@@ -377,7 +312,8 @@ def _merge_trials(
     conn: sqlite3.Connection, dump: StudyDump, *, study_id: int, n_folds: int, metrics: list[str]
 ) -> MergeOutcome:
     """Merge a dump into a study present here, trial by trial."""
-    tables = _tables(conn)
+    scored = (m for trial in dump.trials for scores in trial.scores.values() for m in scores)
+    metric_ids = ensure_metrics(conn, study_id, [*metrics, *sorted(set(scored))])
     here = {
         number: (trial_id, params, status)
         for trial_id, number, params, status in conn.execute(
@@ -389,12 +325,10 @@ def _merge_trials(
     for trial in dump.trials:
         mine = here.get(trial.number)
         if mine is None:
-            folds_added += _insert_trial(conn, study_id, trial, tables)[1]
+            folds_added += _insert_trial(conn, study_id, trial, metric_ids)[1]
             trials_added += 1
             continue
-        found, added, status = _merge_trial(
-            conn, trial, mine, tables, n_folds=n_folds, rank_metric=metrics[0]
-        )
+        found, added, status = _merge_trial(conn, trial, mine, metric_ids, n_folds=n_folds)
         conflicts.extend(found)
         folds_added += added
         finished += status is not None
@@ -411,10 +345,9 @@ def _merge_trial(
     conn: sqlite3.Connection,
     trial: TrialDump,
     mine: tuple[int, str, str],
-    tables: dict[str, set[str]],
+    metric_ids: dict[str, int],
     *,
     n_folds: int,
-    rank_metric: str,
 ) -> tuple[list[FoldConflict], int, str | None]:
     """Give a trial present here the folds it lacks; return (conflicts, folds added, new status).
 
@@ -424,11 +357,19 @@ def _merge_trial(
     if canonical_json(json.loads(params)) != canonical_json(json.loads(trial.row["params"])):
         return [FoldConflict(trial.number, None, None, "params", params, trial.row["params"])], 0, None
     errors_here = dict(
-        conn.execute("SELECT fold, error FROM folds WHERE trial_id = ?", (trial_id,)).fetchall()
+        conn.execute(
+            "SELECT f.fold, n.error FROM folds f LEFT JOIN fold_notes n ON n.trial_id = f.trial_id "
+            "AND n.fold = f.fold WHERE f.trial_id = ?",
+            (trial_id,),
+        ).fetchall()
     )
     scores_here: dict[int, dict[str, tuple[Any, Any]]] = {}
     for fold, metric, test, train in conn.execute(
-        "SELECT fold, metric, test, train FROM scores WHERE trial_id = ?", (trial_id,)
+        "SELECT f.fold, m.name, f.test, f.train FROM folds f JOIN trials t ON t.id = f.trial_id "
+        "JOIN metrics m ON m.study_id = t.study_id AND m.id = 0 WHERE f.trial_id = ?1 UNION ALL "
+        "SELECT sc.fold, m.name, sc.test, sc.train FROM scores sc JOIN trials t ON t.id = sc.trial_id "
+        "JOIN metrics m ON m.study_id = t.study_id AND m.id = sc.metric_id WHERE sc.trial_id = ?1",
+        (trial_id,),
     ):
         scores_here.setdefault(fold, {})[metric] = (test, train)
     found = [
@@ -441,10 +382,12 @@ def _merge_trial(
     missing = set(trial.folds) - set(errors_here)
     if found or not missing:  # a conflict: the whole trial stays as it is here
         return found, 0, None
-    added = _insert_folds(conn, trial_id, trial, missing, tables)
+    added = _insert_folds(conn, trial_id, trial, missing, metric_ids)
     source = trial.row
+    hash_ids(conn, [source.get("code_hash"), source.get("data_hash")])
     conn.execute(
-        "UPDATE trials SET code_hash = coalesce(code_hash, ?), data_hash = coalesce(data_hash, ?), "
+        "UPDATE trials SET code_id = coalesce(code_id, (SELECT id FROM hashes WHERE hash = ?)), "
+        "data_id = coalesce(data_id, (SELECT id FROM hashes WHERE hash = ?)), "
         "started = coalesce(started, ?), host = coalesce(host, ?) WHERE id = ?",
         (
             source.get("code_hash"),
@@ -459,7 +402,6 @@ def _merge_trial(
         conn,
         trial_id,
         n_folds=n_folds,
-        rank_metric=rank_metric,
         finished=source.get("finished") if source_finished else None,
         run_id=source.get("run_id") if source_finished else None,
     )
@@ -470,4 +412,6 @@ def _merge_trial(
 
 def _has_failed_fold(conn: sqlite3.Connection, trial_id: int) -> bool:
     """Whether any recorded fold of the trial failed."""
-    return bool(conn.execute("SELECT count(error) FROM folds WHERE trial_id = ?", (trial_id,)).fetchone()[0])
+    return bool(
+        conn.execute("SELECT count(error) FROM fold_notes WHERE trial_id = ?", (trial_id,)).fetchone()[0]
+    )

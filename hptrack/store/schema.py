@@ -1,17 +1,48 @@
 """The store's schema: ordered migrations keyed on ``PRAGMA user_version``.
 
-Tables
-------
-studies  one row per study: spec, hashes, provenance, scorer identity per metric (JSON
-         columns hold canonical JSON).
-trials   one row per trial: params, status, claim (host, pid, heartbeat), ranking score.
-folds    one row per evaluated fold of a trial: times, error, its content key (``fold_key``)
-         and, for a reused result, where it came from (``origin``).
-scores   one row per (trial, fold, metric): test and train score.
-runs     one row per invocation that touched a study (command, user, host, pid,
-         version, start, finish, exit code, trials and folds it completed).
+Tables (schema 4)
+-----------------
+studies    one row per study: ``name``, ``search``, ``n_trials``, ``n_folds``, ``metrics`` (JSON
+           list, the ranking metric first), ``seed``, ``spec`` and ``spec_hash``, ``code_hash``
+           and ``code``, ``data_hash`` and ``data``, ``split_hash``, ``provenance``, ``created``
+           (ISO text), ``scorers`` (JSON, scorer identity per metric), and ``trial_seed``: the
+           seeds (canonical JSON) its trials share, stored once (a trial's own ``seed`` is NULL
+           when it equals this). JSON columns hold canonical JSON.
+metrics    ``(study_id, id) -> name``: a study's metrics by small integer id, in the order of
+           its ``metrics`` (id 0 ranks); score rows name metrics by id, never by name.
+hashes     ``id -> hash``: each code hash and data fingerprint (64 hex digits) stored once;
+           trials refer to them by id.
+trials     one row per trial: ``study_id``, ``number`` (unique per study), ``params`` (JSON),
+           ``seed`` (JSON, NULL: the study's ``trial_seed``), ``status`` (pending, running,
+           complete, failed), ``score`` (the ranking metric's mean, complete trials only),
+           ``code_id``/``data_id`` (``hashes``: what it was scored under), ``started`` and
+           ``finished`` (integer microseconds since the Unix epoch, UTC), the claim:
+           ``heartbeat`` (ISO text, NULL once finished), ``host`` (NULL once finished on
+           the host of its run ``run_id``, which holds it) and ``pid`` (NULL once finished),
+           and ``run_id``, the run that last claimed it.
+folds      one row per recorded fold, keyed ``(trial_id, fold)`` (WITHOUT ROWID): ``test`` and
+           ``train``, the ranking metric's (id 0) scores; ``fit_us``/``score_us``, fit and score
+           times in integer microseconds; ``run_id``, the run that committed it.
+fold_notes what few folds have, keyed like ``folds``, a row only when one is present:
+           ``error`` (the traceback of a failed fit), ``origin`` (a reused result: JSON
+           ``{study, trial, fold}`` it copies) and ``score_errors`` (JSON ``{metric:
+           traceback}`` of scorers that failed on a fold whose fit succeeded).
+scores     the other metrics' scores (id >= 1): ``(trial_id, fold, metric_id) -> test, train``.
+fold_keys  reuse's index (SPEC section 6): ``(key, trial_id, fold)``, WITHOUT ROWID, where
+           ``key`` is a fold's content key (:func:`hptrack.identity.fold_key`, sha256) cut to
+           its first 8 bytes, a signed 64-bit integer. Two different folds share a key with
+           probability about ``n * m / 2**64`` for ``n`` stored keys and ``m`` lookups: below
+           1e-6 for 10**7 stored folds and 10**6 lookups; a reused fold must also have scored
+           every metric with the same scorer. A failed fold has no key (it is never reused).
+runs       one row per invocation that touched a study (command, user, host, pid, version,
+           ``started``/``finished``/``heartbeat`` as ISO text, exit code, trials and folds it
+           completed, ``origin``: the store it was merged from).
 
-Views
+Indexes: ``trials (study_id, number)`` (unique), ``trials_by_status (study_id, status,
+number)`` (claims, counts), ``trials_by_score (study_id, score DESC)`` of complete trials
+(best, top N), ``runs_by_study``; no other.
+
+Views (for datasette and sqlite-utils: names, ISO times and seconds, as before schema 4)
 -----
 trial_summary  a row per trial with its study's name, params and mean test scores.
 fold_scores    a row per (study, trial, fold, metric) score.
@@ -26,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from . import _compact
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -205,7 +237,14 @@ def _v3_runs(db: Database) -> None:
     _statements(db, _V3)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys, _v3_runs)
+# The compact store (SPEC section 8: at most 80 bytes per fold score): metric ids instead of
+# names per score row, the ranking metric's scores in the fold row, hashes and shared seeds
+# stored once, integer times, 8-byte fold keys in their own table (see _compact.py).
+def _v4_compact(db: Database) -> None:
+    _compact.create(db.conn)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys, _v3_runs, _v4_compact)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -3,7 +3,7 @@
 Only the coordinating process writes the store, through one :class:`Writer`. Trials
 are claimed atomically (one ``UPDATE ... RETURNING``), each fold's scores commit in
 their own transaction, and a trial turns ``complete`` in the same transaction as its
-last fold (:func:`~hptrack.store.rows.finish_trial`). Users read through
+last fold (:func:`~hptrack.store.commits.finish_trials`). Users read through
 :class:`hptrack.Store` instead, which has none of these methods.
 """
 
@@ -13,16 +13,18 @@ import datetime as _dt
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .._json import canonical_json, sha256_text
 from ..errors import StoreError
-from . import reads
+from . import fold_keys, reads
+from ._codec import now_us
 from ._sqlite import default_store_path, open_readonly, open_writable
 from .claims import ParamsOf, add_trials, materialise
+from .commits import ensure_metrics
 from .history import (
     HEARTBEAT_SECONDS,
     LEASE_SECONDS,
@@ -43,7 +45,7 @@ from .records import (
     StudyDump,
     StudyRecord,
 )
-from .rows import commit_fold_batch, finish_trial, insert_fold, insert_trials, merge_study_rows
+from .rows import commit_fold_batch, hash_ids, insert_trials, merge_study_rows
 
 
 class Writer:
@@ -168,7 +170,7 @@ class Writer:
                 cursor = db.execute(
                     "INSERT INTO studies (name, search, n_trials, n_folds, metrics, seed, spec, "
                     "spec_hash, code_hash, code, data_hash, data, split_hash, provenance, created, "
-                    "scorers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "scorers, trial_seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.name,
                         record.search,
@@ -186,8 +188,10 @@ class Writer:
                         canonical_json(record.provenance),
                         now,
                         canonical_json(record.scorers),
+                        _shared_seed(record.trial_seeds),
                     ),
                 )
+                ensure_metrics(db.conn, cursor.lastrowid, record.metrics)
                 insert_trials(db.conn, cursor.lastrowid, 0, record.trial_params, record.trial_seeds)
         stored = self.stored_study(record.name)
         assert stored is not None
@@ -227,16 +231,13 @@ class Writer:
     def reset_failed(self, study_id: int) -> int:
         """Make failed trials pending again, dropping their failed folds; return how many."""
         with self._transaction() as db:
-            failed = "SELECT id FROM trials WHERE study_id = ? AND status = 'failed'"
-            db.execute(
-                f"DELETE FROM scores WHERE (trial_id, fold) IN (SELECT trial_id, fold FROM folds "
-                f"WHERE error IS NOT NULL AND trial_id IN ({failed}))",
-                (study_id,),
+            failed = (
+                "SELECT trial_id, fold FROM fold_notes WHERE error IS NOT NULL AND trial_id IN "
+                "(SELECT id FROM trials WHERE study_id = ? AND status = 'failed')"
             )
-            db.execute(
-                f"DELETE FROM folds WHERE error IS NOT NULL AND trial_id IN ({failed})",
-                (study_id,),
-            )
+            pairs = db.conn.execute(failed, (study_id,)).fetchall()
+            for table in ("scores", "fold_notes", "folds"):  # notes before the folds they refer to
+                db.conn.executemany(f"DELETE FROM {table} WHERE trial_id = ? AND fold = ?", pairs)
             cursor = db.execute(
                 "UPDATE trials SET status = 'pending', score = NULL, finished = NULL "
                 "WHERE study_id = ? AND status = 'failed'",
@@ -268,19 +269,22 @@ class Writer:
         """
         now = utcnow()
         with self._transaction() as db:
+            hash_ids(db.conn, [code_hash, data_hash])
             if params_of is not None:
                 materialise(db.conn, study_id, limit, params_of, scan_gaps=study_id not in self._scanned)
                 self._scanned.add(study_id)
             rows = list(
                 db.query(
-                    "UPDATE trials SET status = 'running', started = coalesce(started, :now), "
-                    "heartbeat = :now, host = :host, pid = :pid, code_hash = :code, "
-                    "data_hash = :data, run_id = :run "
+                    "UPDATE trials SET status = 'running', started = coalesce(started, :now_us), "
+                    "heartbeat = :now, host = :host, pid = :pid, "
+                    "code_id = (SELECT id FROM hashes WHERE hash = :code), "
+                    "data_id = (SELECT id FROM hashes WHERE hash = :data), run_id = :run "
                     "WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
                     "AND status = 'pending' ORDER BY number LIMIT :limit) "
                     "RETURNING id, number, params",
                     {
                         "now": now,
+                        "now_us": now_us(),
                         "host": self._host,
                         "pid": self._pid,
                         "code": code_hash,
@@ -311,8 +315,12 @@ class Writer:
             add_trials(db.conn, study_id, first, params, seeds)
 
     def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
-        """Successful stored folds with these content keys, in any study (:func:`reads.reusable_folds`)."""
-        return reads.reusable_folds(self._conn, keys)
+        """Successful stored folds with these content keys, in any study (:mod:`.fold_keys`)."""
+        return fold_keys.reusable_folds(self._conn, keys)
+
+    def keyed_folds(self, keys: Mapping[tuple[int, int], str]) -> set[tuple[int, int]]:
+        """Of these ``(trial_id, fold) -> content key`` pairs, those stored under that very key."""
+        return fold_keys.keyed_folds(self._conn, keys)
 
     def commit_fold(self, trial_id: int, result: FoldRecord, *, n_folds: int, rank_metric: str) -> str | None:
         """Write one fold and its scores in one transaction.
@@ -324,21 +332,7 @@ class Writer:
         a failed fold: that metric holds ``error_score`` (NaN by default, so a failed
         ranking metric leaves the trial ``complete`` but unranked).
         """
-        now = utcnow()
-        with self._transaction() as db:
-            conn = db.conn
-            if not insert_fold(conn, trial_id, result, now=now, host=self._host, run_id=self._run_id):
-                # committed before
-                (status,) = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
-                if status in ("complete", "failed"):  # leave a finished trial as it is
-                    return None
-            # (until the last fold, the heartbeat thread keeps the claim fresh)
-            status = finish_trial(
-                conn, trial_id, n_folds=n_folds, rank_metric=rank_metric, finished=now, heartbeat=now
-            )
-            if status is not None and self._run_id is not None:
-                conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
-        return status
+        return self.commit_folds([(trial_id, result)], n_folds=n_folds, rank_metric=rank_metric)[0]
 
     def commit_folds(
         self, folds: list[tuple[int, FoldRecord]], *, n_folds: int, rank_metric: str
@@ -347,18 +341,14 @@ class Writer:
 
         Returns, per pair, the trial's new status at its last pair when the batch finished
         it, else None. The folds go in first, then each trial they touched is finished
-        once, and the run's counters move once: a batch of quick folds costs one write.
+        once, and the run's counters move once: a batch of quick folds costs one write of a
+        few statements (:func:`~hptrack.store.commits.commit_fold_batch`). ``rank_metric``
+        is the study's first metric, whose scores the fold rows hold.
         """
+        if not folds:
+            return []
         with self._transaction() as db:
-            return commit_fold_batch(
-                db.conn,
-                folds,
-                now=utcnow(),
-                host=self._host,
-                run_id=self._run_id,
-                n_folds=n_folds,
-                rank_metric=rank_metric,
-            )
+            return commit_fold_batch(db.conn, folds, now=now_us(), run_id=self._run_id, n_folds=n_folds)
 
     def release(self, trial_ids: Iterable[int]) -> None:
         """Return this process's unfinished claims to ``pending`` (Ctrl-C, errors)."""
@@ -377,12 +367,11 @@ class Writer:
 
         Its recorded folds are kept; ``--retry-failed`` re-runs the failed ones.
         """
-        now = utcnow()
         with self._transaction() as db:
             cursor = db.conn.execute(
-                "UPDATE trials SET status = 'failed', score = NULL, finished = ?, heartbeat = ?, "
+                "UPDATE trials SET status = 'failed', score = NULL, finished = ?, heartbeat = NULL, "
                 "pid = NULL WHERE id = ? AND status = 'running'",
-                (now, now, trial_id),
+                (now_us(), trial_id),
             )
             if cursor.rowcount and self._run_id is not None:
                 db.conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
@@ -498,3 +487,8 @@ class Writer:
             return merge_study_rows(
                 db.conn, dump, name=name, source=source, command=command, host=self._host, pid=self._pid
             )
+
+
+def _shared_seed(seeds: Sequence[str]) -> str | None:
+    """The seeds a study's trials share (its first trial's), stored once in ``studies.trial_seed``."""
+    return seeds[0] if seeds else None
