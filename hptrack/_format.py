@@ -358,3 +358,25 @@ def merge_text(report: Any) -> str:
         )
         lines.extend(f"  {c.source}: {c.describe()}" for c in report.conflicts)
     return "\n".join(lines)
+
+
+def importance_text(result: Any) -> str:
+    """``hptrack importance``: a table of shares per parameter and per pair, with intervals."""
+    level = f"{round(result.to_dict()['confidence'] * 100)}%"
+    if result.resamples:
+        how = f"intervals: {level} over {result.resamples} resamples of the {result.n_folds} folds"
+    else:
+        how = "no intervals: one fold"
+    lines = [f"importance of {result.study} ({result.metric}): {result.note}", how, ""]
+
+    def rows(shares: Any) -> list[list[str]]:
+        return [
+            [" x ".join(s.params), number(s.share, 3), f"{number(s.low, 3)} - {number(s.high, 3)}"] for s in shares
+        ]
+
+    lines.append(table(["parameter", "share", f"{level} interval"], rows(result.params)))
+    if result.pairs:
+        lines += ["", table(["pair", "share", f"{level} interval"], rows(result.pairs))]
+    rest = 1.0 - sum(s.share for s in result.params) - sum(s.share for s in result.pairs)
+    lines += ["", f"higher-order interactions: {number(max(rest, 0.0), 3)}"]
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""Commands that read the store: ``studies``, ``trials``, ``best``, ``show``, ``export``,
-``report``, ``history``, ``compare``.
+"""Commands that read the store: ``studies``, ``trials``, ``best``, ``show``, ``importance``,
+``export``, ``report``, ``history``, ``compare``.
 """
 
 from __future__ import annotations
@@ -133,6 +133,29 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
         text = _format.trial_text(trial, found.metrics, title=f"trial #{trial.number} of {found.name}")
         errors = "\n".join(f"\nfold {k} traceback:\n{v}" for k, v in sorted(trial.errors.items()))
         click.echo(text + errors)
+
+
+@cli.command()
+@click.argument("study")
+@store_option
+@click.option("--metric", help="The metric (default: the ranking metric).")
+@json_option
+def importance(study: str, store_path: Path, metric: str | None, as_json: bool) -> None:
+    """Which parameters of STUDY matter: each one's share of the score's variance.
+
+    Exact for a complete grid; estimated with a seeded random-forest surrogate otherwise.
+    Each share has an interval from resampling the folds.
+
+    Example: hptrack importance digits-svc --json
+    """
+    with open_store(store_path) as store:
+        found = store.study(study)
+        _warn_provenance(found)
+        result = found.importance(metric=metric)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(_format.importance_text(result))
 
 
 def _warn_provenance(study: Any) -> None:

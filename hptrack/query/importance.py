@@ -1,0 +1,511 @@
+"""Which hyperparameters matter: functional ANOVA of the mean test score (SPEC section 10).
+
+The importance of a parameter is the share of the variance of the mean test score across
+configurations that its main effect explains; a pair's importance is its interaction share
+(Hooker 2007; Hutter, Hoos & Leyton-Brown 2014).
+
+- **Exact**, when the complete trials form a full factorial design (every combination of
+  the parameters' values exactly once, as a complete grid does): the decomposition is
+  computed from the scores themselves, no model is fitted.
+- **Estimated** otherwise: a random forest (scikit-learn, seeded by the study seed) is
+  fitted to the complete trials, and the same decomposition is computed over its
+  predictions on a product design (each parameter's observed values, or quantiles of them).
+
+Intervals come from resampling folds. Each configuration's mean test score is an average
+over the same ``k`` folds; drawing ``k`` folds with replacement (the same draw for every
+configuration, so the pairing across configurations is kept) and recomputing the shares
+from those means shows how much the shares move with fold-to-fold variation. The
+interval is the 2.5th to 97.5th percentile over the resamples. For the forest, the trees'
+partitions are kept and only their leaf values are recomputed per resample, so the
+interval reflects the folds, not the forest's own randomness. A study with one fold
+(holdout) has no interval (``low = high = share``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SpecError
+
+RESAMPLES_EXACT = 200
+RESAMPLES_SURROGATE = 50
+CONFIDENCE = 0.95
+MAX_DESIGN_CELLS = 20_000  # surrogate predictions per resample
+MAX_LEVELS = 10  # a numeric parameter's levels in the surrogate's design (quantiles)
+LOG_SPAN = 100.0  # positive numeric values spanning >= 2 decades are read on a log scale
+N_TREES = 64
+
+
+@dataclass(frozen=True)
+class Share:
+    """The importance of one parameter or one pair of parameters.
+
+    Parameters
+    ----------
+    params : tuple of str
+        One name (a main effect) or two (an interaction).
+    share : float
+        Share of the variance of the mean test score, in [0, 1].
+    low, high : float
+        The interval over fold resamples (:data:`CONFIDENCE`).
+    """
+
+    params: tuple[str, ...]
+    share: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"params": [...], "share", "low", "high"}``.
+
+        Returns
+        -------
+        dict
+        """
+        return {"params": list(self.params), "share": self.share, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Parameter importance of one study and metric (:meth:`Study.importance`).
+
+    Parameters
+    ----------
+    study, metric : str
+    method : {"exact", "surrogate"}
+        Exact functional ANOVA of a full factorial design, or of a random-forest surrogate.
+    n_trials, n_folds : int
+        The complete trials used, and their folds.
+    resamples : int
+        Fold resamples behind the intervals (0 with one fold).
+    params : tuple of Share
+        One per parameter, most important first.
+    pairs : tuple of Share
+        One per pair of parameters that both vary, largest interaction first.
+    note : str
+        How the shares were computed, in a sentence.
+    """
+
+    study: str
+    metric: str
+    method: str
+    n_trials: int
+    n_folds: int
+    resamples: int
+    params: tuple[Share, ...]
+    pairs: tuple[Share, ...]
+    note: str
+
+    def share(self, name: str) -> float:
+        """The share of parameter ``name``.
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        float
+        """
+        for item in self.params:
+            if item.params == (name,):
+                return item.share
+        raise KeyError(name)
+
+    def ranking(self) -> list[str]:
+        """Parameter names, most important first.
+
+        Returns
+        -------
+        list of str
+        """
+        return [item.params[0] for item in self.params]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what ``hptrack importance --json`` prints.
+
+        Returns
+        -------
+        dict
+        """
+        return {
+            "study": self.study,
+            "metric": self.metric,
+            "method": self.method,
+            "n_trials": self.n_trials,
+            "n_folds": self.n_folds,
+            "resamples": self.resamples,
+            "confidence": CONFIDENCE,
+            "params": [item.to_dict() for item in self.params],
+            "pairs": [item.to_dict() for item in self.pairs],
+            "note": self.note,
+        }
+
+
+def compute_importance(
+    *,
+    study: str,
+    metric: str,
+    seed: int,
+    params: Mapping[int, Mapping[str, Any]],
+    folds: Mapping[int, Sequence[float]],
+    log_scaled: Sequence[str] = (),
+) -> Importance:
+    """Importance from complete trials: ``params`` and fold ``folds`` scores by trial number.
+
+    Parameters
+    ----------
+    study, metric : str
+        Named in the result.
+    seed : int
+        Seeds the fold resamples and the surrogate forest.
+    params : mapping of int to dict
+        Each complete trial's params.
+    folds : mapping of int to list of float
+        Each complete trial's test scores, one per fold.
+    log_scaled : sequence of str
+        Parameters sampled on a log scale (their values are read as logarithms).
+
+    Returns
+    -------
+    Importance
+
+    Raises
+    ------
+    SpecError
+        Fewer than two complete trials with every fold scored.
+    """
+    import numpy as np
+
+    numbers = [n for n in sorted(params) if n in folds and all(math.isfinite(s) for s in folds[n])]
+    if len(numbers) < 2:
+        raise SpecError(
+            f"study {study!r} has {len(numbers)} complete trial(s) with every fold of {metric} "
+            "scored; importance needs at least 2"
+        )
+    names = sorted({key for n in numbers for key in params[n]})
+    scores = np.array([list(folds[n]) for n in numbers], dtype=float)  # trials x folds
+    values = [[_category(params[n].get(name, _ABSENT)) for name in names] for n in numbers]
+    rng = np.random.default_rng(seed)
+    k = scores.shape[1]
+    resamples = 0 if k < 2 else None
+    cube = _full_factorial(values, len(names))
+    if cube is not None:
+        levels, index = cube
+        resamples = RESAMPLES_EXACT if resamples is None else 0
+        weights = _fold_weights(rng, k, resamples)
+        means = _cell_array(scores @ weights.T, levels, index)  # levels... x (1 + resamples)
+        mains, pairs = _decompose(means)
+        method = "exact"
+        note = f"exact functional ANOVA of a full factorial design ({len(numbers)} configurations)"
+    else:
+        resamples = RESAMPLES_SURROGATE if resamples is None else 0
+        weights = _fold_weights(rng, k, resamples)
+        design = _Surrogate(names, numbers, params, set(log_scaled), seed)
+        means = design.predict_cells(scores @ weights.T)
+        mains, pairs = _decompose(means)
+        method = "surrogate"
+        note = (
+            f"functional ANOVA of a random-forest surrogate ({N_TREES} trees, seed {seed}) fitted "
+            f"to {len(numbers)} complete trials"
+        )
+    main_shares = [_share((names[i],), mains[i]) for i in range(len(names))]
+    pair_shares = [_share((names[i], names[j]), v) for (i, j), v in pairs.items()]
+    return Importance(
+        study=study,
+        metric=metric,
+        method=method,
+        n_trials=len(numbers),
+        n_folds=k,
+        resamples=resamples,
+        params=tuple(sorted(main_shares, key=lambda s: (-s.share, s.params))),
+        pairs=tuple(sorted(pair_shares, key=lambda s: (-s.share, s.params))),
+        note=note,
+    )
+
+
+# --------------------------------------------------------------------------- the decomposition
+
+
+class _Absent:
+    """A parameter that a configuration does not set (a list-of-dicts grid)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
+
+
+def _category(value: Any) -> Any:
+    """A value as a hashable, comparable key: numbers as they are, anything else as JSON."""
+    if value is _ABSENT or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _full_factorial(values: list[list[Any]], d: int) -> tuple[list[list[Any]], list[tuple[int, ...]]] | None:
+    """Levels per parameter and each trial's cell, when the trials are every cell exactly once."""
+    if any(v is _ABSENT for row in values for v in row):
+        return None
+    levels = [sorted({row[i] for row in values}, key=_order) for i in range(d)]
+    if math.prod(len(lv) for lv in levels) != len(values):
+        return None
+    positions = [{v: j for j, v in enumerate(lv)} for lv in levels]
+    index = [tuple(positions[i][row[i]] for i in range(d)) for row in values]
+    if len(set(index)) != len(index):
+        return None
+    return levels, index
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """Sort numbers numerically and the rest (JSON text) after them."""
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def _cell_array(columns: Any, levels: list[list[Any]], index: list[tuple[int, ...]]) -> Any:
+    """``columns`` (trials x resamples) placed in an array of shape (levels..., resamples)."""
+    import numpy as np
+
+    out = np.empty([len(lv) for lv in levels] + [columns.shape[1]])
+    for row, cell in enumerate(index):
+        out[cell] = columns[row]
+    return out
+
+
+def _fold_weights(rng: Any, k: int, resamples: int) -> Any:
+    """Row 0 weighs every fold equally; each further row is a draw of ``k`` folds with replacement."""
+    import numpy as np
+
+    weights = np.full((1 + resamples, k), 1.0 / k)
+    for r in range(1, 1 + resamples):
+        weights[r] = np.bincount(rng.integers(0, k, size=k), minlength=k) / k
+    return weights
+
+
+def _decompose(cells: Any) -> tuple[list[Any], dict[tuple[int, int], Any]]:
+    """Main-effect and pairwise-interaction variance shares of a full factorial array.
+
+    ``cells`` has one axis per parameter (its levels, equally weighted) and a last axis of
+    resamples; each returned value is an array over resamples.
+    """
+    import numpy as np
+
+    d = cells.ndim - 1
+    axes = tuple(range(d))
+    mu = cells.mean(axis=axes)
+    total = ((cells - mu) ** 2).mean(axis=axes)
+    safe = np.where(total > 0, total, 1.0)
+    effects = []
+    for i in range(d):
+        others = tuple(a for a in axes if a != i)
+        effects.append(cells.mean(axis=others) - mu)  # (levels_i, resamples)
+    mains = [np.where(total > 0, (e**2).mean(axis=0) / safe, 0.0) for e in effects]
+    pairs: dict[tuple[int, int], Any] = {}
+    for i in range(d):
+        for j in range(i + 1, d):
+            if cells.shape[i] < 2 or cells.shape[j] < 2:
+                continue
+            others = tuple(a for a in axes if a not in (i, j))
+            joint = cells.mean(axis=others) - mu - effects[i][:, None, :] - effects[j][None, :, :]
+            pairs[(i, j)] = np.where(total > 0, (joint**2).mean(axis=(0, 1)) / safe, 0.0)
+    return mains, pairs
+
+
+def _share(names: tuple[str, ...], values: Any) -> Share:
+    """The point estimate (resample 0) and the percentile interval over the other resamples."""
+    import numpy as np
+
+    values = np.clip(np.where(np.abs(values) < 1e-12, 0.0, values), 0.0, 1.0)  # rounding noise is 0
+    share = float(values[0])
+    if len(values) < 2:
+        return Share(names, share, share, share)
+    tail = (1.0 - CONFIDENCE) / 2
+    low, high = np.quantile(values[1:], [tail, 1.0 - tail])
+    return Share(names, share, float(min(low, share)), float(max(high, share)))
+
+
+# --------------------------------------------------------------------------- the surrogate
+
+
+class _Surrogate:
+    """A random forest of the mean score over encoded params, and its product design.
+
+    Categorical values are coded in the order of their mean score (so a tree's ordinal
+    splits can separate any two groups of categories, Breiman et al. 1984); numeric values
+    are used as they are, or as logarithms when log-scaled. Predictions for any vector of
+    targets reuse the fitted partitions: each tree predicts the mean target of the trials
+    in the same leaf.
+    """
+
+    def __init__(
+        self,
+        names: list[str],
+        numbers: list[int],
+        params: Mapping[int, Mapping[str, Any]],
+        log_scaled: set[str],
+        seed: int,
+    ) -> None:
+        raw = {name: [params[n].get(name, _ABSENT) for n in numbers] for name in names}
+        self.columns = [_Column(name, raw[name], name in log_scaled) for name in names]
+        self.seed = seed
+
+    def predict_cells(self, targets: Any) -> Any:
+        """Per-resample predictions over the product design: shape (levels..., resamples)."""
+        import numpy as np
+        from sklearn.ensemble import RandomForestRegressor
+
+        for column in self.columns:
+            column.order_by(targets[:, 0])
+        X = np.column_stack([c.encoded for c in self.columns])
+        forest = RandomForestRegressor(
+            n_estimators=N_TREES, max_features=0.6 if len(self.columns) > 1 else 1.0, random_state=self.seed
+        ).fit(X, targets[:, 0])
+        levels = _design_levels(self.columns)
+        grid = np.stack(np.meshgrid(*levels, indexing="ij"), axis=-1).reshape(-1, len(levels))
+        out = np.zeros((len(grid), targets.shape[1]))
+        train_leaves = forest.apply(X)
+        grid_leaves = forest.apply(grid)
+        for t in range(train_leaves.shape[1]):
+            size = max(train_leaves[:, t].max(), grid_leaves[:, t].max()) + 1
+            counts = np.bincount(train_leaves[:, t], minlength=size)
+            sums = np.zeros((size, targets.shape[1]))
+            np.add.at(sums, train_leaves[:, t], targets)
+            leaf_means = sums / np.maximum(counts, 1)[:, None]
+            out += leaf_means[grid_leaves[:, t]]
+        out /= train_leaves.shape[1]
+        return out.reshape([len(lv) for lv in levels] + [targets.shape[1]])
+
+
+class _Column:
+    """One parameter: its values encoded as numbers for the forest, and its design levels."""
+
+    def __init__(self, name: str, raw: list[Any], log_scaled: bool) -> None:
+        import numpy as np
+
+        self.name = name
+        numeric = [v for v in raw if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        self.numeric = len(numeric) == len(raw)
+        self.raw = raw
+        if self.numeric:
+            values = np.array(numeric, dtype=float)
+            positive = bool((values > 0).all())
+            self.log = positive and (log_scaled or values.max() / values.min() >= LOG_SPAN)
+            self.encoded = np.log10(values) if self.log else values
+        else:
+            self.log = False
+            self.keys = [_category(v) if v is not _ABSENT else "<absent>" for v in raw]
+            self.codes: dict[Any, int] = {}
+            self.encoded = np.zeros(len(raw))
+
+    def order_by(self, target: Any) -> None:
+        """Code categories by their mean target (numeric columns are left as they are)."""
+        import numpy as np
+
+        if self.numeric:
+            return
+        means: dict[Any, list[float]] = {}
+        for key, y in zip(self.keys, target):
+            means.setdefault(key, []).append(float(y))
+        ranked = sorted(means, key=lambda key: (sum(means[key]) / len(means[key]), str(key)))
+        self.codes = {key: code for code, key in enumerate(ranked)}
+        self.encoded = np.array([self.codes[key] for key in self.keys], dtype=float)
+
+    def levels(self, n: int) -> Any:
+        """``n`` design levels: every category, or the observed values (quantiles when many)."""
+        import numpy as np
+
+        distinct = np.unique(self.encoded)
+        if not self.numeric or len(distinct) <= n:
+            return distinct
+        return np.quantile(self.encoded, np.linspace(0.0, 1.0, n))
+
+
+def _design_levels(columns: Sequence[_Column]) -> list[Any]:
+    """Each column's levels, numeric ones thinned until the product design is small enough."""
+    n = MAX_LEVELS
+    while True:
+        levels = [c.levels(n) for c in columns]
+        cells = math.prod(len(lv) for lv in levels)
+        if cells <= MAX_DESIGN_CELLS or n <= 2:
+            break
+        n -= 1
+    if cells > MAX_DESIGN_CELLS:
+        raise SpecError(
+            f"{len(columns)} parameters give a design of {cells} cells even at 2 levels each; "
+            f"importance is computed for at most {MAX_DESIGN_CELLS} cells"
+        )
+    return levels
+
+
+# --------------------------------------------------------------------------- on a study
+
+
+class StudyImportance:
+    """:class:`~hptrack.query.Study`'s importance method (mixed in)."""
+
+    _conn: Any
+    id: int
+    name: str
+    seed: int
+    n_folds: int
+    metric: str
+    spec: dict[str, Any]
+
+    if TYPE_CHECKING:  # provided by Study, which mixes this class in
+
+        def _check_metric(self, metric: str) -> str: ...
+
+    def importance(self, metric: str | None = None) -> Importance:
+        """Which parameters matter: each one's share of the variance of the mean test score.
+
+        Exact functional ANOVA when the complete trials form a full factorial design (a
+        complete grid); otherwise estimated with a random-forest surrogate seeded by the
+        study seed. Each share has an interval from resampling the folds (see
+        :mod:`hptrack.query.importance`).
+
+        Parameters
+        ----------
+        metric : str, optional
+            Default: the ranking metric.
+
+        Returns
+        -------
+        Importance
+
+        Raises
+        ------
+        SpecError
+            An unknown metric, or fewer than two complete trials.
+
+        Examples
+        --------
+        >>> study.importance().ranking()  # doctest: +SKIP
+        ['gamma', 'C']
+        """
+        from ..store import reads
+        from .ties import fold_scores_by_trial
+
+        metric = self._check_metric(metric) if metric is not None else self.metric
+        folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
+        params = {number: json.loads(text) for number, text in reads.complete_params(self._conn, self.id)}
+        return compute_importance(
+            study=self.name,
+            metric=metric,
+            seed=self.seed,
+            params=params,
+            folds=folds,
+            log_scaled=log_scaled(self.spec),
+        )
+
+
+def log_scaled(spec: Mapping[str, Any]) -> list[str]:
+    """Parameters a spec samples from a ``loguniform`` distribution."""
+    space = spec.get("space")
+    if not isinstance(space, dict):
+        return []
+    return sorted(k for k, v in space.items() if isinstance(v, dict) and v.get("dist") == "loguniform")
