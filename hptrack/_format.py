@@ -370,8 +370,10 @@ def importance_text(result: Any) -> str:
     lines = [f"importance of {result.study} ({result.metric}): {result.note}", how, ""]
 
     def rows(shares: Any) -> list[list[str]]:
-        interval = "{} - {}".format
-        return [[" x ".join(s.params), number(s.share, 3), interval(number(s.low, 3), number(s.high, 3))] for s in shares]
+        out = []
+        for s in shares:
+            out.append([" x ".join(s.params), number(s.share, 3), f"{number(s.low, 3)} - {number(s.high, 3)}"])
+        return out
 
     lines.append(table(["parameter", "share", f"{level} interval"], rows(result.params)))
     if result.pairs:
