@@ -372,7 +372,8 @@ def importance_text(result: Any) -> str:
     def rows(shares: Any) -> list[list[str]]:
         out = []
         for s in shares:
-            out.append([" x ".join(s.params), number(s.share, 3), f"{number(s.low, 3)} - {number(s.high, 3)}"])
+            interval = f"{number(s.low, 3)} - {number(s.high, 3)}"
+            out.append([" x ".join(s.params), number(s.share, 3), interval])
         return out
 
     lines.append(table(["parameter", "share", f"{level} interval"], rows(result.params)))
