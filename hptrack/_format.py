@@ -334,7 +334,23 @@ def compare_text(result: Any) -> str:
     if result.best_delta is not None:
         lines.append(f"best delta (B-A): {number(result.best_delta, signed=True)}")
     lines.append(result.test_note)
+    if result.importance is not None:
+        lines.append(_agreement_line(result.importance))
     return "\n".join(lines)
+
+
+def _agreement_line(found: Any) -> str:
+    """Whether A and B agree on which parameters matter, with the shares."""
+    shares = ", ".join(f"{n} {number(a, 2)}/{number(b, 2)}" for n, (a, b) in found.shares.items())
+    rho = "" if found.rank_correlation is None else f"; rank correlation {found.rank_correlation:.2f}"
+    if found.agree:
+        head = f"importance: A and B agree on what matters ({', '.join(found.matters_a) or 'nothing'})"
+    else:
+        head = (
+            f"importance: A and B disagree on what matters (A: {', '.join(found.matters_a) or 'nothing'}; "
+            f"B: {', '.join(found.matters_b) or 'nothing'})"
+        )
+    return f"{head}; shares A/B: {shares}{rho}"
 
 
 def merge_text(report: Any) -> str:

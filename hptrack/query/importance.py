@@ -442,6 +442,101 @@ def _design_levels(columns: Sequence[_Column]) -> list[Any]:
     return levels
 
 
+# --------------------------------------------------------------------------- two studies
+
+MATTERS = 0.05  # a parameter whose main effect explains at least 5% of the variance matters
+
+
+@dataclass(frozen=True)
+class ImportanceAgreement:
+    """Whether two studies agree on which parameters matter (``hptrack compare``).
+
+    Parameters
+    ----------
+    agree : bool
+        The same parameters matter (share >= :data:`MATTERS`) in both, and the most
+        important one is the same.
+    matters_a, matters_b : tuple of str
+        Parameters that matter in A and in B, most important first.
+    rank_correlation : float or None
+        Spearman's correlation of the shares of the parameters both studies vary (None
+        with fewer than two).
+    shares : dict of str to tuple
+        Per parameter of either study, ``(share in A, share in B)`` (None where absent).
+    """
+
+    agree: bool
+    matters_a: tuple[str, ...]
+    matters_b: tuple[str, ...]
+    rank_correlation: float | None
+    shares: dict[str, tuple[float | None, float | None]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict.
+
+        Returns
+        -------
+        dict
+        """
+        return {
+            "agree": self.agree,
+            "matters_a": list(self.matters_a),
+            "matters_b": list(self.matters_b),
+            "rank_correlation": self.rank_correlation,
+            "shares": {k: list(v) for k, v in self.shares.items()},
+        }
+
+
+def agreement(a: Importance, b: Importance) -> ImportanceAgreement:
+    """Compare the importances of two studies.
+
+    Parameters
+    ----------
+    a, b : Importance
+
+    Returns
+    -------
+    ImportanceAgreement
+    """
+    share_a = {item.params[0]: item.share for item in a.params}
+    share_b = {item.params[0]: item.share for item in b.params}
+    matters_a = tuple(n for n in a.ranking() if share_a[n] >= MATTERS)
+    matters_b = tuple(n for n in b.ranking() if share_b[n] >= MATTERS)
+    common = sorted(set(share_a) & set(share_b))
+    correlation = None
+    if len(common) >= 2:
+        correlation = _spearman([share_a[n] for n in common], [share_b[n] for n in common])
+    agree = set(matters_a) == set(matters_b) and matters_a[:1] == matters_b[:1]
+    names = [*a.ranking(), *(n for n in b.ranking() if n not in share_a)]
+    shares = {n: (share_a.get(n), share_b.get(n)) for n in names}
+    return ImportanceAgreement(agree, matters_a, matters_b, correlation, shares)
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None when a side is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    return None if sxx == 0 or syy == 0 else sxy / math.sqrt(sxx * syy)
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
 # --------------------------------------------------------------------------- on a study
 
 
