@@ -30,14 +30,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
+from .surrogate import ABSENT, N_TREES, Surrogate, category
 
 RESAMPLES_EXACT = 200
 RESAMPLES_SURROGATE = 50
 CONFIDENCE = 0.95
-MAX_DESIGN_CELLS = 20_000  # surrogate predictions per resample
-MAX_LEVELS = 10  # a numeric parameter's levels in the surrogate's design (quantiles)
-LOG_SPAN = 100.0  # positive numeric values spanning >= 2 decades are read on a log scale
-N_TREES = 64
 
 
 @dataclass(frozen=True)
@@ -189,7 +186,7 @@ def compute_importance(
         )
     names = sorted({key for n in numbers for key in params[n]})
     scores = np.array([list(folds[n]) for n in numbers], dtype=float)  # trials x folds
-    values = [[_category(params[n].get(name, _ABSENT)) for name in names] for n in numbers]
+    values = [[category(params[n].get(name, ABSENT)) for name in names] for n in numbers]
     rng = np.random.default_rng(seed)
     k = scores.shape[1]
     resamples = 0 if k < 2 else None
@@ -205,7 +202,7 @@ def compute_importance(
     else:
         resamples = RESAMPLES_SURROGATE if resamples is None else 0
         weights = _fold_weights(rng, k, resamples)
-        design = _Surrogate(names, numbers, params, set(log_scaled), seed)
+        design = Surrogate(names, numbers, params, set(log_scaled), seed)
         means = design.predict_cells(scores @ weights.T)
         mains, pairs = _decompose(means)
         method = "surrogate"
@@ -231,26 +228,9 @@ def compute_importance(
 # --------------------------------------------------------------------------- the decomposition
 
 
-class _Absent:
-    """A parameter that a configuration does not set (a list-of-dicts grid)."""
-
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-_ABSENT = _Absent()
-
-
-def _category(value: Any) -> Any:
-    """A value as a hashable, comparable key: numbers as they are, anything else as JSON."""
-    if value is _ABSENT or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return value
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def _full_factorial(values: list[list[Any]], d: int) -> tuple[list[list[Any]], list[tuple[int, ...]]] | None:
     """Levels per parameter and each trial's cell, when the trials are every cell exactly once."""
-    if any(v is _ABSENT for row in values for v in row):
+    if any(v is ABSENT for row in values for v in row):
         return None
     levels = [sorted({row[i] for row in values}, key=_order) for i in range(d)]
     if math.prod(len(lv) for lv in levels) != len(values):
@@ -327,119 +307,6 @@ def _share(names: tuple[str, ...], values: Any) -> Share:
     tail = (1.0 - CONFIDENCE) / 2
     low, high = np.quantile(values[1:], [tail, 1.0 - tail])
     return Share(names, share, float(min(low, share)), float(max(high, share)))
-
-
-# --------------------------------------------------------------------------- the surrogate
-
-
-class _Surrogate:
-    """A random forest of the mean score over encoded params, and its product design.
-
-    Categorical values are coded in the order of their mean score (so a tree's ordinal
-    splits can separate any two groups of categories, Breiman et al. 1984); numeric values
-    are used as they are, or as logarithms when log-scaled. Predictions for any vector of
-    targets reuse the fitted partitions: each tree predicts the mean target of the trials
-    in the same leaf.
-    """
-
-    def __init__(
-        self,
-        names: list[str],
-        numbers: list[int],
-        params: Mapping[int, Mapping[str, Any]],
-        log_scaled: set[str],
-        seed: int,
-    ) -> None:
-        raw = {name: [params[n].get(name, _ABSENT) for n in numbers] for name in names}
-        self.columns = [_Column(name, raw[name], name in log_scaled) for name in names]
-        self.seed = seed
-
-    def predict_cells(self, targets: Any) -> Any:
-        """Per-resample predictions over the product design: shape (levels..., resamples)."""
-        import numpy as np
-        from sklearn.ensemble import RandomForestRegressor
-
-        for column in self.columns:
-            column.order_by(targets[:, 0])
-        X = np.column_stack([c.encoded for c in self.columns])
-        forest = RandomForestRegressor(
-            n_estimators=N_TREES, max_features=0.6 if len(self.columns) > 1 else 1.0, random_state=self.seed
-        ).fit(X, targets[:, 0])
-        levels = _design_levels(self.columns)
-        grid = np.stack(np.meshgrid(*levels, indexing="ij"), axis=-1).reshape(-1, len(levels))
-        out = np.zeros((len(grid), targets.shape[1]))
-        train_leaves = forest.apply(X)
-        grid_leaves = forest.apply(grid)
-        for t in range(train_leaves.shape[1]):
-            size = max(train_leaves[:, t].max(), grid_leaves[:, t].max()) + 1
-            counts = np.bincount(train_leaves[:, t], minlength=size)
-            sums = np.zeros((size, targets.shape[1]))
-            np.add.at(sums, train_leaves[:, t], targets)
-            leaf_means = sums / np.maximum(counts, 1)[:, None]
-            out += leaf_means[grid_leaves[:, t]]
-        out /= train_leaves.shape[1]
-        return out.reshape([len(lv) for lv in levels] + [targets.shape[1]])
-
-
-class _Column:
-    """One parameter: its values encoded as numbers for the forest, and its design levels."""
-
-    def __init__(self, name: str, raw: list[Any], log_scaled: bool) -> None:
-        import numpy as np
-
-        self.name = name
-        numeric = [v for v in raw if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        self.numeric = len(numeric) == len(raw)
-        self.raw = raw
-        if self.numeric:
-            values = np.array(numeric, dtype=float)
-            positive = bool((values > 0).all())
-            self.log = positive and (log_scaled or values.max() / values.min() >= LOG_SPAN)
-            self.encoded = np.log10(values) if self.log else values
-        else:
-            self.log = False
-            self.keys = [_category(v) if v is not _ABSENT else "<absent>" for v in raw]
-            self.codes: dict[Any, int] = {}
-            self.encoded = np.zeros(len(raw))
-
-    def order_by(self, target: Any) -> None:
-        """Code categories by their mean target (numeric columns are left as they are)."""
-        import numpy as np
-
-        if self.numeric:
-            return
-        means: dict[Any, list[float]] = {}
-        for key, y in zip(self.keys, target):
-            means.setdefault(key, []).append(float(y))
-        ranked = sorted(means, key=lambda key: (sum(means[key]) / len(means[key]), str(key)))
-        self.codes = {key: code for code, key in enumerate(ranked)}
-        self.encoded = np.array([self.codes[key] for key in self.keys], dtype=float)
-
-    def levels(self, n: int) -> Any:
-        """``n`` design levels: every category, or the observed values (quantiles when many)."""
-        import numpy as np
-
-        distinct = np.unique(self.encoded)
-        if not self.numeric or len(distinct) <= n:
-            return distinct
-        return np.quantile(self.encoded, np.linspace(0.0, 1.0, n))
-
-
-def _design_levels(columns: Sequence[_Column]) -> list[Any]:
-    """Each column's levels, numeric ones thinned until the product design is small enough."""
-    n = MAX_LEVELS
-    while True:
-        levels = [c.levels(n) for c in columns]
-        cells = math.prod(len(lv) for lv in levels)
-        if cells <= MAX_DESIGN_CELLS or n <= 2:
-            break
-        n -= 1
-    if cells > MAX_DESIGN_CELLS:
-        raise SpecError(
-            f"{len(columns)} parameters give a design of {cells} cells even at 2 levels each; "
-            f"importance is computed for at most {MAX_DESIGN_CELLS} cells"
-        )
-    return levels
 
 
 # --------------------------------------------------------------------------- two studies
