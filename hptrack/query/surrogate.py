@@ -16,7 +16,8 @@ from ..errors import SpecError
 MAX_DESIGN_CELLS = 20_000  # surrogate predictions per resample
 MAX_LEVELS = 10  # a numeric parameter's levels in the surrogate's design (quantiles)
 LOG_SPAN = 100.0  # positive numeric values spanning >= 2 decades are read on a log scale
-N_TREES = 64
+N_TREES = 32
+MAX_TREE_SAMPLES = 2000  # trials each tree is grown on (a bootstrap sample of at most this many)
 
 
 class _Absent:
@@ -67,20 +68,24 @@ class Surrogate:
             column.order_by(targets[:, 0])
         X = np.column_stack([c.encoded for c in self.columns])
         forest = RandomForestRegressor(
-            n_estimators=N_TREES, max_features=0.6 if len(self.columns) > 1 else 1.0, random_state=self.seed
+            n_estimators=N_TREES,
+            max_features=0.6 if len(self.columns) > 1 else 1.0,
+            max_samples=min(len(X), MAX_TREE_SAMPLES),  # large studies: each tree sees a sample
+            min_samples_leaf=min(max(3, len(X) // 200), 20),  # smooth: less spurious importance
+            random_state=self.seed,
         ).fit(X, targets[:, 0])
         levels = _design_levels(self.columns)
         grid = np.stack(np.meshgrid(*levels, indexing="ij"), axis=-1).reshape(-1, len(levels))
         out = np.zeros((len(grid), targets.shape[1]))
         train_leaves = forest.apply(X)
         grid_leaves = forest.apply(grid)
-        for t in range(train_leaves.shape[1]):
+        for t in range(train_leaves.shape[1]):  # each tree: the mean target of its leaf's trials
             size = max(train_leaves[:, t].max(), grid_leaves[:, t].max()) + 1
-            counts = np.bincount(train_leaves[:, t], minlength=size)
-            sums = np.zeros((size, targets.shape[1]))
-            np.add.at(sums, train_leaves[:, t], targets)
-            leaf_means = sums / np.maximum(counts, 1)[:, None]
-            out += leaf_means[grid_leaves[:, t]]
+            counts = np.maximum(np.bincount(train_leaves[:, t], minlength=size), 1)
+            leaf_means = np.column_stack(
+                [np.bincount(train_leaves[:, t], weights=column, minlength=size) for column in targets.T]
+            )
+            out += (leaf_means / counts[:, None])[grid_leaves[:, t]]
         out /= train_leaves.shape[1]
         return out.reshape([len(lv) for lv in levels] + [targets.shape[1]])
 
