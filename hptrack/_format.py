@@ -334,7 +334,23 @@ def compare_text(result: Any) -> str:
     if result.best_delta is not None:
         lines.append(f"best delta (B-A): {number(result.best_delta, signed=True)}")
     lines.append(result.test_note)
+    if result.importance is not None:
+        lines.append(_agreement_line(result.importance))
     return "\n".join(lines)
+
+
+def _agreement_line(found: Any) -> str:
+    """Whether A and B agree on which parameters matter, with the shares."""
+    shares = ", ".join(f"{n} {number(a, 2)}/{number(b, 2)}" for n, (a, b) in found.shares.items())
+    rho = "" if found.rank_correlation is None else f"; rank correlation {found.rank_correlation:.2f}"
+    if found.agree:
+        head = f"importance: A and B agree on what matters ({', '.join(found.matters_a) or 'nothing'})"
+    else:
+        head = (
+            f"importance: A and B disagree on what matters (A: {', '.join(found.matters_a) or 'nothing'}; "
+            f"B: {', '.join(found.matters_b) or 'nothing'})"
+        )
+    return f"{head}; shares A/B: {shares}{rho}"
 
 
 def merge_text(report: Any) -> str:
@@ -357,4 +373,28 @@ def merge_text(report: Any) -> str:
             "conflicts (the store keeps its own results; those trials took nothing from the source):"
         )
         lines.extend(f"  {c.source}: {c.describe()}" for c in report.conflicts)
+    return "\n".join(lines)
+
+
+def importance_text(result: Any) -> str:
+    """``hptrack importance``: a table of shares per parameter and per pair, with intervals."""
+    level = f"{round(result.to_dict()['confidence'] * 100)}%"
+    if result.resamples:
+        how = f"intervals: {level} over {result.resamples} resamples of the {result.n_folds} folds"
+    else:
+        how = "no intervals: one fold"
+    lines = [f"importance of {result.study} ({result.metric}): {result.note}", how, ""]
+
+    def rows(shares: Any) -> list[list[str]]:
+        out = []
+        for s in shares:
+            interval = f"{number(s.low, 3)} - {number(s.high, 3)}"
+            out.append([" x ".join(s.params), number(s.share, 3), interval])
+        return out
+
+    lines.append(table(["parameter", "share", f"{level} interval"], rows(result.params)))
+    if result.pairs:
+        lines += ["", table(["pair", "share", f"{level} interval"], rows(result.pairs))]
+    rest = 1.0 - sum(s.share for s in result.params) - sum(s.share for s in result.pairs)
+    lines += ["", f"higher-order interactions: {number(max(rest, 0.0), 3)}"]
     return "\n".join(lines)

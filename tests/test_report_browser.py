@@ -233,6 +233,8 @@ class Chromium:
                 rows: rows.length,
                 firstRow: rows.length ? rows[0].innerText : "",
                 plots: document.querySelectorAll("figure.plot svg").length,
+                insight: [...document.querySelectorAll("figure.insight-figure svg")].map(
+                  (svg) => Math.round(svg.getBoundingClientRect().width)),
               };
             })()"""
         )
@@ -369,6 +371,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         facts = check.facts
         assert facts["title"] == "digits-svc · hptrack report"
         assert facts["rows"] == 12 and facts["plots"] == 2, facts
+        assert len(facts["insight"]) == 4, facts  # importance, heatmap, history, parallel coordinates
+        assert all(0 < w <= facts["innerWidth"] for w in facts["insight"]), (mode, facts)
         assert facts["firstRow"].split()[0] == "1", facts  # rank 1 first
         assert facts["scrollWidth"] <= facts["innerWidth"], (mode, facts)  # tables scroll inside
     assert checks["light"].facts["background"] == "rgb(255, 255, 255)"

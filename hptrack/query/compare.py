@@ -18,6 +18,7 @@ from typing import Any
 from .._json import canonical_json
 from ..errors import HptrackError, SpecError
 from ..store import json_safe
+from .importance import ImportanceAgreement, agreement
 from .stats import TEST_NAME, TTestResult, corrected_ttest
 from .study import Study
 from .ties import ALPHA, fold_size_ratio
@@ -119,6 +120,7 @@ class StudyComparison:
     test_note: str
     alpha: float
     threshold: float
+    importance: ImportanceAgreement | None = None  # None when a study has too few complete trials
 
     @property
     def best_delta(self) -> float | None:
@@ -159,6 +161,7 @@ class StudyComparison:
                 "test_note": self.test_note,
                 "threshold": self.threshold,
                 "regressed": self.regressed,
+                "importance": None if self.importance is None else self.importance.to_dict(),
             }
         )
 
@@ -229,7 +232,16 @@ def compare_studies(
         test_note=note,
         alpha=alpha,
         threshold=float(threshold),
+        importance=_importance_agreement(a, b, metric),
     )
+
+
+def _importance_agreement(a: Study, b: Study, metric: str) -> ImportanceAgreement | None:
+    """Whether A and B agree on which parameters matter; None if either has too few trials."""
+    try:
+        return agreement(a.importance(metric), b.importance(metric))
+    except SpecError:
+        return None
 
 
 # --------------------------------------------------------------------------- pieces

@@ -18,6 +18,7 @@ from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
 from .export import StudyTables
 from .pending import pending_rows
+from .importance import StudyImportance
 from .provenance import StudyProvenance
 from .ranking import min_ranks
 from .runs import Run, study_runs
@@ -34,7 +35,7 @@ from .ties import (
 from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
-class Study(StudyProvenance, StudyTables):
+class Study(StudyProvenance, StudyTables, StudyImportance):
     """A study in a store: its spec and provenance, and queries over its trials.
 
     Get one with ``Store.study(name)``.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._csv import csv_text
 from .._format import number
+from ..errors import HptrackError
 from ..query import export_rows
 from .context import (
     ERROR_LINES,
@@ -35,12 +36,14 @@ from .context import (
     Score,
     StudyReport,
 )
+from .insight import insight
 from .plots import param_plots
 from .text import MISSING, duration, hash_field, page_names, param_values, timestamp, value_text
 from .timeline import history
 
 if TYPE_CHECKING:
     from ..query import Study, Trial
+    from ..query.importance import Importance
 
 __all__ = ["study_report"]
 
@@ -101,7 +104,16 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         csv=_csv_download(study, trials),
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
+        insight=insight(_importance(study), trials, ranked, metric),
     )
+
+
+def _importance(study: Study) -> Importance | None:
+    """The study's importance, or None when it has too few complete trials for one."""
+    try:
+        return study.importance()
+    except HptrackError:
+        return None
 
 
 def _score(value: float | None) -> str:

@@ -318,6 +318,14 @@ def metric_fold_scores(conn: sqlite3.Connection, study_id: int, metric: str) -> 
     ).fetchall()
 
 
+def complete_params(conn: sqlite3.Connection, study_id: int) -> list[tuple[int, str]]:
+    """(number, params JSON) of every complete trial, by number."""
+    return conn.execute(
+        "SELECT number, params FROM trials WHERE study_id = ? AND status = 'complete' ORDER BY number",
+        (study_id,),
+    ).fetchall()
+
+
 def folds_done(conn: sqlite3.Connection, trial_ids: Sequence[int]) -> dict[int, set[int]]:
     """The folds recorded so far, per trial id."""
     done: dict[int, set[int]] = {}
