@@ -323,6 +323,8 @@ def compare_text(result: Any) -> str:
         ]
         table_text = table(["A/B", "A mean", "B mean", "delta (B-A)", "p (paired)", "params"], rows)
         lines.extend("  " + line for line in table_text.splitlines())
+    if result.importance is not None:
+        lines.append(_agreement_line(result.importance))
     for label, best in (("A", result.best_a), ("B", result.best_b)):
         if best is None:
             lines.append(f"best of {label}: none (no complete trial)")
@@ -334,8 +336,6 @@ def compare_text(result: Any) -> str:
     if result.best_delta is not None:
         lines.append(f"best delta (B-A): {number(result.best_delta, signed=True)}")
     lines.append(result.test_note)
-    if result.importance is not None:
-        lines.append(_agreement_line(result.importance))
     return "\n".join(lines)
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
 from .export import StudyTables
-from .pending import pending_rows
 from .importance import StudyImportance
+from .pending import pending_rows
 from .provenance import StudyProvenance
 from .ranking import min_ranks
 from .runs import Run, study_runs
