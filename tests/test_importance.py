@@ -67,8 +67,8 @@ def analytic_shares() -> dict[tuple[str, ...], float]:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_hptrack_logger() -> None:
-    logging.getLogger("hptrack").setLevel(logging.ERROR)  # the estimators are deterministic
+def _quiet_hptrack_logger(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="hptrack")  # restored after each test
 
 
 def _grid(db: Path, **params: Any) -> str:
