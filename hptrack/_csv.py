@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
 
-__all__ = ["csv_text"]
+__all__ = ["csv_text", "csv_writer"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -39,8 +39,29 @@ def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    write = csv_writer(buffer, columns)
     for row in rows:
-        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+        write(row)
     return buffer.getvalue()
+
+
+def csv_writer(out: TextIO, columns: Sequence[str]) -> Callable[[Mapping[str, Any]], None]:
+    """Write the header of ``columns`` to ``out``; return a function writing one row there.
+
+    Parameters
+    ----------
+    out : text stream
+    columns : sequence of str
+
+    Returns
+    -------
+    callable
+        ``write(row)``: a key the row lacks, and None, are empty cells; lists and dicts JSON.
+    """
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+
+    def write(row: Mapping[str, Any]) -> None:
+        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+
+    return write

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -214,16 +214,20 @@ def export(study: str, store_path: Path, fmt: str, output: Path | None) -> None:
     Example: hptrack export digits-svc --format csv -o results.csv
     """
     with open_store(store_path) as store:
-        rows = store.study(study).export_rows()
-    text = csv_text(rows) if fmt == "csv" else json.dumps(rows, indent=2, allow_nan=False) + "\n"
-    if output is None:
-        click.echo(text, nl=False)
-    else:
+        found = store.study(study)
+        if output is None:
+            found.write_export(sys.stdout, fmt)
+            return
+        partial = output.with_name(f".{output.name}.partial")  # renamed into place when complete
         try:
-            output.write_text(text, encoding="utf-8")
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                n = found.write_export(out, fmt)
+            os.replace(partial, output)
         except OSError as exc:
             raise HptrackError(f"cannot write {str(output)!r}: {exc.strerror}") from exc
-        click.echo(f"wrote {len(rows)} trials to {output}", err=True)
+        finally:
+            partial.unlink(missing_ok=True)  # gone once renamed; else what a failure left
+    click.echo(f"wrote {n} trials to {output}", err=True)
 
 
 @cli.command()

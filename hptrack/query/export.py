@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import MissingDependencyError
 from ..store import json_safe
@@ -42,38 +42,74 @@ def study_cv_results(
     )
 
 
-def export_rows(trials: Sequence[Trial], metrics: Sequence[str]) -> list[dict[str, Any]]:
+def export_rows(
+    trials: Sequence[Trial],
+    metrics: Sequence[str],
+    *,
+    ranks: Mapping[str, Mapping[int, int]] | None = None,
+) -> list[dict[str, Any]]:
     """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``).
 
     ``rank_test_<m>`` ranks the complete trials with a finite mean of ``m``
-    (:func:`~hptrack.query.ranking.min_ranks`); the others have none.
+    (:func:`~hptrack.query.ranking.min_ranks`); the others have none. ``ranks`` gives
+    them by trial number when ``trials`` is one page of a study (:func:`iter_export_rows`).
     """
     param_names = sorted({k for t in trials for k in t.params})
-    rank_of = {m: _export_ranks(trials, m) for m in metrics}
-    rows = []
-    for t in trials:
-        row: dict[str, Any] = {"number": t.number, "status": t.status}
-        for name in param_names:
-            row[f"param_{name}"] = t.params.get(name)
-        row["params"] = json.dumps(t.params, sort_keys=True)
-        for m in metrics:
-            for fold, value in enumerate(t.scores[m]):
-                row[f"split{fold}_test_{m}"] = value
-            row[f"mean_test_{m}"] = t.mean[m]
-            row[f"std_test_{m}"] = t.std[m]
-            row[f"rank_test_{m}"] = rank_of[m].get(t.number)
-        if t.train_scores:
-            _add_train_columns(row, t.train_scores, metrics)
-        for label, values in (("fit_time", t.fit_time), ("score_time", t.score_time)):
-            row[f"mean_{label}"] = _mean_or_none(values)
-            row[f"std_{label}"] = _std_or_none(values)
-        row["seed"] = json.dumps(t.seed, sort_keys=True)
-        row["code_hash"] = t.code_hash
-        row["error"] = next(iter(t.errors.values()), None)
-        if t.origins:
-            row["origin"] = json.dumps(t.origins, sort_keys=True)
-        rows.append(json_safe(row))
-    return rows
+    rank_of = ranks if ranks is not None else {m: _export_ranks(trials, m) for m in metrics}
+    return [_export_row(t, param_names, metrics, rank_of) for t in trials]
+
+
+def _export_row(
+    t: Trial, param_names: Sequence[str], metrics: Sequence[str], rank_of: Mapping[str, Mapping[int, int]]
+) -> dict[str, Any]:
+    """One trial's export row."""
+    row: dict[str, Any] = {"number": t.number, "status": t.status}
+    for name in param_names:
+        row[f"param_{name}"] = t.params.get(name)
+    row["params"] = json.dumps(t.params, sort_keys=True)
+    for m in metrics:
+        for fold, value in enumerate(t.scores[m]):
+            row[f"split{fold}_test_{m}"] = value
+        row[f"mean_test_{m}"] = t.mean[m]
+        row[f"std_test_{m}"] = t.std[m]
+        row[f"rank_test_{m}"] = rank_of[m].get(t.number)
+    if t.train_scores:
+        _add_train_columns(row, t.train_scores, metrics)
+    for label, values in (("fit_time", t.fit_time), ("score_time", t.score_time)):
+        row[f"mean_{label}"] = _mean_or_none(values)
+        row[f"std_{label}"] = _std_or_none(values)
+    row["seed"] = json.dumps(t.seed, sort_keys=True)
+    row["code_hash"] = t.code_hash
+    row["error"] = next(iter(t.errors.values()), None)
+    if t.origins:
+        row["origin"] = json.dumps(t.origins, sort_keys=True)
+    return json_safe(row)
+
+
+def export_columns(
+    param_names: Sequence[str], metrics: Sequence[str], n_folds: int, shapes: Sequence[tuple[bool, bool]]
+) -> list[str]:
+    """The columns a one-shot export lists: the union of the rows' keys in order of first
+    appearance, from the ``(has train scores, has origins)`` shapes of the rows in trial order."""
+    columns: list[str] = []
+    for has_train, has_origin in shapes:
+        folds = [None] * n_folds
+        example = Trial(
+            number=0,
+            params={},
+            status="complete",
+            scores={m: folds for m in metrics},
+            mean=dict.fromkeys(metrics),
+            std=dict.fromkeys(metrics),
+            rank=None,
+            seed={},
+            code_hash=None,
+            train_scores={m: folds for m in metrics} if has_train else None,
+            origins={0: {}} if has_origin else {},
+        )
+        row = _export_row(example, param_names, metrics, {m: {} for m in metrics})
+        columns.extend(k for k in row if k not in columns)
+    return columns
 
 
 def _export_ranks(trials: Sequence[Trial], metric: str) -> dict[int, int]:
@@ -238,6 +274,30 @@ class StudyTables:
             What ``hptrack export STUDY`` writes, one dict per trial in trial order.
         """
         return export_rows(self.trials(), self.metrics)
+
+    def write_export(self, out: TextIO, fmt: str = "csv") -> int:
+        """Write :meth:`export_rows` as CSV or JSON to ``out``, a page of trials at a time.
+
+        The bytes equal ``csv_text(export_rows())`` (or ``json.dumps(rows, indent=2)``), in
+        memory bounded by a page of trials whatever the study's size
+        (:mod:`hptrack.query.streaming`).
+
+        Parameters
+        ----------
+        out : text stream
+            Where to write.
+        fmt : {"csv", "json"}, default "csv"
+
+        Returns
+        -------
+        int
+            The number of trials written.
+        """
+        from .streaming import write_export
+
+        if fmt not in ("csv", "json"):
+            raise ValueError(f"format {fmt!r}: use 'csv' or 'json'")
+        return write_export(self, out, fmt)  # type: ignore[arg-type]
 
     def to_records(self, **filters: Any) -> list[dict[str, Any]]:
         """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).

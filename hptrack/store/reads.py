@@ -220,6 +220,7 @@ def trial_rows(
     number: int | None = None,
     best_first: bool = False,
     limit: int | None = None,
+    after: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """Trial rows: id, number, params, status, score, seed, code_hash, data_hash, started,
     finished, host, pid; by number, or ``best_first`` by score (then number).
@@ -236,9 +237,9 @@ def trial_rows(
             where += f" AND t.status = {statuses[0]!r}"
         else:
             where += f" AND t.status IN ({','.join(repr(s) for s in statuses)})"
-    if number is not None:
-        where += " AND t.number = ?"
-        args.append(int(number))
+    if number is not None or after is not None:  # one trial, or a page after a number
+        where += " AND t.number = ?" if number is not None else " AND t.number > ?"
+        args.append(int(number if number is not None else after))  # type: ignore[arg-type]
     order = " ORDER BY t.score DESC, t.number" if best_first else " ORDER BY t.number"
     if number is not None:
         order = ""
