@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 PAGE = 2000  # trials read and written at a time
 
 
-def trial_pages(study: Study, page: int = PAGE) -> Iterator[list[Trial]]:
-    """The study's trials by number, ``page`` at a time."""
+def trial_pages(study: Study, page: int | None = None) -> Iterator[list[Trial]]:
+    """The study's trials by number, ``page`` (default :data:`PAGE`) at a time."""
+    page = page or PAGE
     after = -1
     while True:
         rows = reads.trial_rows(study._conn, study.id, after=after, limit=page)
