@@ -224,3 +224,19 @@ def test_best_and_top_read_the_score_index_not_every_trial(store):
     for sql in ranked:
         plan = " ".join(str(row[-1]) for row in store.connection.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert "trials_by_score" in plan and "TEMP B-TREE FOR ORDER BY" not in plan, (sql, plan)
+
+
+def test_export_means_and_stds_are_numpys_to_the_bit():
+    import random
+
+    import numpy as np
+
+    from hptrack.query.export import _mean_or_none, _std_or_none
+
+    rng = random.Random(0)
+    for _ in range(20000):  # fewer than 8 folds: the pure-Python path; more: numpy's own
+        values = [rng.random() * 10 ** rng.randint(-6, 2) for _ in range(rng.randint(1, 12))]
+        array = np.array(values)
+        assert _mean_or_none(values) == float(np.average(array))
+        assert _std_or_none(values) == float(np.sqrt(np.average((array - np.average(array)) ** 2)))
+    assert _mean_or_none([1.0, None]) is None and _std_or_none([]) is None

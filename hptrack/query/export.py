@@ -137,21 +137,30 @@ def _add_train_columns(
 
 def _mean_or_none(values: Sequence[float | None]) -> float | None:
     """numpy's mean, None if a value is missing."""
-    import numpy as np
-
     if not values or any(v is None for v in values):
         return None
+    if len(values) < _PAIRWISE:  # numpy sums fewer than 8 values in order: the same float
+        return sum(values) / len(values)  # type: ignore[arg-type]
+    import numpy as np
+
     return float(np.average(np.array(values, dtype=np.float64)))
 
 
 def _std_or_none(values: Sequence[float | None]) -> float | None:
     """numpy's (population) standard deviation, None if a value is missing."""
-    import numpy as np
-
     if not values or any(v is None for v in values):
         return None
+    if len(values) < _PAIRWISE:
+        mean = sum(values) / len(values)  # type: ignore[arg-type]
+        return math.sqrt(sum((v - mean) * (v - mean) for v in values) / len(values))  # type: ignore[operator]
+    import numpy as np
+
     array = np.array(values, dtype=np.float64)
     return float(np.sqrt(np.average((array - np.average(array)) ** 2)))
+
+
+# numpy's pairwise summation adds fewer than this many values one after the other, as sum() does
+_PAIRWISE = 8
 
 
 def cv_results_layout(
