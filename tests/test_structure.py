@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "identity": {"_json", "errors"},
     "spec": {"_json", "errors"},
     "store": {"_json", "errors", "identity", "spec", "_version"},
-    "query": {"_json", "errors", "identity", "spec", "store"},
+    "query": {"_json", "_csv", "errors", "identity", "spec", "store"},
     "run": {"_json", "errors", "identity", "spec", "store", "query"},  # verify reads recorded scores
     "_format": {"_json", "errors", "query", "store"},
     "_csv": set(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
 from ..store import json_safe
@@ -283,30 +283,6 @@ class StudyTables:
             What ``hptrack export STUDY`` writes, one dict per trial in trial order.
         """
         return export_rows(self.trials(), self.metrics)
-
-    def write_export(self, out: TextIO, fmt: str = "csv") -> int:
-        """Write :meth:`export_rows` as CSV or JSON to ``out``, a page of trials at a time.
-
-        The bytes equal ``csv_text(export_rows())`` (or ``json.dumps(rows, indent=2)``), in
-        memory bounded by a page of trials whatever the study's size
-        (:mod:`hptrack.query.streaming`).
-
-        Parameters
-        ----------
-        out : text stream
-            Where to write.
-        fmt : {"csv", "json"}, default "csv"
-
-        Returns
-        -------
-        int
-            The number of trials written.
-        """
-        from .streaming import write_export
-
-        if fmt not in ("csv", "json"):
-            raise ValueError(f"format {fmt!r}: use 'csv' or 'json'")
-        return write_export(self, out, fmt)  # type: ignore[arg-type]
 
     def to_records(self, **filters: Any) -> list[dict[str, Any]]:
         """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).

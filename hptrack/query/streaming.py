@@ -18,13 +18,14 @@ from .export import _export_row, export_columns
 from .ranking import min_ranks
 
 if TYPE_CHECKING:
-    from .study import Study
+    import sqlite3
+
     from .trials import Trial
 
 PAGE = 2000  # trials read and written at a time
 
 
-def trial_pages(study: Study, page: int | None = None) -> Iterator[list[Trial]]:
+def trial_pages(study: StudyExport, page: int | None = None) -> Iterator[list[Trial]]:
     """The study's trials by number, ``page`` (default :data:`PAGE`) at a time."""
     page = page or PAGE
     after = -1
@@ -36,7 +37,7 @@ def trial_pages(study: Study, page: int | None = None) -> Iterator[list[Trial]]:
         after = rows[-1][1]
 
 
-def write_export(study: Study, out: TextIO, fmt: str) -> int:
+def write_export(study: StudyExport, out: TextIO, fmt: str) -> int:
     """Write the study's export (``"csv"`` or ``"json"``) to ``out``; return the number of trials.
 
     Parameters
@@ -58,7 +59,7 @@ def write_export(study: Study, out: TextIO, fmt: str) -> int:
     return _write_json(rows, out)
 
 
-def _first_pass(study: Study) -> tuple[list[str], list[tuple[bool, bool]], dict[str, dict[int, int]]]:
+def _first_pass(study: StudyExport) -> tuple[list[str], list[tuple[bool, bool]], dict[str, dict[int, int]]]:
     """Parameter names, the optional-column shapes in order of first appearance, ranks by metric."""
     names: set[str] = set()
     shapes: list[tuple[bool, bool]] = []
@@ -103,3 +104,38 @@ def _write_json(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
         n += 1
     out.write("\n]\n" if n else "[]\n")
     return n
+
+
+class StudyExport:
+    """:class:`~hptrack.query.Study`'s paged export (mixed in)."""
+
+    _conn: sqlite3.Connection
+    id: int
+    metrics: list[str]
+    n_folds: int
+
+    if TYPE_CHECKING:  # provided by Study, which mixes this class in
+
+        def _build(self, rows: list[tuple[Any, ...]], *, whole_study: bool) -> list[Trial]: ...
+
+    def write_export(self, out: TextIO, fmt: str = "csv") -> int:
+        """Write :meth:`export_rows` as CSV or JSON to ``out``, a page of trials at a time.
+
+        The bytes equal ``csv_text(export_rows())`` (or ``json.dumps(rows, indent=2)``), in
+        memory bounded by a page of trials whatever the study's size
+        (:mod:`hptrack.query.streaming`).
+
+        Parameters
+        ----------
+        out : text stream
+            Where to write.
+        fmt : {"csv", "json"}, default "csv"
+
+        Returns
+        -------
+        int
+            The number of trials written.
+        """
+        if fmt not in ("csv", "json"):
+            raise ValueError(f"format {fmt!r}: use 'csv' or 'json'")
+        return write_export(self, out, fmt)

@@ -22,6 +22,7 @@ from .pending import pending_rows
 from .provenance import StudyProvenance
 from .ranking import min_ranks
 from .runs import Run, study_runs
+from .streaming import StudyExport
 from .summary import StudySummary
 from .ties import (
     ALPHA,
@@ -35,7 +36,7 @@ from .ties import (
 from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
-class Study(StudyProvenance, StudyTables, StudyImportance):
+class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
     """A study in a store: its spec and provenance, and queries over its trials.
 
     Get one with ``Store.study(name)``.

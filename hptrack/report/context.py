@@ -8,10 +8,7 @@ their values (autoescaped). Nothing here reads a store or imports jinja2.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
-
-if TYPE_CHECKING:
-    from .insight import Insight
+from typing import Any, ClassVar
 
 TOP_N = 50  # configurations in the ranking table
 FULL_TABLE_ROWS = 1000  # ranked trials listed in all (collapsible); beyond: the CSV download
@@ -331,7 +328,7 @@ class StudyReport:
     csv: CsvDownload
     n_reused_folds: int  # folds taken from earlier fits instead of refitting
     history: History | None = None  # None: the store recorded no run of this study
-    insight: Insight | None = None  # importance and the analysis figures (None: too few trials)
+    insight: Any = None  # report.insight.Insight: importance and the analysis figures (built there)
 
 
 @dataclass(frozen=True)
