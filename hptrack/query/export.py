@@ -83,7 +83,13 @@ def _export_row(
     row["error"] = next(iter(t.errors.values()), None)
     if t.origins:
         row["origin"] = json.dumps(t.origins, sort_keys=True)
-    return json_safe(row)
+    for key, value in row.items():  # json_safe, on a flat row: NaN and infinities become None
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                row[key] = None
+        elif isinstance(value, (dict, list)):
+            row[key] = json_safe(value)
+    return row
 
 
 def export_columns(
