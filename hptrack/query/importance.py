@@ -35,6 +35,7 @@ from .surrogate import ABSENT, N_TREES, Surrogate, category
 RESAMPLES_EXACT = 200
 RESAMPLES_SURROGATE = 50
 CONFIDENCE = 0.95
+MAX_SURROGATE_TRIALS = 2000  # a larger study's surrogate is fitted to a seeded sample of its trials
 
 
 @dataclass(frozen=True)
@@ -202,13 +203,18 @@ def compute_importance(
     else:
         resamples = RESAMPLES_SURROGATE if resamples is None else 0
         weights = _fold_weights(rng, k, resamples)
-        design = Surrogate(names, numbers, params, set(log_scaled), seed)
+        fitted = numbers
+        if len(numbers) > MAX_SURROGATE_TRIALS:  # a seeded sample: the forest needs no more
+            rows = np.sort(rng.choice(len(numbers), MAX_SURROGATE_TRIALS, replace=False))
+            fitted, scores = [numbers[i] for i in rows], scores[rows]
+        design = Surrogate(names, fitted, params, set(log_scaled), seed)
         means = design.predict_cells(scores @ weights.T)
         mains, pairs = _decompose(means)
         method = "surrogate"
+        sample = f" (a seeded sample of {len(fitted)})" if len(fitted) < len(numbers) else ""
         note = (
             f"functional ANOVA of a random-forest surrogate ({N_TREES} trees, seed {seed}) fitted "
-            f"to {len(numbers)} complete trials"
+            f"to {len(numbers)} complete trials{sample}"
         )
     main_shares = [_share((names[i],), mains[i]) for i in range(len(names))]
     pair_shares = [_share((names[i], names[j]), v) for (i, j), v in pairs.items()]
@@ -422,7 +428,7 @@ class StudyImportance:
 
         def _check_metric(self, metric: str) -> str: ...
 
-    def importance(self, metric: str | None = None) -> Importance:
+    def importance(self, metric: str | None = None, *, trials: Sequence[Any] | None = None) -> Importance:
         """Which parameters matter: each one's share of the variance of the mean test score.
 
         Exact functional ANOVA when the complete trials form a full factorial design (a
@@ -434,6 +440,8 @@ class StudyImportance:
         ----------
         metric : str, optional
             Default: the ranking metric.
+        trials : sequence of Trial, optional
+            The study's trials, when already read (:meth:`trials`): not read again.
 
         Returns
         -------
@@ -453,8 +461,13 @@ class StudyImportance:
         from .ties import fold_scores_by_trial
 
         metric = self._check_metric(metric) if metric is not None else self.metric
-        folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
-        params = {number: json.loads(text) for number, text in reads.complete_params(self._conn, self.id)}
+        if trials is not None:
+            complete = [t for t in trials if t.status == "complete"]
+            params = {t.number: t.params for t in complete}
+            folds = {t.number: [math.nan if v is None else v for v in t.scores[metric]] for t in complete}
+        else:
+            folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
+            params = {number: json.loads(text) for number, text in reads.complete_params(self._conn, self.id)}
         return compute_importance(
             study=self.name,
             metric=metric,

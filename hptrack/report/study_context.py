@@ -104,14 +104,14 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         csv=_csv_download(study, trials),
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
-        insight=insight(_importance(study), trials, ranked, metric),
+        insight=insight(_importance(study, trials), trials, ranked, metric),
     )
 
 
-def _importance(study: Study) -> Importance | None:
+def _importance(study: Study, trials: Sequence[Trial]) -> Importance | None:
     """The study's importance, or None when it has too few complete trials for one."""
     try:
-        return study.importance()
+        return study.importance(trials=trials)
     except HptrackError:
         return None
 
