@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-__all__ = ["csv_text", "csv_writer"]
+__all__ = ["csv_table", "csv_text", "csv_writer"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -65,3 +65,23 @@ def csv_writer(out: TextIO, columns: Sequence[str]) -> Callable[[Mapping[str, An
         writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
 
     return write
+
+
+def csv_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A header and value lists as CSV text, written as :func:`csv_text` writes dict rows.
+
+    Parameters
+    ----------
+    columns : sequence of str
+    rows : iterable of sequences
+        One value per column; None is an empty cell; lists and dicts are written as JSON.
+
+    Returns
+    -------
+    str
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([json.dumps(v) if isinstance(v, (list, dict)) else v for v in row] for row in rows)
+    return buffer.getvalue()

@@ -144,25 +144,32 @@ def build_trials(
     per_fold = _FoldArrays(folds, index, shape)
     means = {m: np.average(a, axis=1) for m, a in test.items()}
     stds = {m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1)) for m, a in test.items()}
+    # Python floats once per array (tolist), not element by element per trial
+    test_rows = {m: a.tolist() for m, a in test.items()}
+    train_rows = {m: a.tolist() for m, a in train.items()}
+    fit_rows, score_rows = per_fold.fit.tolist(), per_fold.score_time.tolist()
+    have_all = per_fold.have.all(axis=1).tolist()
+    mean_rows = {m: a.tolist() for m, a in means.items()}
+    std_rows = {m: a.tolist() for m, a in stds.items()}
     out: list[Trial] = []
     for i, row in enumerate(rows):
         _id, number, params, status, _score, seed, code_hash, data_hash, started, finished, host, pid = row
-        complete_folds = bool(per_fold.have[i].all())
+        complete_folds = have_all[i]
         out.append(
             Trial(
                 number=number,
                 params=json.loads(params),
                 status=status,
-                scores={m: _folds_of(a, i) for m, a in test.items()},
-                mean={m: float(means[m][i]) if complete_folds else None for m in test},
-                std={m: float(stds[m][i]) if complete_folds else None for m in test},
+                scores={m: _folds_of(a, i) for m, a in test_rows.items()},
+                mean={m: mean_rows[m][i] if complete_folds else None for m in test},
+                std={m: std_rows[m][i] if complete_folds else None for m in test},
                 rank=ranks[i],
                 seed=json.loads(seed) if seed else {},
                 code_hash=code_hash,
                 data_hash=data_hash,
-                train_scores={m: _folds_of(a, i) for m, a in train.items()} if train else None,
-                fit_time=_folds_of(per_fold.fit, i),
-                score_time=_folds_of(per_fold.score_time, i),
+                train_scores={m: _folds_of(a, i) for m, a in train_rows.items()} if train else None,
+                fit_time=_folds_of(fit_rows, i),
+                score_time=_folds_of(score_rows, i),
                 errors=per_fold.errors.get(i, {}),
                 origins=per_fold.origins.get(i, {}),
                 score_errors=per_fold.score_errors.get(i, {}),
@@ -175,9 +182,9 @@ def build_trials(
     return out
 
 
-def _folds_of(array: Any, i: int) -> list[float | None]:
-    """Row ``i`` of an (n_trials, n_folds) array as floats, None for NaN."""
-    return [None if math.isnan(v) else float(v) for v in array[i]]
+def _folds_of(rows: list[list[float]], i: int) -> list[float | None]:
+    """Row ``i`` of an (n_trials, n_folds) array's ``tolist()`` as floats, None for NaN."""
+    return [None if v != v else v for v in rows[i]]  # v != v: NaN
 
 
 def _score_arrays(

@@ -172,13 +172,19 @@ def insight(
     Insight
     """
     order = importance.ranking() if importance is not None else sorted({k for t in ranked for k in t.params})
-    varying = [name for name in order if len({value_text(t.params.get(name)) for t in ranked}) > 1]
+    varying = [name for name in order if _varies(name, ranked)]
     return Insight(
         importance=_importance_chart(importance) if importance is not None else None,
         heatmap=_heatmap(ranked, varying[0], varying[1], metric) if len(varying) >= 2 else None,
         history=_history(trials, metric),
         parallel=_parallel(ranked[:TOP_CONFIGS], varying[:MAX_AXES], metric) if ranked and varying else None,
     )
+
+
+def _varies(name: str, trials: Sequence[Trial]) -> bool:
+    """Whether the trials take more than one value of parameter ``name``."""
+    first = value_text(trials[0].params.get(name)) if trials else None
+    return any(value_text(t.params.get(name)) != first for t in trials)
 
 
 # --------------------------------------------------------------------------- importance

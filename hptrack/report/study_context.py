@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._csv import csv_text
+from .._csv import csv_table
 from .._format import number
 from ..errors import HptrackError
 from ..query import export_rows
@@ -254,7 +254,7 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
     """
     rows = export_rows(trials, study.metrics)
     columns = _download_columns(rows, study.metrics, study.n_folds)
-    text = csv_text([{c: _download_cell(c, row.get(c)) for c in columns} for row in rows])
+    text = csv_table(columns, ([_download_cell(c, row.get(c)) for c in columns] for row in rows))
     slug = page_names([study.name])[study.name].removesuffix(".html")
     return CsvDownload(
         href="data:text/csv;charset=utf-8," + _UNSAFE_IN_URL.sub(_percent, text),
