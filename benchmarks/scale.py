@@ -188,10 +188,12 @@ def _vacuumed_size(path: Path) -> int:
 
 
 def _fold_scores(path: Path) -> int:
+    """Fold scores in a store: rows of hptrack's ``fold_scores`` view (one per trial, fold and
+    metric, whatever the schema keeps inline), or the minimal schema's fold rows."""
     conn = sqlite3.connect(path)
     try:
-        return int(conn.execute("SELECT count(*) FROM scores").fetchone()[0])
-    except sqlite3.OperationalError:  # a schema without a scores table: count fold rows
+        return int(conn.execute("SELECT count(*) FROM fold_scores").fetchone()[0])
+    except sqlite3.OperationalError:  # the minimal schema: one score per fold row
         return int(conn.execute("SELECT count(*) FROM folds").fetchone()[0])
     finally:
         conn.close()
