@@ -220,7 +220,9 @@ def write_synthetic(folder: Path, n: int, n_folds: int = 5) -> Path:
     with Writer(path) as writer:
         stored, _ = open_study(writer, plan)
         with writer.run_record(stored.id, "benchmarks/scale.py w8"):
-            while claims := writer.claim(stored.id, 2000, code_hash=plan.code_hash, data_hash=plan.data_hash):
+            while claims := writer.claim(
+                stored.id, 2000, code_hash=plan.code_hash, data_hash=plan.data_hash, params_of=plan.trial_row
+            ):
                 keys = plan.fold_keys((c.number, k) for c in claims for k in range(n_folds))
                 folds = [
                     (
