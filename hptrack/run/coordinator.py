@@ -56,7 +56,7 @@ def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change:
     DriftError
         The data, splits or code differ.
     """
-    changed = diff_specs(stored.spec, plan.spec)
+    changed = [] if stored.spec == plan.spec else diff_specs(stored.spec, plan.spec)
     if changed:
         error = SpecMismatchError(stored.name, changed)
         if all(f.split(".")[0] in _EXTENDING_FIELDS for f in changed):
