@@ -62,7 +62,7 @@ def csv_writer(out: TextIO, columns: Sequence[str]) -> Callable[[Mapping[str, An
     writer.writeheader()
 
     def write(row: Mapping[str, Any]) -> None:
-        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
 
     return write
 
@@ -83,5 +83,10 @@ def csv_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([json.dumps(v) if isinstance(v, (list, dict)) else v for v in row] for row in rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A value as a CSV cell: lists and dicts as JSON, anything else as the csv module writes it."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else value

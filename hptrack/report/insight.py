@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._format import number
-from .plots import px
+from .plots import px, truncate
 from .text import value_text
 
 if TYPE_CHECKING:
@@ -304,9 +304,9 @@ def _heatmap(ranked: Sequence[Trial], x_param: str, y_param: str, metric: str) -
         x_param=x_param,
         y_param=y_param,
         cells=tuple(cells),
-        x_labels=tuple((px(left + (i + 0.5) * cw), _short(label)) for i, label in enumerate(x_labels)),
+        x_labels=tuple((px(left + (i + 0.5) * cw), _label(label)) for i, label in enumerate(x_labels)),
         y_labels=tuple(
-            (px(top + (len(y_labels) - 1 - j + 0.5) * ch), _short(label)) for j, label in enumerate(y_labels)
+            (px(top + (len(y_labels) - 1 - j + 0.5) * ch), _label(label)) for j, label in enumerate(y_labels)
         ),
         x_title=(px(left + (_WIDTH - 20 - left) / 2), px(bottom + 32)),
         legend=legend,
@@ -389,7 +389,7 @@ def _parallel(top_trials: Sequence[Trial], names: Sequence[str], metric: str) ->
         values = [t.mean[metric] if k == len(names) else t.params.get(name) for t in scored]
         position, ticks = _axis(values, top, bottom)
         positions.append(position)
-        axes.append(Axis(px(left + k * step), _short(name), ticks))
+        axes.append(Axis(px(left + k * step), _label(name), ticks))
     scores = [t.mean[metric] for t in scored]
     lo, hi = min(scores), max(scores)
     lines = []
@@ -432,7 +432,7 @@ def _axis(values: Sequence[Any], top: float, bottom: float) -> tuple[Any, tuple[
     def y_cat(v: Any) -> float:
         return ys[value_text(v)]
 
-    return y_cat, tuple((px(ys[lv]), _short(lv)) for lv in levels)
+    return y_cat, tuple((px(ys[lv]), _label(lv)) for lv in levels)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -442,9 +442,9 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _short(text: str, limit: int = 14) -> str:
-    """A label cut to ``limit`` characters."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _label(text: str) -> str:
+    """An axis or parameter label cut to 14 characters (:func:`~hptrack.report.plots.truncate`)."""
+    return truncate(text, 14)
 
 
 def _shade(t: float) -> int:

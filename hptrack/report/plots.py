@@ -19,7 +19,7 @@ from .text import MISSING, value_text
 if TYPE_CHECKING:
     from ..query import Trial
 
-__all__ = ["MAX_FOLD_DOTS", "MAX_PLOT_TRIALS", "PLOT_BINS", "param_plot", "param_plots", "px"]
+__all__ = ["MAX_FOLD_DOTS", "MAX_PLOT_TRIALS", "PLOT_BINS", "param_plot", "param_plots", "px", "truncate"]
 
 MAX_PLOT_TRIALS = 300  # above this many trials a plot aggregates the trials at each value
 MAX_FOLD_DOTS = 1500  # fold scores drawn in one plot at most (else means only)
@@ -326,13 +326,13 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
     slot = (_RIGHT - _LEFT) / max(len(labels), 1)
     position = {key: _LEFT + (i + 0.5) * slot for i, key in enumerate(labels)}
     rotate = len(labels) > 6 or any(len(label) > 8 for label in labels.values())
-    ticks = [(position[key], _truncate(label)) for key, label in labels.items()]
+    ticks = [(position[key], truncate(label)) for key, label in labels.items()]
     return "categorical", [position[key] for key in keys], ticks, rotate
 
 
-def _truncate(text: str) -> str:
-    """A categorical tick label cut to ``_MAX_LABEL`` characters."""
-    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+def truncate(text: str, limit: int = _MAX_LABEL) -> str:
+    """A label cut to ``limit`` characters (default ``_MAX_LABEL``, a categorical tick's), ending in "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- aggregated plots
