@@ -135,4 +135,4 @@ class _RecordingSearch:
             raise NotFittedError(
                 f"This {type(self).__name__} instance has not recorded a study yet; call fit first"
             )
-        return Store(path).study(name)
+        return Store(path, readonly=True).study(name)  # for queries: no write lock taken
