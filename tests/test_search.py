@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -331,6 +334,38 @@ def test_fitting_the_same_search_again_fits_nothing_new(tmp_path):
     with Store(db) as store:
         assert [s.name for s in store.studies()] == [first.recorded_study().name]
         assert store.study(first.recorded_study().name).counts()["complete"] == len(ParameterGrid(GRID))
+
+
+def _studies_in_main_file(db: Path) -> int:
+    """Studies the store file itself holds, its -wal ignored (``immutable=1``), as a copy of it would."""
+    conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM studies").fetchone()[0])
+    except sqlite3.OperationalError:  # no such table: the schema itself is still in the -wal
+        return 0
+    finally:
+        conn.close()
+
+
+def test_the_store_file_itself_holds_a_fit_soon_after_it_returns(tmp_path):
+    db = tmp_path / "x.db"
+    hptrack.GridSearchCV(SVC(), SMALL, cv=3, store=db).fit(X_IRIS, Y_IRIS)
+    deadline = time.monotonic() + 10  # checkpointed in the background once fits go quiet (~0.25 s)
+    while _studies_in_main_file(db) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _studies_in_main_file(db) == 1
+
+
+def test_a_process_that_fits_and_exits_leaves_everything_in_the_store_file(tmp_path):
+    db = tmp_path / "x.db"
+    script = (
+        "import hptrack; from sklearn.datasets import load_iris; from sklearn.svm import SVC\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        f"hptrack.GridSearchCV(SVC(), {SMALL!r}, cv=3, store={str(db)!r}).fit(X, y)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)
+    assert not Path(f"{db}-wal").exists()
+    assert _studies_in_main_file(db) == 1
 
 
 def test_study_argument_names_the_study(tmp_path):

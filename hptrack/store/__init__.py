@@ -44,12 +44,12 @@ from __future__ import annotations
 from typing import Any
 
 from ._codec import rounded_seconds
+from ._kept import keep_wal_open
 from ._sqlite import (
     BUSY_TIMEOUT_SECONDS,
     DEFAULT_STORE,
     default_store_path,
     header_user_version,
-    keep_wal_open,
     open_readonly,
     open_writable,
 )

@@ -9,7 +9,6 @@ header parsing here is the only one: :func:`header_user_version` serves the merg
 
 from __future__ import annotations
 
-import atexit
 import os
 import sqlite3
 from pathlib import Path
@@ -455,31 +454,3 @@ def _upgraded_copy(path: Path, conn: _Connection) -> _Connection:
         raise
     memory.execute("PRAGMA query_only = ON")
     return memory
-
-
-_KEPT_OPEN: dict[str, sqlite3.Connection] = {}
-
-
-def keep_wal_open(path: Path) -> None:
-    """Hold one idle connection to the store at ``path`` until this process exits.
-
-    The last connection to close a WAL-mode file checkpoints it and deletes its ``-wal``;
-    the next writer recreates and syncs it. A process that opens a writer per small
-    search (a drop-in fit inside nested cross-validation) paid that twice per search.
-    The held connection never holds a transaction, so it blocks no checkpoint; writers
-    still checkpoint on close (:meth:`hptrack.store.Writer.close`), so the store file
-    itself holds every commit.
-    """
-    key = os.path.realpath(path)
-    if key in _KEPT_OPEN:
-        return
-    conn = sqlite3.connect(key, check_same_thread=False)
-    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file and its WAL index
-    _KEPT_OPEN[key] = conn
-
-
-@atexit.register
-def _close_kept() -> None:
-    for conn in _KEPT_OPEN.values():
-        conn.close()
-    _KEPT_OPEN.clear()

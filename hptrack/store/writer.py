@@ -22,6 +22,7 @@ from .._json import canonical_json, sha256_text
 from ..errors import StoreError
 from . import fold_keys, reads
 from ._codec import now_us
+from ._kept import checkpoint
 from ._sqlite import default_store_path, open_readonly, open_writable
 from .claims import ParamsOf, add_trials, materialise
 from .commits import ensure_metrics
@@ -91,10 +92,7 @@ class Writer:
     def close(self) -> None:
         """Close the connection, with the store file holding every commit (a WAL checkpoint)."""
         if self._db is not None:
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:  # another process is checkpointing: it will finish the job
-                pass
+            checkpoint(self._conn, self.path)
         self._conn.close()
 
     def __enter__(self) -> Writer:
