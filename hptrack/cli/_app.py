@@ -99,7 +99,38 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 no_reuse_option = click.option(
     "--no-reuse",
     is_flag=True,
-    help="Fit every fold, even one the store already evaluated with the same key.",
+    help="Fit every fold, even one the store already evaluated with the same key, and every "
+    "pipeline step, even one another configuration fitted on the same fold.",
+)
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+class ByteSize(click.ParamType):
+    """A memory size: ``512M``, ``2G``, ``1.5GiB``, ``100000`` (bytes); 0 turns a cache off."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+        unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+        try:
+            number = float(text[: len(text) - len(unit)])
+        except ValueError:
+            number = -1.0
+        if not number >= 0 or number == float("inf"):
+            self.fail(f"{value!r} is not a size: give bytes or a number with K, M, G or T (512M, 2G; 0: off)")
+        return int(number * _SIZE_UNITS[unit])
+
+
+cache_mem_option = click.option(
+    "--cache-mem",
+    type=ByteSize(),
+    default="1G",
+    show_default=True,
+    help="Memory for fitted pipeline steps shared between configurations, per process (0: off).",
 )
 
 

@@ -13,6 +13,7 @@ from .. import _format
 from ..errors import DriftError, HptrackError
 from ._app import (
     RESUME_HINT,
+    cache_mem_option,
     cli,
     dask_client,
     dask_option,
@@ -42,6 +43,7 @@ def _run(
     report: Path | None,
     dask: str | None = None,
     reuse: bool = True,
+    cache_mem: int | None = None,
     command: tuple[str, str] = ("resume", ""),
     spec_file: str = "SPEC.toml",
 ) -> None:
@@ -64,7 +66,12 @@ def _run(
                 remaining if max_trials is None else min(remaining, max_trials), plan.name
             )
             with bar:
-                options = {"n_jobs": n_jobs, "max_trials": max_trials, "retry_failed": retry_failed}
+                options = {
+                    "n_jobs": n_jobs,
+                    "max_trials": max_trials,
+                    "retry_failed": retry_failed,
+                    "cache_mem": cache_mem,
+                }
                 summary = _run_plan(writer, plan, options, allow_code_change, on_fold, client, reuse)
             study = store.study(plan.name)
             all_failed = _all_failed(summary, study)
@@ -172,6 +179,12 @@ def _print_summary(summary: Any, state: str) -> None:
             "the store had them evaluated without those scores",
             err=True,
         )
+    if summary.prefix_reused:
+        click.echo(
+            f"pipeline prefixes: {summary.prefix_reused} step fit(s) taken from the cache, "
+            f"{summary.prefix_fitted} fitted",
+            err=True,
+        )
     if summary.recovered:
         click.echo(f"re-ran trial(s) abandoned by dead workers: {summary.recovered}", err=True)
 
@@ -239,6 +252,7 @@ def _write_report(store: Store, names: list[str], out: Path) -> None:
 @click.option("--allow-code-change", is_flag=True, help="Continue although code or data changed.")
 @dask_option
 @no_reuse_option
+@cache_mem_option
 def run(
     spec: Path,
     store_path: Path,
@@ -248,6 +262,7 @@ def run(
     allow_code_change: bool,
     dask: str | None,
     no_reuse: bool,
+    cache_mem: int,
 ) -> None:
     """Run the study SPEC (a TOML file), or resume it if it already exists.
 
@@ -276,6 +291,7 @@ def run(
         report=report,
         dask=dask,
         reuse=not no_reuse,
+        cache_mem=cache_mem,
         command=("run", str(spec)),
         spec_file=str(spec),
     )
@@ -290,6 +306,7 @@ def run(
 @click.option("--allow-code-change", is_flag=True, help="Continue although code or data changed.")
 @dask_option
 @no_reuse_option
+@cache_mem_option
 def resume(
     study: str,
     store_path: Path,
@@ -299,6 +316,7 @@ def resume(
     allow_code_change: bool,
     dask: str | None,
     no_reuse: bool,
+    cache_mem: int,
 ) -> None:
     """Continue STUDY from the spec stored in the store (no spec file needed).
 
@@ -319,6 +337,7 @@ def resume(
         report=None,
         dask=dask,
         reuse=not no_reuse,
+        cache_mem=cache_mem,
         command=("resume", study),
         spec_file=_stored_spec_file(stored.provenance),
     )

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from ..errors import DriftError, SpecError, SpecMismatchError
@@ -138,6 +139,7 @@ def run_plan(
     on_fold: OnFold | None = None,
     dask: Any = None,
     reuse: bool = True,
+    cache_mem: int | None = None,
 ) -> RunSummary:
     """Run every pending trial of ``plan``'s study (creating it first if needed).
 
@@ -165,7 +167,11 @@ def run_plan(
     reuse : bool, default=True
         Copy a fold's result from any study of the store that already evaluated the
         same content key (:meth:`StudyPlan.fold_keys`) instead of fitting it; the copy
-        records its origin. False fits every fold (the keys are still recorded).
+        records its origin. False fits every fold (the keys are still recorded), and
+        shares no pipeline prefix between configurations either.
+    cache_mem : int, optional
+        The memory cap, in bytes, of each process's cache of fitted pipeline prefixes
+        (:mod:`hptrack.run.prefix`; default 1 GiB). 0 turns the cache off.
 
     Raises
     ------
@@ -177,14 +183,17 @@ def run_plan(
     if max_trials is not None and max_trials < 0:
         raise SpecError(f"max_trials = {max_trials!r} must be >= 0")
     start = time.perf_counter()
+    if not reuse or cache_mem is not None:
+        plan = replace(plan, cache_bytes=0 if not reuse else int(cache_mem or 0))
     stored, created, plan = _open(store, plan, allow_code_change=allow_code_change)
     recovered = _prepare(store, stored, retry_failed=retry_failed)
     executor = make_executor(n_jobs, dask)
     run = _Run(store, plan, stored, on_fold=on_fold, reuse=reuse)
     beat = store.heartbeat_thread()
     try:
-        for tasks in run.batches(_batch_size(executor), max_trials):
+        for tasks in run.batches(_batch_size(executor, plan), max_trials):
             run.commit_fitted(executor.run(plan, run.commit_reused(tasks)))
+            run.count_prefix_fits()
     finally:
         executor.close()
         beat.stop()
@@ -202,10 +211,13 @@ def _prepare(store: Writer, stored: StoredStudy, *, retry_failed: bool) -> list[
     return recovered
 
 
-def _batch_size(executor: SerialExecutor) -> int:
+def _batch_size(executor: SerialExecutor, plan: StudyPlan) -> int:
     """Trials claimed per transaction: a few in this process; enough for parallel workers
-    that the idle tail at the end of each batch stays small."""
-    return 4 if executor.workers == 1 else executor.workers * 16
+    that the idle tail at the end of each batch stays small, or for the configurations of
+    a batch to share pipeline prefixes (:func:`~hptrack.run.prefix.schedule`)."""
+    if executor.workers == 1:
+        return 4 if plan.inputs.prefix is None else 32
+    return executor.workers * 16
 
 
 class _Run:
@@ -220,6 +232,8 @@ class _Run:
         self.claimed: dict[int, int] = {}  # trial_id -> folds still to commit
         self.keys: dict[tuple[int, int], str] = {}  # (number, fold) -> fold key, this batch
         self.finished = self.fitted = self.reused = self.refit = 0
+        self.prefix_fitted = self.prefix_reused = 0  # pipeline prefix steps, this run
+        self._prefix_counted = (0, 0)  # what count_prefix_fits has written so far
         self.refit_metrics: set[str] = set()
 
     def batches(self, size: int, max_trials: int | None) -> Iterator[list[FoldTask]]:
@@ -276,6 +290,8 @@ class _Run:
                 fold_key=self.keys.get((result.number, result.fold)),
                 score_errors=result.score_errors,
             )
+            self.prefix_fitted += result.prefix_fitted
+            self.prefix_reused += result.prefix_reused
             status = self.commit(result, record, fitted=True)
             if result.exception is not None:  # error_score="raise", now recorded
                 if status is None:
@@ -297,6 +313,14 @@ class _Run:
         if self.on_fold is not None:
             self.on_fold(result, status)
         return status
+
+    def count_prefix_fits(self) -> None:
+        """Add the prefix fits done and saved since the last call to the run's record."""
+        fitted, reused = self.prefix_fitted, self.prefix_reused
+        done_fitted, done_reused = self._prefix_counted
+        if (fitted, reused) != (done_fitted, done_reused):
+            self.store.count_prefix_fits(fitted - done_fitted, reused - done_reused)
+            self._prefix_counted = (fitted, reused)
 
     def release(self) -> None:
         """Return the trials this run claimed but did not finish to pending."""
@@ -320,4 +344,6 @@ class _Run:
             folds_reused=self.reused,
             folds_refit=self.refit,
             refit_metrics=tuple(sorted(self.refit_metrics)),
+            prefix_fitted=self.prefix_fitted,
+            prefix_reused=self.prefix_reused,
         )

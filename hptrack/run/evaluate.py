@@ -24,6 +24,17 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_validate
 
+from .prefix import (
+    DEFAULT_CACHE_BYTES,
+    FoldMemory,
+    SharedPrefix,
+    fold_root,
+    pipeline_steps,
+    plain_scorer,
+    shared_cache,
+    shared_prefix,
+)
+
 # scikit-learn >= 1.9 passes a ``sample_weight`` fit param on to the scorers that accept
 # it (``BaseSearchCV._get_routed_params_for_fit``); older versions score unweighted.
 SEARCH_WEIGHTS_SCORES = hasattr(GridSearchCV, "_check_scorers_accept_sample_weight")
@@ -57,6 +68,8 @@ class FoldResult:
     error: str | None = None
     exception: BaseException | None = None  # with error_score="raise": re-raised after recording
     score_errors: dict[str, str] | None = None  # metric -> traceback of its failing scorer
+    prefix_fitted: int = 0  # pipeline prefix steps fitted (and cached) by this fold
+    prefix_reused: int = 0  # pipeline prefix steps taken from the prefix cache
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,12 @@ class FoldInputs:
         Also score the training rows.
     fit_params : dict
         Passed to the estimator's ``fit`` (fold-split as scikit-learn does).
+    prefix : str, optional
+        The plan's prefix identity (:func:`~hptrack.run.prefix.plan_prefix`): a pipeline's
+        fitted steps before its final one are shared between configurations through this
+        process's :class:`~hptrack.run.prefix.PrefixCache`. None fits every step every time.
+    cache_bytes : int
+        The prefix cache's memory cap in this process.
     """
 
     estimator: Any
@@ -117,6 +136,8 @@ class FoldInputs:
     error_score: float | str = math.nan
     return_train_score: bool = False
     fit_params: Mapping[str, Any] = field(default_factory=dict)
+    prefix: str | None = None
+    cache_bytes: int = DEFAULT_CACHE_BYTES
 
     def evaluate(
         self,
@@ -142,6 +163,9 @@ class FoldInputs:
             As :func:`evaluate_fold`.
         """
         train, test = self.splits[task.fold]
+        memory = None
+        if self.prefix is not None:
+            memory = FoldMemory(shared_cache(self.cache_bytes), fold_root(self.prefix, task.fold))
         return evaluate_fold(
             task,
             self.estimator,
@@ -153,6 +177,7 @@ class FoldInputs:
             error_score=self.error_score if error_score is None else error_score,
             return_train_score=self.return_train_score if return_train_score is None else return_train_score,
             fit_params=self.fit_params,
+            memory=memory,
         )
 
 
@@ -173,6 +198,29 @@ def evaluate_task(inputs: FoldInputs, task: FoldTask) -> FoldResult:
     return inputs.evaluate(task)
 
 
+def evaluate_tasks(inputs: FoldInputs, tasks: list[FoldTask]) -> list[FoldResult]:
+    """``inputs.evaluate(task)`` for each task in turn, in one process (a scheduled chunk).
+
+    Parameters
+    ----------
+    inputs : FoldInputs
+        The plan's fold inputs.
+    tasks : list of FoldTask
+        Tasks that share a pipeline prefix (:func:`~hptrack.run.prefix.schedule`).
+
+    Returns
+    -------
+    list of FoldResult
+        In the order of ``tasks``; an ``error_score="raise"`` failure ends the chunk there.
+    """
+    results = []
+    for task in tasks:
+        results.append(inputs.evaluate(task))
+        if results[-1].exception is not None:
+            break
+    return results
+
+
 def evaluate_fold(
     task: FoldTask,
     estimator: Any,
@@ -185,6 +233,7 @@ def evaluate_fold(
     error_score: float | str = math.nan,
     return_train_score: bool = False,
     fit_params: Mapping[str, Any] | None = None,
+    memory: FoldMemory | None = None,
 ) -> FoldResult:
     """Fit ``clone(estimator).set_params(**task.params)`` on ``train``; score on ``test``.
 
@@ -215,6 +264,9 @@ def evaluate_fold(
         Also score the ``train`` rows.
     fit_params : mapping, optional
         Passed to the estimator's ``fit``.
+    memory : FoldMemory, optional
+        A pipeline's ``memory`` for this fold: its prefix steps come from (and go to) the
+        prefix cache, and so do their transforms of the fold's test (and train) rows.
 
     Returns
     -------
@@ -224,10 +276,10 @@ def evaluate_fold(
     start = time.perf_counter()
     fit_params = dict(fit_params) if fit_params else {}
     try:
-        fitted, fit_time = _fit(task.params, estimator, X, y, (train, test), fit_params)
+        fitted, fit_time = _fit(task.params, estimator, X, y, (train, test), fit_params, memory)
     except Exception as raised:
         return _failed(task, scorers, raised, error_score, return_train_score, time.perf_counter() - start)
-    score = _FoldScorer(fitted, X, y, scorers, fit_params, error_score)
+    score = _FoldScorer(fitted, X, y, scorers, fit_params, error_score, shared_prefix(fitted, memory))
     score_start = time.perf_counter()
     test_scores, score_errors = score(test, train)
     score_time = time.perf_counter() - score_start
@@ -248,6 +300,8 @@ def evaluate_fold(
         fit_time=fit_time,
         score_time=score_time,
         score_errors=score_errors or None,
+        prefix_fitted=memory.fitted if memory is not None else 0,
+        prefix_reused=memory.reused if memory is not None else 0,
     )
 
 
@@ -258,9 +312,12 @@ def _fit(
     y: Any,
     split: tuple[Any, Any],
     fit_params: Mapping[str, Any],
+    memory: FoldMemory | None = None,
 ) -> tuple[Any, float]:
     """``(fitted clone, fit time)``: ``cross_validate`` on the one split; a failing fit raises."""
     model = clone(estimator).set_params(**clone(dict(params), safe=False))
+    if memory is not None and pipeline_steps(model):
+        model.set_params(memory=memory)
     out = cross_validate(
         model,
         X,
@@ -309,8 +366,9 @@ class _FoldScorer:
         scorers: Mapping[str, Any],
         fit_params: Mapping[str, Any],
         error_score: float | str,
+        prefix: SharedPrefix | None = None,
     ) -> None:
-        self.fitted, self.X, self.y, self.scorers = fitted, X, y, scorers
+        self.fitted, self.X, self.y, self.scorers, self.prefix = fitted, X, y, scorers, prefix
         self.weights = fit_params.get("sample_weight") if SEARCH_WEIGHTS_SCORES else None
         self.weighted = {
             m for m, s in scorers.items() if self.weights is not None and accepts_sample_weight(s)
@@ -327,10 +385,17 @@ class _FoldScorer:
         scores: dict[str, float] = {}
         errors: dict[str, str] = {}
         shared: dict[int, Any] = {}  # a dict-returning callable is called once for all its keys
+        transformed: list[Any] = []  # the shared prefix's transform of X_part, computed once
         for metric, scorer in self.scorers.items():
             use = kwargs if metric in self.weighted else {}
+            estimator, X_scored = self.fitted, X_part
             try:
-                scores[metric] = self._score(scorer, X_part, y_part, use, shared)
+                if self.prefix is not None and plain_scorer(scorer):
+                    if not transformed:
+                        rows = "test" if other is not None else "train"
+                        transformed.append(self.prefix.transform(X_part, rows))
+                    estimator, X_scored = self.prefix.final, transformed[0]
+                scores[metric] = self._score(scorer, estimator, X_scored, y_part, use, shared)
             except Exception as exc:
                 if self.raised is None:
                     self.raised = exc
@@ -338,13 +403,15 @@ class _FoldScorer:
                 errors[metric] = _format_scorer_error(exc)
         return scores, errors
 
-    def _score(self, scorer: Any, X: Any, y: Any, kwargs: Mapping[str, Any], shared: dict[int, Any]) -> float:
+    def _score(
+        self, scorer: Any, estimator: Any, X: Any, y: Any, kwargs: Mapping[str, Any], shared: dict[int, Any]
+    ) -> float:
         """One metric's score; a :class:`ScoreKey` reuses its callable's one call in ``shared``."""
         if not isinstance(scorer, ScoreKey):
-            return _float(_call(scorer, self.fitted, X, y, kwargs))
+            return _float(_call(scorer, estimator, X, y, kwargs))
         if id(scorer.scorer) not in shared:
             try:
-                shared[id(scorer.scorer)] = _call(scorer.scorer, self.fitted, X, y, kwargs)
+                shared[id(scorer.scorer)] = _call(scorer.scorer, estimator, X, y, kwargs)
             except Exception as exc:
                 shared[id(scorer.scorer)] = exc
         everything = shared[id(scorer.scorer)]

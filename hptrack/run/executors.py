@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ClusterError, MissingDependencyError
-from .evaluate import FoldInputs, FoldResult, FoldTask, evaluate_task
+from .evaluate import FoldInputs, FoldResult, FoldTask, evaluate_task, evaluate_tasks
 from .plan import StudyPlan
+from .prefix import schedule
 
 
 class SerialExecutor:
@@ -36,8 +37,9 @@ class SerialExecutor:
         ------
         FoldResult
         """
-        for task in tasks:
-            yield evaluate_task(plan.inputs, task)
+        for chunk in schedule(tasks, plan.inputs):
+            for task in chunk:
+                yield evaluate_task(plan.inputs, task)
 
     def close(self) -> None:
         """Release what the executor holds."""
@@ -63,8 +65,10 @@ class JoblibExecutor(SerialExecutor):
             return
         from joblib import Parallel, delayed
 
+        chunks = schedule(tasks, plan.inputs, self.workers)  # tasks sharing a pipeline prefix together
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
-        yield from parallel(delayed(evaluate_task)(plan.inputs, task) for task in tasks)
+        for results in parallel(delayed(evaluate_tasks)(plan.inputs, chunk) for chunk in chunks):
+            yield from results
 
 
 class DaskExecutor(SerialExecutor):
@@ -94,10 +98,11 @@ class DaskExecutor(SerialExecutor):
         if not tasks:  # every fold of the batch was reused from the store
             return
         inputs = self._share(plan)
-        futures = [self.client.submit(evaluate_task, inputs, task, pure=False) for task in tasks]
+        chunks = schedule(tasks, plan.inputs, self.workers)  # tasks sharing a pipeline prefix together
+        futures = [self.client.submit(evaluate_tasks, inputs, chunk, pure=False) for chunk in chunks]
         try:
             for future in as_completed(futures, loop=self.client.loop):
-                yield future.result()
+                yield from future.result()
         finally:
             self.client.cancel(futures)
 

@@ -32,6 +32,7 @@ from ..identity import (
 from ..spec import Candidates
 from ..store import StudyRecord
 from .evaluate import FoldInputs, FoldResult, FoldTask, ScoreKey
+from .prefix import DEFAULT_CACHE_BYTES, plan_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class StudyPlan:
     seed: int = 0
     user_modules: list[str] = field(default_factory=list)  # files a remote worker must import
     unstable: list[str] = field(default_factory=list)
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # the prefix cache's cap; 0 shares no pipeline prefix
     inputs: FoldInputs = field(init=False, repr=False)
     scorer_ids: dict[str, str | None] = field(init=False, repr=False)
     _key_base: str | None = field(init=False, repr=False)
@@ -95,12 +97,22 @@ class StudyPlan:
             error_score=self.error_score,
             return_train_score=self.return_train_score,
             fit_params=self.fit_params,
+            prefix=self._prefix(),
+            cache_bytes=self.cache_bytes,
         )
         key_base = self._fold_key_base()
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "scorer_ids", {m: _scorer_identity(s) for m, s in self.scorers.items()})
         object.__setattr__(self, "_key_base", key_base)
         object.__setattr__(self, "_split_hashes", [] if key_base is None else fold_split_hashes(self.splits))
+
+    def _prefix(self) -> str | None:
+        """The plan's pipeline prefix identity (None: no prefix is shared between configurations)."""
+        if self.cache_bytes <= 0 or self.unstable:
+            return None
+        return plan_prefix(
+            self.estimator, code_hash=self.code_hash, data_hash=self.data_hash, split_hash=self.split_hash
+        )
 
     def _fold_key_base(self) -> str | None:
         """The part of every fold key this plan shares; None if a value cannot be fingerprinted."""

@@ -29,6 +29,9 @@ class RunSummary:
         Folds copied from the store; folds fitted although the store had a twin.
     refit_metrics : tuple of str
         The metrics those twins lacked.
+    prefix_fitted, prefix_reused : int
+        Pipeline steps before the final one that this call fitted, and that it took from
+        the prefix cache instead of fitting them again (:mod:`hptrack.run.prefix`).
     """
 
     study: str
@@ -44,6 +47,8 @@ class RunSummary:
     folds_reused: int = 0  # copied from stored folds with the same key (SPEC section 6)
     folds_refit: int = 0  # had a stored twin, but it lacked a metric this study needs
     refit_metrics: tuple[str, ...] = ()  # those metrics
+    prefix_fitted: int = 0  # pipeline prefix steps fitted (hptrack.run.prefix)
+    prefix_reused: int = 0  # pipeline prefix steps taken from the prefix cache instead
 
     @property
     def finished(self) -> bool:

@@ -24,51 +24,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import sklearn
-from sklearn.utils import indexable
-from sklearn.utils.metadata_routing import process_routing
-
-from .._json import describe, hash_value
+from .._json import describe
 from ..errors import SpecMismatchError
 from ..identity import fold_split_hash
-from ..run import FoldTask, StudyPlan, choose_reused, copy_of, data_identity, open_study, unstable_values
+from ..run import FoldTask, StudyPlan, choose_reused, copy_of, open_study, unstable_values
 from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
+from ._data import FitData
 from ._sklearn_shim import checked_cv, evaluate_with
 
 FLUSH_SECONDS = 0.1  # folds quicker than this share a commit (at most this much work is lost on a kill)
-
-
-@dataclass
-class FitData:
-    """The data of one ``fit`` as the splitter and the estimator see it, and its fingerprint."""
-
-    X: Any
-    y: Any
-    split_params: dict[str, Any]
-    fit_params: dict[str, Any]
-    data_hash: str = ""
-    data_info: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, search: Any, X: Any, y: Any, params: dict[str, Any]) -> FitData:
-        """Route ``fit``'s params as scikit-learn does (groups to the splitter, the rest to fit)."""
-        X, y = indexable(X, y)
-        if sklearn.get_config().get("enable_metadata_routing"):
-            routed = process_routing(search, "fit", **params)
-            return cls(X, y, dict(routed.splitter.split), dict(routed.estimator.fit))
-        fit_params = dict(params)
-        groups = fit_params.pop("groups", None)
-        return cls(X, y, {"groups": groups} if groups is not None else {}, fit_params)
-
-    def fingerprint(self) -> None:
-        """Compute the data fingerprint (X, y, groups, fit params)."""
-        groups = self.split_params.get("groups")
-        self.data_hash, self.data_info = data_identity(self.X, self.y, groups, self.fit_params)
-        kinds = {k: type(v).__name__ for k, v in (("X", self.X), ("y", self.y)) if _plain_data(v)}
-        if kinds:  # a list is not an array to scikit-learn (precomputed kernels must be arrays)
-            self.data_hash = hash_value([self.data_hash, kinds])
 
 
 @dataclass
@@ -103,6 +69,8 @@ class Recording:
         self.flushed = time.monotonic()
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
+        self.prefix: str | None = None  # set with the plan (when reuse is on)
+        self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
         self._exit = ExitStack()
 
     # ------------------------------------------------------------------ around scikit-learn's fit
@@ -131,6 +99,8 @@ class Recording:
             self.flush()  # what was computed is kept, whatever ended the fit
             if self.writer is not None and self.claimed:
                 self.writer.release(self.claimed)
+            if self.writer is not None and any(self.prefix_fits):
+                self.writer.count_prefix_fits(*self.prefix_fits)
         finally:
             if error is None:
                 self._exit.close()
@@ -140,7 +110,7 @@ class Recording:
     def __reduce__(self) -> Any:
         """What a joblib worker gets with the search: the current batch's stored results only."""
         batch = self.batch
-        return (_RemoteView, (batch.served if batch is not None else {},))
+        return (_RemoteView, (batch.served if batch is not None else {}, self.prefix))
 
     # ------------------------------------------------------------------ per batch
 
@@ -213,6 +183,7 @@ class Recording:
                 "not be reused or verified bit for bit",
             )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
+        self.prefix = self.plan.inputs.prefix if search.reuse else None
         if scorers is not None:
             self._open()
 
@@ -412,8 +383,8 @@ class Recording:
 class _RemoteView:
     """A recording as a joblib worker sees it: serves the batch's stored results, writes nothing."""
 
-    def __init__(self, served: dict[tuple[int, int], dict[str, Any]]) -> None:
-        self.served = served
+    def __init__(self, served: dict[tuple[int, int], dict[str, Any]], prefix: str | None = None) -> None:
+        self.served, self.prefix, self.prefix_fits = served, prefix, [0, 0]
 
     def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The stored result of this (candidate, split), or None to fit it."""
@@ -488,11 +459,6 @@ def _by_metric(scores: Any, metrics: list[str]) -> dict[str, float]:
     if isinstance(scores, dict):
         return {m: _float(scores.get(m)) for m in metrics}
     return {metrics[0]: _float(scores)}
-
-
-def _plain_data(value: Any) -> bool:
-    """Whether ``value`` is data that is not an array (a list, a tuple): scikit-learn may treat it apart."""
-    return value is not None and not hasattr(value, "shape")
 
 
 def _float(value: Any) -> float:

@@ -33,6 +33,7 @@ import sklearn
 from sklearn.model_selection import _search
 
 from ..errors import HptrackError
+from ..run.prefix import fold_memory
 from ..store import rounded_seconds
 
 TESTED_VERSIONS = ("1.9",)  # scikit-learn minor versions whose private seams this module was tested on
@@ -46,6 +47,9 @@ CURRENT_BATCH: contextvars.ContextVar[Any] = contextvars.ContextVar("hptrack_bat
 
 class Recorder(Protocol):
     """What the wrappers ask of an hptrack search's active recording."""
+
+    prefix: str | None  # the plan's pipeline prefix identity; None shares no fitted step
+    prefix_fits: list[int]  # [fitted, reused] prefix steps of the folds fitted in this process
 
     def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The stored result of this (candidate, split), or None to fit it."""
@@ -108,6 +112,9 @@ def _recording_fit_and_score(estimator: Any, X: Any, y: Any, **kwargs: Any) -> d
     stored = recorder.stored_result(kwargs)
     if stored is not None:
         return stored
+    memory = fold_memory(recorder.prefix, estimator, kwargs.get("train"), kwargs.get("test"))
+    if memory is not None:  # steps another candidate fitted on this split are shared, bit for bit
+        estimator.set_params(memory=memory)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -124,6 +131,9 @@ def _recording_fit_and_score(estimator: Any, X: Any, y: Any, **kwargs: Any) -> d
     for name in ("fit_time", "score_time"):
         if isinstance(result.get(name), float):
             result[name] = rounded_seconds(result[name])
+    if memory is not None:
+        recorder.prefix_fits[0] += memory.fitted
+        recorder.prefix_fits[1] += memory.reused
     recorder.fitted(kwargs, result, failures)
     return result
 

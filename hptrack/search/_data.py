@@ -1,0 +1,49 @@
+"""The data of one drop-in ``fit``, routed as scikit-learn routes it, and its fingerprint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sklearn
+from sklearn.utils import indexable
+from sklearn.utils.metadata_routing import process_routing
+
+from .._json import hash_value
+from ..run import data_identity
+
+
+@dataclass
+class FitData:
+    """The data of one ``fit`` as the splitter and the estimator see it, and its fingerprint."""
+
+    X: Any
+    y: Any
+    split_params: dict[str, Any]
+    fit_params: dict[str, Any]
+    data_hash: str = ""
+    data_info: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, search: Any, X: Any, y: Any, params: dict[str, Any]) -> FitData:
+        """Route ``fit``'s params as scikit-learn does (groups to the splitter, the rest to fit)."""
+        X, y = indexable(X, y)
+        if sklearn.get_config().get("enable_metadata_routing"):
+            routed = process_routing(search, "fit", **params)
+            return cls(X, y, dict(routed.splitter.split), dict(routed.estimator.fit))
+        fit_params = dict(params)
+        groups = fit_params.pop("groups", None)
+        return cls(X, y, {"groups": groups} if groups is not None else {}, fit_params)
+
+    def fingerprint(self) -> None:
+        """Compute the data fingerprint (X, y, groups, fit params)."""
+        groups = self.split_params.get("groups")
+        self.data_hash, self.data_info = data_identity(self.X, self.y, groups, self.fit_params)
+        kinds = {k: type(v).__name__ for k, v in (("X", self.X), ("y", self.y)) if _plain_data(v)}
+        if kinds:  # a list is not an array to scikit-learn (precomputed kernels must be arrays)
+            self.data_hash = hash_value([self.data_hash, kinds])
+
+
+def _plain_data(value: Any) -> bool:
+    """Whether ``value`` is data that is not an array (a list, a tuple): scikit-learn may treat it apart."""
+    return value is not None and not hasattr(value, "shape")
