@@ -74,6 +74,14 @@ class Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
+def add_prefix_fits(conn: sqlite3.Connection, run_id: int, *, fitted: int, reused: int) -> None:
+    """Add to run ``run_id``'s pipeline prefix counters, inside the caller's transaction."""
+    conn.execute(
+        "UPDATE runs SET prefix_fitted = prefix_fitted + ?, prefix_reused = prefix_reused + ? WHERE id = ?",
+        (int(fitted), int(reused), run_id),
+    )
+
+
 def process_alive(pid: int) -> bool:
     """True unless process ``pid`` of this host has exited (a zombie counts as exited)."""
     try:
