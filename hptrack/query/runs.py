@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import reads, worker_gone
+from ..store import history, reads, worker_gone
 
 RUN_STATUSES = ("finished", "running", "died")
 
@@ -92,12 +91,9 @@ class PrefixFits:
         return f"{self.reused} pipeline prefix fit{plural} reused from the cache, {self.fitted} fitted"
 
 
-def prefix_fits(rows: Iterable[Mapping[str, Any]]) -> PrefixFits:
-    """The prefix counters of run rows (:func:`hptrack.store.reads.run_rows`), summed."""
-    fitted = reused = 0
-    for row in rows:
-        fitted += row["prefix_fitted"]
-        reused += row["prefix_reused"]
+def study_prefix_fits(conn: sqlite3.Connection, study_id: int) -> PrefixFits:
+    """The prefix counters of a study's runs, summed."""
+    fitted, reused = history.prefix_fit_totals(conn, study_id)
     return PrefixFits(fitted=fitted, reused=reused)
 
 

@@ -21,7 +21,7 @@ from .importance import StudyImportance
 from .pending import pending_rows
 from .provenance import StudyProvenance
 from .ranking import min_ranks
-from .runs import PrefixFits, Run, prefix_fits, study_runs
+from .runs import PrefixFits, Run, study_prefix_fits, study_runs
 from .streaming import StudyExport
 from .summary import StudySummary
 from .ties import (
@@ -477,4 +477,4 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         >>> study.prefix_fits().to_dict()  # doctest: +SKIP
         {'fitted': 20, 'reused': 80}
         """
-        return prefix_fits(reads.run_rows(self._conn, self.id))
+        return study_prefix_fits(self._conn, self.id)
