@@ -189,6 +189,7 @@ def study_text(info: Mapping[str, Any]) -> str:
         f"  search:      {info['search']}, {info['n_trials']} trials x {info['n_folds']} folds",
         f"  trials:      {counts['complete']} complete, {counts['failed']} failed, "
         f"{counts['running']} running, {counts['pending']} pending",
+        *_prefix_fits_lines(info),
         f"  metrics:     {', '.join(info['metrics'])} (ranked by {info['metrics'][0]})",
         f"  seed:        {info['seed']}",
         f"  estimator:   {prov.get('estimator', '-')}",
@@ -233,6 +234,16 @@ def study_text(info: Mapping[str, Any]) -> str:
         f"  created:     {info['created']}",
     ]
     return "\n".join(lines)
+
+
+def _prefix_fits_lines(info: Mapping[str, Any]) -> list[str]:
+    """The pipeline prefix cache's line of ``show``, when a run fitted or reused a prefix."""
+    from .query import PrefixFits
+
+    fits = info.get("prefix_fits")
+    if not fits:
+        return []
+    return [f"  prefixes:    {PrefixFits(**fits).describe()} (in memory, over the study's runs)"]
 
 
 def verify_text(report: Any) -> str:

@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import math
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -223,7 +224,7 @@ def test_older_schemas_upgrade_to_the_current_one_keeping_every_row(fixture: str
     before = rows_of(original, path)
     assert sum(map(len, before.values())) > 0
     with Store(path) as store:
-        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert rows_of(original, path) == before
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
@@ -262,6 +263,7 @@ def test_resuming_an_upgraded_v2_study_starts_its_history(v2: Path):
 
 DATA = Path(__file__).parent / "data"
 FIXTURE_V3 = DATA / "store_v3.db"  # written by tests/data/make_store_v3.py at 6e301ec (schema 3)
+FIXTURE_V4 = DATA / "store_v4.db"  # written by tests/data/make_store_v4.py at 6f62142 (schema 4)
 
 
 def _maker() -> Any:
@@ -273,11 +275,24 @@ def _maker() -> Any:
     return module
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+def as_before(name: str, text: str) -> str:
+    """``text``, the output ``name`` of a read command, without what schema 5 added: the pipeline
+    prefix counters of each ``history --json`` row, which must be 0 in a store from before."""
+    if not (name.startswith("history_") and name.endswith(".json")):
+        return text
+    runs = json.loads(text)
+    for run in runs:
+        assert (run.pop("prefix_fitted"), run.pop("prefix_reused")) == (0, 0), name
+    return json.dumps(runs, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
 def test_every_read_command_answers_as_before_once_upgraded(version: str, tmp_path: Path):
-    """Golden outputs (tests/data/golden/) were written by the schema-3 hptrack, read-only, on
-    copies whose fold times were rounded to the microsecond: the only change users see, as
-    schema 4 keeps fold times as integer microseconds. Everything else is byte for byte."""
+    """Golden outputs (tests/data/golden/) were written by the schema-3 hptrack (v1 to v3) and the
+    schema-4 one (v4), read-only, on copies whose fold times were rounded to the microsecond: a
+    change users see, as schema 4 keeps fold times as integer microseconds. The other is that
+    ``history --json`` rows gain the prefix counters (schema 5), 0 here (:func:`as_before`).
+    Everything else is byte for byte."""
     copy = tmp_path / f"store_{version}.db"
     shutil.copy(DATA / f"store_{version}.db", copy)
     Store(copy).close()  # upgrade
@@ -285,7 +300,7 @@ def test_every_read_command_answers_as_before_once_upgraded(version: str, tmp_pa
     outputs = _maker().read_outputs(version, copy, tmp_path)
     assert sorted(outputs) == sorted(p.name for p in (DATA / "golden" / version).iterdir())
     for name, text in outputs.items():
-        assert text == (DATA / "golden" / version / name).read_text(encoding="utf-8"), name
+        assert as_before(name, text) == (DATA / "golden" / version / name).read_text(encoding="utf-8"), name
 
 
 def test_a_migration_killed_halfway_leaves_the_old_store_usable(tmp_path: Path):
@@ -314,6 +329,66 @@ def test_a_migration_killed_halfway_leaves_the_old_store_usable(tmp_path: Path):
     assert outputs["studies.json"] == (DATA / "golden" / "v3" / "studies.json").read_text()
     Store(copy).close()
     assert user_version(copy) == SCHEMA_VERSION
-    assert _maker().read_outputs("v3", copy, tmp_path) == {
+    upgraded = _maker().read_outputs("v3", copy, tmp_path)
+    assert {name: as_before(name, text) for name, text in upgraded.items()} == {
         name: (DATA / "golden" / "v3" / name).read_text(encoding="utf-8") for name in outputs
     }
+
+
+# ---------------------------------------------------------------- schema 5, pipeline prefix counters
+
+
+@pytest.fixture
+def v4(tmp_path: Path) -> Path:
+    copy = tmp_path / "store_v4.db"
+    shutil.copy(FIXTURE_V4, copy)
+    return copy
+
+
+def run_counters(path: Path) -> list[tuple[Any, ...]]:
+    """Every run's id, command, trials and folds, and (schema 5) its prefix counters."""
+    with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+        prefix = ", prefix_fitted, prefix_reused" if "prefix_fitted" in columns else ""
+        return conn.execute(f"SELECT id, command, trials, folds{prefix} FROM runs ORDER BY id").fetchall()
+
+
+def test_v4_fixture_is_a_fourth_schema_store_hptrack_wrote():
+    assert user_version(FIXTURE_V4) == 4
+    with closing(sqlite3.connect(FIXTURE_V4.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"metrics", "hashes", "fold_notes", "fold_keys", "runs"} <= tables
+        assert "prefix_fitted" not in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+    assert len(run_counters(FIXTURE_V4)) == 8  # lr, wide, knn x2 here; knn, tree elsewhere; two merges
+
+
+def test_v4_upgrades_with_zero_prefix_counters_keeping_every_row(v4: Path):
+    before, runs = store_rows(v4), run_counters(v4)
+    with Store(v4) as store:
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert store.study("iris-knn").prefix_fits().to_dict() == {"fitted": 0, "reused": 0}
+    assert store_rows(v4) == before
+    assert run_counters(v4) == [(*run, 0, 0) for run in runs]
+    Store(v4).close()  # a second open applies nothing more
+    assert run_counters(v4) == [(*run, 0, 0) for run in runs]
+
+
+def test_immutable_v4_store_reads_zero_prefix_counters_untouched(v4: Path, monkeypatch: pytest.MonkeyPatch):
+    """A schema-4 archive its reader may not write (``immutable=1``: the WAL-mode fixture has no
+    -wal beside it) is read through a copy upgraded in memory: every run counts 0 prefix fits."""
+    real_access = os.access  # the tests may run as root: "not writable" is reported by patching
+
+    def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        return False if mode == os.W_OK else real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)
+    before = v4.read_bytes()
+    runs = json.loads(invoke("history", "iris-knn", "--store", v4, "--json").stdout)
+    assert len(runs) == 4 and {(r["prefix_fitted"], r["prefix_reused"]) for r in runs} == {(0, 0)}
+    shown = json.loads(invoke("show", "iris-knn", "--store", v4, "--json").stdout)
+    assert "prefix_fits" not in shown  # said only when a run fitted or reused a prefix
+    assert "prefixes:" not in invoke("show", "iris-knn", "--store", v4).stdout
+    with Store(v4, readonly=True) as store:
+        assert [(r.prefix_fitted, r.prefix_reused) for r in store.study("iris-lr").history()] == [(0, 0)]
+    assert v4.read_bytes() == before and user_version(v4) == 4
+    assert sorted(p.name for p in v4.parent.iterdir()) == ["store_v4.db"]

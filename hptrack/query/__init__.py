@@ -12,7 +12,7 @@ stats       the corrected resampled t-test (Nadeau & Bengio), stdlib only
 compare     :func:`compare_studies` -> :class:`StudyComparison`
 export      the ``cv_results_`` layout and flat export rows
 provenance  code and data hashes trials were scored under
-runs        :class:`Run` history
+runs        :class:`Run` history, :class:`PrefixFits` (the pipeline prefix cache's counters)
 
 Everything reads through :mod:`hptrack.store.reads` (the SQL lives in the store) on a
 plain ``sqlite3`` connection, so query commands start fast and work on read-only files.
@@ -25,7 +25,7 @@ from .compare import BestOf, ConfigDelta, StudyComparison, StudySide, compare_st
 from .export import cv_results_layout, export_rows
 from .provenance import HashUse
 from .ranking import min_rank, min_ranks
-from .runs import RUN_STATUSES, Run
+from .runs import RUN_STATUSES, PrefixFits, Run
 from .stats import TEST_NAME, TTestResult, corrected_ttest
 from .store import Store, StudyRef, open_refs
 from .study import Study
@@ -41,6 +41,7 @@ __all__ = [
     "BestOf",
     "ConfigDelta",
     "HashUse",
+    "PrefixFits",
     "Run",
     "Store",
     "Study",

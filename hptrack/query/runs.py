@@ -1,4 +1,5 @@
-"""Run history as users read it (``hptrack history``): one :class:`Run` per invocation."""
+"""Run history as users read it (``hptrack history``): one :class:`Run` per invocation, and
+:class:`PrefixFits`, what the pipeline prefix cache did over a study's runs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import reads, worker_gone
+from ..store import history, reads, worker_gone
 
 RUN_STATUSES = ("finished", "running", "died")
 
@@ -20,6 +21,9 @@ class Run:
     older than the lease, as for abandoned trials. ``trials`` and ``folds`` count what it
     finished and committed; ``numbers`` are the trials it finished that no later run took
     over. ``origin`` names the store it was merged from (None: recorded here).
+    ``prefix_fitted`` and ``prefix_reused`` count the fits of pipeline steps before the
+    final estimator it did, and those it took from the prefix cache instead (0 when the
+    estimator is no pipeline, the cache was off, or the run was recorded before schema 5).
     """
 
     id: int
@@ -37,6 +41,8 @@ class Run:
     numbers: tuple[int, ...]
     last_seen: str  # its end, else its last sign of life (heartbeat or last fold committed)
     origin: str | None = None
+    prefix_fitted: int = 0
+    prefix_reused: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (SPEC section 3 ``history --json``)."""
@@ -55,7 +61,40 @@ class Run:
             "trial_numbers": list(self.numbers),
             "last_seen": self.last_seen,
             "origin": self.origin,
+            "prefix_fitted": self.prefix_fitted,
+            "prefix_reused": self.prefix_reused,
         }
+
+
+@dataclass(frozen=True)
+class PrefixFits:
+    """What the pipeline prefix cache did over a study's runs (``hptrack show``, the report).
+
+    ``fitted`` counts the fits of pipeline steps before the final estimator that the runs
+    did, ``reused`` those the cache saved: another configuration with the same prefix had
+    fitted it on that fold in the same run (in memory). True when either is not 0.
+    """
+
+    fitted: int = 0
+    reused: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.fitted or self.reused)
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready dict (``hptrack show STUDY --json``: ``prefix_fits``)."""
+        return {"fitted": self.fitted, "reused": self.reused}
+
+    def describe(self) -> str:
+        """``80 pipeline prefix fits reused from the cache, 20 fitted``, as show and the report say it."""
+        plural = "s" if self.reused != 1 else ""
+        return f"{self.reused} pipeline prefix fit{plural} reused from the cache, {self.fitted} fitted"
+
+
+def study_prefix_fits(conn: sqlite3.Connection, study_id: int) -> PrefixFits:
+    """The prefix counters of a study's runs, summed."""
+    fitted, reused = history.prefix_fit_totals(conn, study_id)
+    return PrefixFits(fitted=fitted, reused=reused)
 
 
 def study_runs(conn: sqlite3.Connection, study_id: int) -> list[Run]:
@@ -89,6 +128,8 @@ def study_runs(conn: sqlite3.Connection, study_id: int) -> list[Run]:
                 numbers=tuple(numbers.get(row["id"], ())),
                 last_seen=row["finished"] or max(seen),
                 origin=row["origin"],
+                prefix_fitted=row["prefix_fitted"],
+                prefix_reused=row["prefix_reused"],
             )
         )
     return runs

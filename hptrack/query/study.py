@@ -21,7 +21,7 @@ from .importance import StudyImportance
 from .pending import pending_rows
 from .provenance import StudyProvenance
 from .ranking import min_ranks
-from .runs import Run, study_runs
+from .runs import PrefixFits, Run, study_prefix_fits, study_runs
 from .streaming import StudyExport
 from .summary import StudySummary
 from .ties import (
@@ -138,9 +138,11 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         dict
             Spec, seed, metrics, hashes (``code_hashes`` and ``data_hashes`` list those the
             trials were scored under), git, environment and trial counts; what
-            ``hptrack show STUDY --json`` prints.
+            ``hptrack show STUDY --json`` prints. ``prefix_fits`` (``{fitted, reused}``,
+            :meth:`prefix_fits`) is there only when a run fitted or reused a pipeline prefix.
         """
         counts = self.counts()
+        fits = self.prefix_fits()
         return json_safe(
             {
                 "name": self.name,
@@ -161,6 +163,7 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
                 "split_hash": self.split_hash,
                 "provenance": self.provenance,
                 "created": self.created,
+                **({"prefix_fits": fits.to_dict()} if fits else {}),
             }
         )
 
@@ -445,7 +448,9 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         list of Run
             One snapshot per invocation: command, user, host, pid, version, start, finish
             (None for a run still going or a process that died), exit code, trials and
-            folds it completed, its status (``finished``, ``running`` or ``died``).
+            folds it completed, its status (``finished``, ``running`` or ``died``), and the
+            pipeline prefix fits it did and reused from the cache (``prefix_fitted``,
+            ``prefix_reused``).
 
         Examples
         --------
@@ -453,3 +458,23 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         [('hptrack run digits.toml', 'finished', 12)]
         """
         return study_runs(self._conn, self.id)
+
+    def prefix_fits(self) -> PrefixFits:
+        """How many pipeline prefix fits the study's runs did, and how many the cache saved.
+
+        When the estimator is a pipeline, a run fits the steps before its final estimator
+        once per fold and prefix, and the configurations that differ only after them reuse
+        that fit (in memory, within the run).
+
+        Returns
+        -------
+        PrefixFits
+            ``fitted`` and ``reused`` summed over the study's runs (:meth:`history` lists
+            them per run); both 0 when no run used the cache, or the runs predate it.
+
+        Examples
+        --------
+        >>> study.prefix_fits().to_dict()  # doctest: +SKIP
+        {'fitted': 20, 'reused': 80}
+        """
+        return study_prefix_fits(self._conn, self.id)

@@ -290,6 +290,7 @@ class History:
     last: str
     span: str
     description: str
+    prefix_fits: str = ""  # the pipeline prefix cache over all the runs ("" when it did nothing)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 A run's bar spans its start to its end, or to its last sign of life (heartbeat, last
 fold) when it died or still runs. Only the latest ``MAX_RUNS_SHOWN`` runs are drawn.
+Below them, what the pipeline prefix cache did over all the runs, when it did anything.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as _dt
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..query import PrefixFits
 from .context import History, HistoryRun
 from .plots import px
 from .text import MISSING, duration, parse_time, timestamp
@@ -67,6 +69,19 @@ def history(study: Study) -> History | None:
             f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {study.name} over time"
             + (f", {n_died} of them died" if n_died else "")
         ),
+        prefix_fits=_prefix_fits(runs),
+    )
+
+
+def _prefix_fits(runs: Sequence[Run]) -> str:
+    """The sentence on the pipeline prefix cache over ``runs`` ("" when it did nothing)."""
+    fits = PrefixFits(fitted=sum(r.prefix_fitted for r in runs), reused=sum(r.prefix_reused for r in runs))
+    if not fits:
+        return ""
+    return (
+        f"Pipeline prefixes, over the study's runs: {fits.describe()}. Once fitted on a fold, the "
+        "steps before a pipeline's final estimator are kept in memory and reused by the configurations "
+        "that share them."
     )
 
 

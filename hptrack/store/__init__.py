@@ -14,7 +14,7 @@ fold_keys reuse's reads: stored folds found by their content keys
 writer    :class:`Writer`, the coordinator's write protocol
 commits   fold commits: a batch of folds, scores, keys and finished trials in a few statements
 rows      row writing shared by fold commits and merges (trial finishing is one routine)
-history   heartbeats, leases, exit codes and command lines of recorded runs
+history   heartbeats, leases, exit codes, command lines and pipeline prefix counters of runs
 merge     :func:`merge_stores`: stores from several machines into one
 
 Reading and writing are two objects

@@ -1,4 +1,5 @@
-"""Run history helpers: timestamps, heartbeats, leases, exit codes, command lines.
+"""Run history helpers: timestamps, heartbeats, leases, exit codes, command lines, and the
+pipeline prefix counters of runs (added to by the writer, summed for ``show``).
 
 A coordinator's running trials and its run row (``runs``) carry a heartbeat, refreshed
 by :class:`Heartbeat` on its own connection. A worker that left no end behind is dead
@@ -72,6 +73,24 @@ class Heartbeat(threading.Thread):
         """Stop refreshing and wait (up to 5 s) for the thread to end."""
         self._stopped.set()
         self.join(timeout=5)
+
+
+def add_prefix_fits(conn: sqlite3.Connection, run_id: int, *, fitted: int, reused: int) -> None:
+    """Add to run ``run_id``'s pipeline prefix counters, inside the caller's transaction."""
+    conn.execute(
+        "UPDATE runs SET prefix_fitted = prefix_fitted + ?, prefix_reused = prefix_reused + ? WHERE id = ?",
+        (int(fitted), int(reused), run_id),
+    )
+
+
+def prefix_fit_totals(conn: sqlite3.Connection, study_id: int) -> tuple[int, int]:
+    """The pipeline prefix fits a study's runs did and reused from the cache, summed (one indexed read)."""
+    fitted, reused = conn.execute(
+        "SELECT coalesce(sum(prefix_fitted), 0), coalesce(sum(prefix_reused), 0) FROM runs "
+        "WHERE study_id = ?",
+        (study_id,),
+    ).fetchone()
+    return int(fitted), int(reused)
 
 
 def process_alive(pid: int) -> bool:

@@ -389,7 +389,7 @@ def run_rows(conn: sqlite3.Connection, study_id: int) -> list[dict[str, Any]]:
     return rows_as_dicts(
         conn,
         "SELECT id, command, user, host, pid, version, started, finished, exit, heartbeat, trials, "
-        "folds, origin FROM runs WHERE study_id = ? ORDER BY started, id",
+        "folds, origin, prefix_fitted, prefix_reused FROM runs WHERE study_id = ? ORDER BY started, id",
         (study_id,),
     )
 

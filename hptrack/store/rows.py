@@ -141,8 +141,14 @@ def _merge_runs(
         if found is not None:
             conn.execute(
                 "UPDATE runs SET finished = coalesce(finished, ?), exit = coalesce(exit, ?), "
-                "trials = max(trials, ?), folds = max(folds, ?) WHERE id = ?",
-                (run.get("finished"), run.get("exit"), run.get("trials") or 0, run.get("folds") or 0, found),
+                "trials = max(trials, ?), folds = max(folds, ?), prefix_fitted = max(prefix_fitted, ?), "
+                "prefix_reused = max(prefix_reused, ?) WHERE id = ?",
+                (
+                    run.get("finished"),
+                    run.get("exit"),
+                    *(run.get(k) or 0 for k in ("trials", "folds", "prefix_fitted", "prefix_reused")),
+                    found,
+                ),
             )
         else:
             row = {k: v for k, v in run.items() if k not in ("id", "study_id")}

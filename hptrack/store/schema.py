@@ -1,6 +1,6 @@
 """The store's schema: ordered migrations keyed on ``PRAGMA user_version``.
 
-Tables (schema 4)
+Tables (schema 5)
 -----------------
 studies    one row per study: ``name``, ``search``, ``n_trials``, ``n_folds``, ``metrics`` (JSON
            list, the ranking metric first), ``seed``, ``spec`` and ``spec_hash``, ``code_hash``
@@ -36,7 +36,10 @@ fold_keys  reuse's index (SPEC section 6): ``(key, trial_id, fold)``, WITHOUT RO
            every metric with the same scorer. A failed fold has no key (it is never reused).
 runs       one row per invocation that touched a study (command, user, host, pid, version,
            ``started``/``finished``/``heartbeat`` as ISO text, exit code, trials and folds it
-           completed, ``origin``: the store it was merged from).
+           completed, ``origin``: the store it was merged from), and (schema 5) the pipeline
+           prefix cache's counters: ``prefix_fitted``, the fits of pipeline steps before the
+           final estimator it did, and ``prefix_reused``, those it took from the cache instead
+           (in memory, within the run); 0 for a run that fitted no pipeline, or recorded before.
 
 Indexes: ``trials (study_id, number)`` (unique), ``trials_by_status (study_id, status,
 number)`` (claims, counts), ``trials_by_score (study_id, score DESC)`` of complete trials
@@ -244,7 +247,26 @@ def _v4_compact(db: Database) -> None:
     _compact.create(db.conn)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_fold_keys, _v3_runs, _v4_compact)
+# The pipeline prefix cache (issue 15): per run, the pipeline steps before the final estimator
+# it fitted and those whose fit it reused from the cache in memory (``hptrack show``, the
+# report). Counters of the run, as ``trials`` and ``folds``: 0 for every run recorded before.
+_V5 = """
+ALTER TABLE runs ADD COLUMN prefix_fitted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN prefix_reused INTEGER NOT NULL DEFAULT 0
+"""
+
+
+def _v5_prefix_fits(db: Database) -> None:
+    _statements(db, _V5)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _v1_initial,
+    _v2_fold_keys,
+    _v3_runs,
+    _v4_compact,
+    _v5_prefix_fits,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .._json import canonical_json, sha256_text
 from ..errors import StoreError
-from . import fold_keys, reads
+from . import fold_keys, history, reads
 from ._codec import now_us
 from ._kept import checkpoint
 from ._sqlite import default_store_path, open_readonly, open_writable
@@ -417,6 +417,13 @@ class Writer:
                 "UPDATE runs SET finished = ?, exit = ?, heartbeat = ? WHERE id = ?",
                 (now, int(exit_code), now, run_id),
             )
+
+    def count_prefix_fits(self, fitted: int, reused: int) -> None:
+        """Add pipeline prefix step fits done (``fitted``) and saved by the cache (``reused``) to the
+        counters of the run being recorded; a no-op outside :meth:`run_record`, read-only, or for 0, 0."""
+        if self._run_id is not None and self._db is not None and (fitted or reused):
+            with self._transaction() as db:
+                history.add_prefix_fits(db.conn, self._run_id, fitted=fitted, reused=reused)
 
     @contextmanager
     def run_record(self, study_id: int, command: str) -> Iterator[RunHandle]:
