@@ -237,6 +237,8 @@ def test_the_dropin_shares_prefixes_and_keeps_sklearns_results(n_jobs, tmp_path)
     assert_cv_results_equal(ours.cv_results_, theirs.cv_results_)
     assert ours.best_estimator_.get_params()["memory"] is None  # the user's pipeline, as given
     assert np.array_equal(ours.predict(X_DIGITS), theirs.predict(X_DIGITS))
+    if n_jobs is None:  # fits in worker processes are not counted: they report nothing back
+        assert ours.recorded_study().prefix_fits().to_dict() == {"fitted": 6, "reused": 12}
 
 
 def test_the_dropin_with_reuse_off_shares_nothing_and_keeps_sklearns_results(tmp_path):

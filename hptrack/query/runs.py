@@ -72,7 +72,7 @@ class PrefixFits:
 
     ``fitted`` counts the fits of pipeline steps before the final estimator that the runs
     did, ``reused`` those the cache saved: another configuration with the same prefix had
-    fitted it on that fold in the same run (in memory). True when either is not 0.
+    fitted it on that fold earlier in the same process (in memory). True when either is not 0.
     """
 
     fitted: int = 0

@@ -464,7 +464,7 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
 
         When the estimator is a pipeline, a run fits the steps before its final estimator
         once per fold and prefix, and the configurations that differ only after them reuse
-        that fit (in memory, within the run).
+        that fit (in memory, in the same process).
 
         Returns
         -------
