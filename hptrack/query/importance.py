@@ -458,13 +458,12 @@ class StudyImportance:
         ['gamma', 'C']
         """
         from ..store import reads
-        from .ties import fold_scores_by_trial
+        from .ties import complete_fold_scores, fold_scores_by_trial
 
         metric = self._check_metric(metric) if metric is not None else self.metric
         if trials is not None:
-            complete = [t for t in trials if t.status == "complete"]
-            params = {t.number: t.params for t in complete}
-            folds = {t.number: [math.nan if v is None else v for v in t.scores[metric]] for t in complete}
+            params = {t.number: t.params for t in trials if t.status == "complete"}
+            folds = complete_fold_scores(trials, metric)
         else:
             folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
             params = {number: json.loads(text) for number, text in reads.complete_params(self._conn, self.id)}

@@ -71,7 +71,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
     first, last = (started[0] if started else None), (finished[-1] if finished else None)
     failed = [t for t in trials if t.status == "failed"]
     scorer_failed = [t for t in trials if t.score_errors]
-    tied, tie_test = _tied_with_best(study, ranked)
+    tied, tie_test = _tied_with_best(study, trials, ranked)
     plots = param_plots(ranked, metric)
     return StudyReport(
         anchor=anchor,
@@ -137,16 +137,18 @@ def _scores(trial: Trial, metrics: Sequence[str]) -> tuple[Score, ...]:
 # --------------------------------------------------------------------------- ranking
 
 
-def _tied_with_best(study: Study, ranked: Sequence[Trial]) -> tuple[frozenset[int] | None, str]:
+def _tied_with_best(
+    study: Study, trials: Sequence[Trial], ranked: Sequence[Trial]
+) -> tuple[frozenset[int] | None, str]:
     """Numbers of the trials statistically tied with the best, and the test's statement.
 
-    The test is :meth:`Study.tied_with_best` (as in ``hptrack trials``). The numbers are
-    None when no test was possible (a holdout split has one fold), the statement then
-    says why; both are empty without a complete trial.
+    The test is :meth:`Study.tied_with_best` (as in ``hptrack trials``), on the trials
+    already read. The numbers are None when no test was possible (a holdout split has
+    one fold), the statement then says why; both are empty without a complete trial.
     """
     if not ranked:
         return frozenset(), ""
-    ties = study.tied_with_best()
+    ties = study.tied_with_best(trials=trials)
     return (frozenset(ties.tied) if ties.tested else None), ties.statement()
 
 
