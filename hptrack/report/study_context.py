@@ -7,6 +7,7 @@ download (a ``data:`` link) written by the same code as ``hptrack export``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -256,7 +257,8 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
     """
     rows = export_rows(trials, study.metrics)
     columns = _download_columns(rows, study.metrics, study.n_folds)
-    text = csv_table(columns, ([_download_cell(c, row.get(c)) for c in columns] for row in rows))
+    values = columns[:-1]  # then the error column, by its last line
+    text = csv_table(columns, ([*map(row.get, values), _error_line(row.get("error"))] for row in rows))
     slug = page_names([study.name])[study.name].removesuffix(".html")
     return CsvDownload(
         href="data:text/csv;charset=utf-8," + _UNSAFE_IN_URL.sub(_percent, text),
@@ -267,8 +269,8 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
 
 
 def _download_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], n_folds: int) -> list[str]:
-    """The export columns the report's download keeps, in its order."""
-    params = sorted({k for row in rows for k in row if k.startswith("param_")})
+    """The export columns the report's download keeps, in its order (``error`` last)."""
+    params = [k for k in (rows[0] if rows else ()) if k.startswith("param_")]  # every row has them all
     columns = ["number", "status", f"rank_test_{metrics[0]}", *params]
     for m in metrics:
         columns += [f"mean_test_{m}", f"std_test_{m}", *(f"split{k}_test_{m}" for k in range(n_folds))]
@@ -282,9 +284,9 @@ def _download_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
     return [*columns, "error"]
 
 
-def _download_cell(column: str, value: Any) -> Any:
-    """An export value as the download shows it: an error by its last line."""
-    if column == "error" and isinstance(value, str):
+def _error_line(value: Any) -> Any:
+    """An export's error as the download shows it: by its last line."""
+    if isinstance(value, str):
         lines = value.strip().splitlines()
         return lines[-1] if lines else ""
     return value
@@ -292,7 +294,13 @@ def _download_cell(column: str, value: Any) -> Any:
 
 def _percent(match: re.Match[str]) -> str:
     """Percent-encode the matched text as UTF-8 bytes."""
-    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+    return _percent_encoded(match.group())
+
+
+@functools.lru_cache(maxsize=1024)
+def _percent_encoded(text: str) -> str:
+    """``text`` percent-encoded as UTF-8 bytes (the same few runs, a newline mostly, recur)."""
+    return "".join(f"%{byte:02X}" for byte in text.encode("utf-8"))
 
 
 def _size_text(n_bytes: int) -> str:
