@@ -236,11 +236,12 @@ def compute_importance(
 
 def _full_factorial(values: list[list[Any]], d: int) -> tuple[list[list[Any]], list[tuple[int, ...]]] | None:
     """Levels per parameter and each trial's cell, when the trials are every cell exactly once."""
-    if any(v is ABSENT for row in values for v in row):
+    if any(ABSENT in row for row in values):
         return None
-    levels = [sorted({row[i] for row in values}, key=_order) for i in range(d)]
-    if math.prod(len(lv) for lv in levels) != len(values):
+    distinct = [{row[i] for row in values} for i in range(d)]
+    if math.prod(len(found) for found in distinct) != len(values):  # before sorting thousands of floats
         return None
+    levels = [sorted(found, key=_order) for found in distinct]
     positions = [{v: j for j, v in enumerate(lv)} for lv in levels]
     index = [tuple(positions[i][row[i]] for i in range(d)) for row in values]
     if len(set(index)) != len(index):

@@ -144,10 +144,10 @@ def build_trials(
     per_fold = _FoldArrays(folds, index, shape)
     means = {m: np.average(a, axis=1) for m, a in test.items()}
     stds = {m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1)) for m, a in test.items()}
-    # Python floats once per array (tolist), not element by element per trial
-    test_rows = {m: a.tolist() for m, a in test.items()}
-    train_rows = {m: a.tolist() for m, a in train.items()}
-    fit_rows, score_rows = per_fold.fit.tolist(), per_fold.score_time.tolist()
+    # Python lists once per array (None for NaN), not element by element per trial
+    test_rows = {m: _fold_lists(a) for m, a in test.items()}
+    train_rows = {m: _fold_lists(a) for m, a in train.items()}
+    fit_rows, score_rows = _fold_lists(per_fold.fit), _fold_lists(per_fold.score_time)
     have_all = per_fold.have.all(axis=1).tolist()
     mean_rows = {m: a.tolist() for m, a in means.items()}
     std_rows = {m: a.tolist() for m, a in stds.items()}
@@ -160,16 +160,16 @@ def build_trials(
                 number=number,
                 params=json.loads(params),
                 status=status,
-                scores={m: _folds_of(a, i) for m, a in test_rows.items()},
+                scores={m: a[i] for m, a in test_rows.items()},
                 mean={m: mean_rows[m][i] if complete_folds else None for m in test},
                 std={m: std_rows[m][i] if complete_folds else None for m in test},
                 rank=ranks[i],
                 seed=json.loads(seed) if seed else {},
                 code_hash=code_hash,
                 data_hash=data_hash,
-                train_scores={m: _folds_of(a, i) for m, a in train_rows.items()} if train else None,
-                fit_time=_folds_of(fit_rows, i),
-                score_time=_folds_of(score_rows, i),
+                train_scores={m: a[i] for m, a in train_rows.items()} if train else None,
+                fit_time=fit_rows[i],
+                score_time=score_rows[i],
                 errors=per_fold.errors.get(i, {}),
                 origins=per_fold.origins.get(i, {}),
                 score_errors=per_fold.score_errors.get(i, {}),
@@ -182,9 +182,13 @@ def build_trials(
     return out
 
 
-def _folds_of(rows: list[list[float]], i: int) -> list[float | None]:
-    """Row ``i`` of an (n_trials, n_folds) array's ``tolist()`` as floats, None for NaN."""
-    return [None if v != v else v for v in rows[i]]  # v != v: NaN
+def _fold_lists(array: Any) -> list[list[float | None]]:
+    """An (n_trials, n_folds) float array as a list per trial of Python floats, None for NaN."""
+    import numpy as np
+
+    cells = array.astype(object)  # Python floats, the array's values
+    cells[np.isnan(array)] = None
+    return cells.tolist()  # type: ignore[no-any-return]
 
 
 def _score_arrays(

@@ -7,8 +7,10 @@ median and best of the trial means instead of every trial.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ _MAX_LABEL = 12  # characters of a categorical tick label
 _LABEL_Y = _BOTTOM + 16  # baseline of the x tick labels
 
 _Scored = Sequence[tuple["Trial", float]]  # (trial, mean of the plotted metric)
+_mean_of = operator.itemgetter(1)  # of a (trial, mean) pair
 
 
 def px(value: float) -> str:
@@ -309,7 +312,7 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
     order of first appearance.
     """
     a, b = _LEFT + _INSET, _RIGHT - _INSET
-    if values and all(_is_number(v) for v in values):
+    if values and all(map(_is_number, values)):
         lo, hi = float(min(values)), float(max(values))
         if _log_scale(values):
             e_lo, e_hi = math.log10(lo), math.log10(hi)
@@ -319,7 +322,7 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
         to_x = _linear(start, stop, a, b)
         ticks = [(to_x(v), label) for v, label in nice]
         return "linear", [to_x(float(v)) for v in values], ticks, False
-    keys = [json.dumps(v, sort_keys=True) for v in values]
+    keys = [_string_key(v) if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
     labels: dict[str, str] = {}
     for key, value in zip(keys, values):
         labels.setdefault(key, value_text(value))
@@ -328,6 +331,12 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
     rotate = len(labels) > 6 or any(len(label) > 8 for label in labels.values())
     ticks = [(position[key], truncate(label)) for key, label in labels.items()]
     return "categorical", [position[key] for key in keys], ticks, rotate
+
+
+@functools.lru_cache(maxsize=1024)
+def _string_key(value: str) -> str:
+    """A string value's category key, its JSON (the same few strings recur trial after trial)."""
+    return json.dumps(value)
 
 
 def truncate(text: str, limit: int = _MAX_LABEL) -> str:
@@ -355,8 +364,8 @@ def _aggregate(
     binned = scale != "categorical" and len({round(x, 1) for x in xs}) > PLOT_BINS
     best_points, groups = [], []
     for x, group in sorted(_group_by_x(xs, points, binned).items()):
-        best_trial, best_mean = min(group, key=lambda item: (-item[1], item[0].number))
-        values = sorted(mean for _, mean in group)
+        best_trial, best_mean = max(group, key=_mean_of)  # the first best: the lowest number
+        values = sorted(map(_mean_of, group))
         middle = len(values) // 2
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
         n = len(group)
@@ -384,12 +393,14 @@ def _group_by_x(xs: Sequence[float], points: _Scored, binned: bool) -> dict[floa
     """The points by pixel x, or by the middle of their bin of ``PLOT_BINS`` equal bins."""
     a, b = _LEFT + _INSET, _RIGHT - _INSET
     width = (b - a) / PLOT_BINS
+    middles = [round(a + (k + 0.5) * width, 1) for k in range(PLOT_BINS)]
     members: dict[float, list[tuple[Trial, float]]] = {}
     for x, point in zip(xs, points):
         if binned:
-            k = min(PLOT_BINS - 1, max(0, int((x - a) / width)))
-            x = a + (k + 0.5) * width
-        members.setdefault(round(x, 1), []).append(point)
+            key = middles[min(PLOT_BINS - 1, max(0, int((x - a) / width)))]
+        else:
+            key = round(x, 1)
+        members.setdefault(key, []).append(point)
     return members
 
 
