@@ -194,22 +194,34 @@ def _fold_lists(array: Any) -> list[list[float | None]]:
 def _score_arrays(
     scores: Sequence[tuple[Any, ...]], index: dict[int, int], shape: tuple[int, int], metrics: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test and train scores per metric as (n_trials, n_folds) arrays, NaN where missing."""
-    import numpy as np
+    """Test and train scores per metric as (n_trials, n_folds) arrays, NaN where missing.
+
+    Train arrays exist (for every metric) only when some train score is recorded.
+    """
 
     k = shape[1]
-    test = {m: np.full(shape, np.nan) for m in metrics}
-    train: dict[str, Any] = {}
+    cells: dict[str, tuple[list[int], list[Any], list[Any]]] = {m: ([], [], []) for m in metrics}
     for trial_id, fold, metric, test_value, train_value in scores:
         i = index.get(trial_id)
-        if i is None or metric not in test or fold >= k:
+        chosen = cells.get(metric)
+        if i is None or chosen is None or fold >= k:
             continue
-        test[metric][i, fold] = nan_for_none(test_value)
-        if train_value is not None or metric in train:
-            train.setdefault(metric, np.full(shape, np.nan))[i, fold] = nan_for_none(train_value)
-    if train:  # a metric whose train scores are all missing (NaN is stored as NULL)
-        train = {m: train.get(m, np.full(shape, np.nan)) for m in metrics}
-    return test, train
+        chosen[0].append(i * k + fold)
+        chosen[1].append(test_value)
+        chosen[2].append(train_value)
+    test = {m: _placed(shape, at, values) for m, (at, values, _) in cells.items()}
+    if not any(v is not None for _, _, trains in cells.values() for v in trains):
+        return test, {}  # NaN is stored as NULL: no train scores recorded
+    return test, {m: _placed(shape, at, trains) for m, (at, _, trains) in cells.items()}
+
+
+def _placed(shape: tuple[int, int], at: list[int], values: list[Any]) -> Any:
+    """An array of ``shape``, NaN but at flat positions ``at``, which hold ``values`` (None: NaN)."""
+    import numpy as np
+
+    out = np.full(shape, np.nan)
+    out.reshape(-1)[at] = np.array(values, dtype=float)
+    return out
 
 
 class _FoldArrays:
@@ -220,25 +232,29 @@ class _FoldArrays:
     ) -> None:
         import numpy as np
 
-        self.have = np.zeros(shape, dtype=bool)
-        self.fit = np.full(shape, np.nan)
-        self.score_time = np.full(shape, np.nan)
         self.errors: dict[int, dict[int, str]] = {}
         self.origins: dict[int, dict[int, Any]] = {}
         self.score_errors: dict[int, dict[int, dict[str, str]]] = {}
+        at: list[int] = []
+        fit_times: list[Any] = []
+        score_times: list[Any] = []
         for trial_id, fold, fit_time, score_time, error, origin, scorer_errors in folds:
             i = index.get(trial_id)
             if i is None or fold >= shape[1]:
                 continue
-            self.have[i, fold] = True
-            self.fit[i, fold] = nan_for_none(fit_time)
-            self.score_time[i, fold] = nan_for_none(score_time)
+            at.append(i * shape[1] + fold)
+            fit_times.append(fit_time)
+            score_times.append(score_time)
             if error:
                 self.errors.setdefault(i, {})[fold] = error
             if origin:
                 self.origins.setdefault(i, {})[fold] = json.loads(origin)
             if scorer_errors:
                 self.score_errors.setdefault(i, {})[fold] = json.loads(scorer_errors)
+        self.have = np.zeros(shape, dtype=bool)
+        self.have.reshape(-1)[at] = True
+        self.fit = _placed(shape, at, fit_times)
+        self.score_time = _placed(shape, at, score_times)
 
 
 def check_statuses(status: str | Iterable[str] | None) -> list[str] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StudyNotFoundError
-from ._codec import iso_from_us, key_hex
+from ._codec import iso_from_us, iso_sql, key_hex
 from .records import STATUSES, FoldRecord, StoredStudy, StudyDump, TrialDump
 
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -244,14 +244,13 @@ def trial_rows(
     if number is not None:
         order = ""
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
-    rows = conn.execute(
+    return conn.execute(  # times as iso_from_us text, formatted by SQLite (faster for many rows)
         "SELECT t.id, t.number, t.params, t.status, t.score, coalesce(t.seed, s.trial_seed), hc.hash, "
-        f"hd.hash, t.started, t.finished, {_TRIAL_HOST}, t.pid FROM trials t "
+        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {_TRIAL_HOST}, t.pid FROM trials t "
         "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
         f"LEFT JOIN hashes hd ON hd.id = t.data_id LEFT JOIN runs r ON r.id = t.run_id {clause}",
         args,
     ).fetchall()
-    return [(*row[:8], iso_from_us(row[8]), iso_from_us(row[9]), *row[10:]) for row in rows]
 
 
 def fold_data(
