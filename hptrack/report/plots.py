@@ -88,14 +88,15 @@ def param_plot(name: str, scored: _Scored, metric: str) -> ParamPlot:
         Every coordinate in SVG pixels, as text.
     """
     points = [(t, mean) for t, mean in scored if name in t.params]
-    scale, xs, x_ticks, rotate = _x_axis([t.params[name] for t, _ in points])
+    values = [t.params[name] for t, _ in points]
+    scale, xs, x_ticks, rotate = _x_axis(values)
     aggregated = len(points) > MAX_PLOT_TRIALS
     folds = None if aggregated else _fold_scores(xs, points, metric)
     y_values = [mean for _, mean in points] + [v for _, _, v in folds or []]
     y_lo, y_hi, y_ticks = _nice_ticks(min(y_values, default=0.0), max(y_values, default=1.0))
     y_of = _linear(y_lo, y_hi, _BOTTOM - _INSET / 2, _TOP + _INSET / 2)
     if aggregated:
-        means, groups, binned = _aggregate(name, metric, scale, xs, points, y_of)
+        means, groups, binned = _aggregate(name, metric, scale, xs, (points, values), y_of)
         best_line = " ".join(f"{p.x},{p.y}" for p in means) if len(means) > 1 else ""
         per = f"{len(groups)} bins of values" if binned else "each value"
     else:
@@ -352,25 +353,26 @@ def _aggregate(
     metric: str,
     scale: str,
     xs: Sequence[float],
-    points: _Scored,
+    points_values: tuple[_Scored, Sequence[Any]],
     y_of: Callable[[float], float],
 ) -> tuple[list[PlotPoint], list[PlotGroup], bool]:
     """Summarise many trials per x: the best point, and the range and median of means.
 
+    ``points_values`` holds the (trial, mean) points and each one's parameter value.
     Trials group by value when there are at most ``PLOT_BINS`` distinct positions (a
     grid, categories), else by equal-width bins of the axis. Returns the best points,
     the groups (both left to right) and whether values were binned.
     """
     binned = scale != "categorical" and len({round(x, 1) for x in xs}) > PLOT_BINS
     best_points, groups = [], []
-    for x, group in sorted(_group_by_x(xs, points, binned).items()):
+    for x, (group, raw) in sorted(_group_by_x(xs, *points_values, binned).items()):
         best_trial, best_mean = max(group, key=_mean_of)  # the first best: the lowest number
         values = sorted(map(_mean_of, group))
         middle = len(values) // 2
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
         n = len(group)
         label = (
-            f"{_group_where(name, group, binned)}: {n} trial{'s' if n != 1 else ''}; "
+            f"{_group_where(name, raw, binned)}: {n} trial{'s' if n != 1 else ''}; "
             f"best mean {metric} {_score(best_mean)} (trial {best_trial.number}), "
             f"median {_score(median)}, worst {_score(values[0])}"
         )
@@ -389,24 +391,29 @@ def _aggregate(
     return best_points, groups, binned
 
 
-def _group_by_x(xs: Sequence[float], points: _Scored, binned: bool) -> dict[float, list[tuple[Trial, float]]]:
-    """The points by pixel x, or by the middle of their bin of ``PLOT_BINS`` equal bins."""
+def _group_by_x(
+    xs: Sequence[float], points: _Scored, values: Sequence[Any], binned: bool
+) -> dict[float, tuple[list[tuple[Trial, float]], list[Any]]]:
+    """The points, and their values, by pixel x or by the middle of their bin of ``PLOT_BINS``."""
     a, b = _LEFT + _INSET, _RIGHT - _INSET
     width = (b - a) / PLOT_BINS
     middles = [round(a + (k + 0.5) * width, 1) for k in range(PLOT_BINS)]
-    members: dict[float, list[tuple[Trial, float]]] = {}
-    for x, point in zip(xs, points):
+    members: dict[float, tuple[list[tuple[Trial, float]], list[Any]]] = {}
+    for x, point, value in zip(xs, points, values):
         if binned:
             key = middles[min(PLOT_BINS - 1, max(0, int((x - a) / width)))]
         else:
             key = round(x, 1)
-        members.setdefault(key, []).append(point)
+        if key not in members:
+            members[key] = ([], [])
+        group, raw = members[key]
+        group.append(point)
+        raw.append(value)
     return members
 
 
-def _group_where(name: str, group: _Scored, binned: bool) -> str:
-    """``C = 0.1``, or a bin's range ``C 0.1 to 0.3``."""
-    raw = [t.params[name] for t, _ in group]
+def _group_where(name: str, raw: Sequence[Any], binned: bool) -> str:
+    """``C = 0.1``, or a bin's range ``C 0.1 to 0.3`` (``raw``: the group's parameter values)."""
     if not binned:
         return f"{name} = {value_text(raw[0])}"
     low, high = min(raw), max(raw)
