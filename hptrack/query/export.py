@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
@@ -47,16 +47,20 @@ def export_rows(
     metrics: Sequence[str],
     *,
     ranks: Mapping[str, Mapping[int, int]] | None = None,
+    leave_out: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``).
 
     ``rank_test_<m>`` ranks the complete trials with a finite mean of ``m``
     (:func:`~hptrack.query.ranking.min_ranks`); the others have none. ``ranks`` gives
     them by trial number when ``trials`` is one page of a study (:func:`iter_export_rows`).
+    ``leave_out`` names columns not to compute (:class:`ExportRow`), for a caller that
+    shows only some (the report's download).
     """
     param_names = sorted({k for t in trials for k in t.params})
-    rank_of = ranks if ranks is not None else {m: _export_ranks(trials, m) for m in metrics}
-    return list(map(ExportRow(param_names, metrics, rank_of), trials))
+    if ranks is None:
+        ranks = {m: _export_ranks(trials, m) for m in metrics if f"rank_test_{m}" not in leave_out}
+    return list(map(ExportRow(param_names, metrics, ranks, leave_out=leave_out), trials))
 
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), built once
@@ -76,14 +80,34 @@ class ExportRow:
         The study's metrics.
     rank_of : mapping of str to mapping of int to int
         Per metric, the rank of each ranked trial number.
+    leave_out : collection of str, optional
+        Columns not computed, and so not in the rows: any of ``params``, ``rank_test_<m>``
+        and the ``mean_``/``std_`` ``fit_time``/``score_time`` columns.
     """
 
     def __init__(
-        self, param_names: Sequence[str], metrics: Sequence[str], rank_of: Mapping[str, Mapping[int, int]]
+        self,
+        param_names: Sequence[str],
+        metrics: Sequence[str],
+        rank_of: Mapping[str, Mapping[int, int]],
+        *,
+        leave_out: Collection[str] = (),
     ) -> None:
         self.params = [(name, f"param_{name}") for name in param_names]
         self.metrics = list(metrics)
-        self.tests = [(m, f"mean_test_{m}", f"std_test_{m}", f"rank_test_{m}", rank_of[m]) for m in metrics]
+        self.tests = [
+            (m, f"mean_test_{m}", f"std_test_{m}", f"rank_test_{m}", rank_of[m])
+            if f"rank_test_{m}" not in leave_out
+            else (m, f"mean_test_{m}", f"std_test_{m}", None, {})
+            for m in metrics
+        ]
+        self.params_json = "params" not in leave_out
+        self.times = [
+            (f"{stat}_{kind}", _mean_or_none if stat == "mean" else _std_or_none, kind)
+            for kind in ("fit_time", "score_time")
+            for stat in ("mean", "std")
+            if f"{stat}_{kind}" not in leave_out
+        ]
         self._splits: dict[tuple[str, str, int], list[str]] = {}
 
     def splits(self, kind: str, metric: str, n: int) -> list[str]:
@@ -99,22 +123,20 @@ class ExportRow:
         params = t.params
         for name, key in self.params:
             row[key] = _safe(params.get(name))
-        row["params"] = _SORTED_JSON.encode(params)
+        if self.params_json:
+            row["params"] = _SORTED_JSON.encode(params)
         for m, mean_key, std_key, rank_key, ranks in self.tests:
             scores = t.scores[m]
             for key, value in zip(self.splits("test", m, len(scores)), scores):
                 row[key] = _safe(value)
             row[mean_key] = _safe(t.mean[m])
             row[std_key] = _safe(t.std[m])
-            row[rank_key] = ranks.get(t.number)
+            if rank_key is not None:
+                row[rank_key] = ranks.get(t.number)
         if t.train_scores:
             self._add_train_columns(row, t.train_scores)
-        fit, score = t.fit_time, t.score_time
-        row["mean_fit_time"], row["std_fit_time"] = _safe(_mean_or_none(fit)), _safe(_std_or_none(fit))
-        row["mean_score_time"], row["std_score_time"] = (
-            _safe(_mean_or_none(score)),
-            _safe(_std_or_none(score)),
-        )
+        for key, stat, kind in self.times:
+            row[key] = _safe(stat(getattr(t, kind)))
         row["seed"] = _SORTED_JSON.encode(t.seed)
         row["code_hash"] = t.code_hash
         row["error"] = next(iter(t.errors.values()), None)

@@ -243,6 +243,8 @@ def _best(ranked: Sequence[Trial], metrics: Sequence[str]) -> BestTrial:
 # --------------------------------------------------------------------------- CSV download
 
 _UNSAFE_IN_URL = re.compile(r"[^A-Za-z0-9,._~:=+/-]+")  # what a data: URL must percent-encode
+# export columns the download never shows (nor the other metrics' ranks): not computed for it
+_NOT_DOWNLOADED = ("params", "std_fit_time", "mean_score_time", "std_score_time")
 
 
 def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
@@ -255,7 +257,8 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
     reused folds); the error column holds the last line of the error. ``hptrack export``
     writes every column.
     """
-    rows = export_rows(trials, study.metrics)
+    other_ranks = [f"rank_test_{m}" for m in study.metrics[1:]]
+    rows = export_rows(trials, study.metrics, leave_out=[*_NOT_DOWNLOADED, *other_ranks])
     columns = _download_columns(rows, study.metrics, study.n_folds)
     values = columns[:-1]  # then the error column, by its last line
     text = csv_table(columns, ([*map(row.get, values), _error_line(row.get("error"))] for row in rows))
