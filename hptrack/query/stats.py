@@ -160,7 +160,7 @@ def _t_statistic(
     if total != total and any(math.isnan(d) for d in diffs):
         raise ValueError("paired scores contain NaN (a failed fold?); drop that configuration")
     mean = math.fsum(diffs) / k
-    variance = math.fsum((d - mean) ** 2 for d in diffs) / (k - 1)
+    variance = math.fsum([(d - mean) ** 2 for d in diffs]) / (k - 1)
     if variance == 0.0:  # identical fold by fold (p = 1), or a constant shift (p = 0)
         if mean == 0.0:
             return 0.0, k - 1, k, mean, 1.0
