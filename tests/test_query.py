@@ -123,6 +123,13 @@ def test_tied_with_best_uses_the_corrected_ttest_on_paired_folds(store):
     assert ties.for_trial(3) == {"tied_with_best": False, "p_vs_best": ties.p_values[3]}
 
 
+def test_tied_with_best_of_trials_already_read_equals_reading_them(store):
+    study = store.study("tiny")
+    trials = study.trials()
+    for metric in study.metrics:
+        assert study.tied_with_best(metric=metric, trials=trials) == study.tied_with_best(metric=metric)
+
+
 def test_tied_with_best_on_another_metric_and_alpha(store):
     study = store.study("tiny")
     ties = study.tied_with_best(metric="f1_macro", alpha=0.6)

@@ -518,6 +518,29 @@ def load_benchmark() -> Any:
     return module
 
 
+def test_writing_a_report_leaves_the_cycle_collector_as_it_was(tmp_path):
+    """The collector is paused while a page is built and is on again after, a failure too."""
+    import gc
+
+    from hptrack.report import write_report
+
+    db = tmp_path / "small.db"
+    name = load_benchmark().build_store(db, n_trials=30, n_folds=3)
+    with Store(db, readonly=True) as store:
+        assert gc.isenabled()
+        write_report(store, [name], tmp_path / "r.html")
+        assert gc.isenabled()
+        with pytest.raises(StudyNotFoundError):
+            write_report(store, [name, "missing"], tmp_path / "r.html")
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            write_report(store, [name], tmp_path / "r.html")
+            assert not gc.isenabled()  # the caller's choice is kept
+        finally:
+            gc.enable()
+
+
 def test_large_study_report_stays_small(tmp_path):
     """2,000 trials: the top ranked, a collapsed rest, a CSV of all, aggregated plots."""
     from hptrack.report import FULL_TABLE_ROWS, PLOT_BINS, TOP_N, write_report

@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from hptrack.query.stats import betainc, corrected_ttest, kfold_test_train_ratio, t_sf, t_two_sided_p
+from hptrack.query.stats import (
+    betainc,
+    corrected_ttest,
+    corrected_ttests,
+    kfold_test_train_ratio,
+    t_sf,
+    t_two_sided_p,
+    two_sided_p_values,
+)
 
 # ---------------------------------------------------------------------------- the t distribution
 
@@ -148,3 +156,32 @@ def test_kfold_ratio():
     assert kfold_test_train_ratio(2) == 1.0
     with pytest.raises(ValueError, match="at least 2 folds"):
         kfold_test_train_ratio(1)
+
+
+def test_many_pairs_at_once_give_each_pair_its_own_result_to_the_last_bit():
+    rng = np.random.default_rng(2)
+    pairs = []
+    for k in (2, 3, 5, 10) * 50:
+        x = rng.random(k)
+        pairs.append((list(x), list(x - rng.normal(0.01, 10.0 ** rng.uniform(-6, -1), k))))
+    pairs += [([0.9, 0.95, 0.85], [0.9, 0.95, 0.85]), ([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])]  # p = 1, p = 0
+    for ratio in (0.0, 0.25, 1 / 9):
+        together = corrected_ttests(pairs, test_train_ratio=ratio)
+        alone = [corrected_ttest(x, y, test_train_ratio=ratio) for x, y in pairs]
+        assert together == alone  # exact: a p-value does not depend on the other pairs
+        reversed_order = corrected_ttests(pairs[::-1], test_train_ratio=ratio)
+        assert reversed_order == alone[::-1]
+    assert corrected_ttests([], test_train_ratio=0.25) == []
+    with pytest.raises(ValueError, match="NaN"):
+        corrected_ttests([*pairs[:3], ([0.9, math.nan], [0.8, 0.7])], test_train_ratio=0.25)
+
+
+def test_p_values_at_once_equal_one_by_one():
+    ts = [0.0, -2.5, 2.5, 1e-200, 1e300, math.inf, -math.inf, 0.3, 40.0]
+    dfs = [4, 4, 4, 9, 2, 4, 1, 1, 200]
+    together = two_sided_p_values(ts, dfs)
+    assert together == [t_two_sided_p(t, df) for t, df in zip(ts, dfs)]
+    assert together[:3] == [1.0, together[2], together[2]] and together[4:7] == [0.0, 0.0, 0.0]
+    assert math.isnan(two_sided_p_values([math.nan], [4])[0])
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        two_sided_p_values([1.0, 2.0], [4, 0])

@@ -26,7 +26,7 @@ from .export import cv_results_layout, export_rows
 from .provenance import HashUse
 from .ranking import min_rank, min_ranks
 from .runs import RUN_STATUSES, PrefixFits, Run
-from .stats import TEST_NAME, TTestResult, corrected_ttest
+from .stats import TEST_NAME, TTestResult, corrected_ttest, corrected_ttests
 from .store import Store, StudyRef, open_refs
 from .study import Study
 from .summary import StudySummary, list_studies
@@ -56,6 +56,7 @@ __all__ = [
     "TrialDump",
     "compare_studies",
     "corrected_ttest",
+    "corrected_ttests",
     "cv_results_layout",
     "differences",
     "export_rows",

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .._json import canonical_json
 from ..errors import HptrackError, SpecError
 from ..store import json_safe
 from .importance import ImportanceAgreement, agreement
-from .stats import TEST_NAME, TTestResult, corrected_ttest
+from .stats import TEST_NAME, TTestResult, corrected_ttest, corrected_ttests
 from .study import Study
 from .ties import ALPHA, fold_size_ratio
 from .trials import Trial
@@ -209,11 +209,8 @@ def compare_studies(
     comparable = a.split_hash == b.split_hash and a.n_folds == b.n_folds and a.n_folds >= 2
     ratio, _scheme = fold_size_ratio(a)
     a_trials, b_trials = _by_params(a), _by_params(b)
-    shared: list[ConfigDelta] = []
-    for key, ta in a_trials.items():
-        tb = b_trials.get(key)
-        if tb is not None:
-            shared.append(_shared(ta, tb, metric, comparable, ratio))
+    pairs = [(ta, b_trials[key]) for key, ta in a_trials.items() if key in b_trials]
+    shared = _shared_configs(pairs, metric, comparable, ratio)
     shared.sort(key=lambda s: (-_value(s.b_mean), -_value(s.a_mean), s.a_number))
     best_a, best_b = _best(a, metric), _best(b, metric)
     test, note = _test_bests(a, b, best_a, best_b, comparable, ratio, alpha)
@@ -310,17 +307,32 @@ def _by_params(study: Study) -> dict[str, Trial]:
     return out
 
 
-def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool, ratio: float | None) -> ConfigDelta:
+def _shared_configs(
+    pairs: list[tuple[Trial, Trial]], metric: str, comparable: bool, ratio: float | None
+) -> list[ConfigDelta]:
+    """Each (A, B) trial pair's deltas; the paired ones tested B against A in one pass."""
+    deltas = [_shared(ta, tb, metric, comparable) for ta, tb in pairs]
+    if ratio is None:
+        return deltas
+    tested = [i for i, delta in enumerate(deltas) if delta.fold_deltas is not None]
+    results = corrected_ttests(
+        ((pairs[i][1].scores[metric], pairs[i][0].scores[metric]) for i in tested),  # type: ignore[misc]
+        test_train_ratio=ratio,
+    )
+    for i, result in zip(tested, results):
+        deltas[i] = replace(deltas[i], p_value=result.p_value)
+    return deltas
+
+
+def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool) -> ConfigDelta:
+    """A configuration both studies ran: means, delta and fold deltas (no p-value yet)."""
     a_mean = ta.mean.get(metric) if ta.status == "complete" else None
     b_mean = tb.mean.get(metric) if tb.status == "complete" else None
     delta = None if a_mean is None or b_mean is None else b_mean - a_mean
     fold_deltas = None
-    p_value = None
     sa, sb = ta.scores[metric], tb.scores[metric]
     if comparable and delta is not None and _finite(sa) and _finite(sb):
         fold_deltas = [float(y) - float(x) for x, y in zip(sa, sb)]  # type: ignore[arg-type]
-        if ratio is not None:
-            p_value = corrected_ttest(sb, sa, test_train_ratio=ratio).p_value  # type: ignore[arg-type]
     return ConfigDelta(
         params=ta.params,
         a_number=ta.number,
@@ -329,7 +341,7 @@ def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool, ratio: float | 
         b_mean=b_mean,
         delta=delta,
         fold_deltas=fold_deltas,
-        p_value=p_value,
+        p_value=None,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
@@ -47,49 +47,120 @@ def export_rows(
     metrics: Sequence[str],
     *,
     ranks: Mapping[str, Mapping[int, int]] | None = None,
+    leave_out: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``).
 
     ``rank_test_<m>`` ranks the complete trials with a finite mean of ``m``
     (:func:`~hptrack.query.ranking.min_ranks`); the others have none. ``ranks`` gives
     them by trial number when ``trials`` is one page of a study (:func:`iter_export_rows`).
+    ``leave_out`` names columns not to compute (:class:`ExportRow`), for a caller that
+    shows only some (the report's download).
     """
     param_names = sorted({k for t in trials for k in t.params})
-    rank_of = ranks if ranks is not None else {m: _export_ranks(trials, m) for m in metrics}
-    return [_export_row(t, param_names, metrics, rank_of) for t in trials]
+    if ranks is None:
+        ranks = {m: _export_ranks(trials, m) for m in metrics if f"rank_test_{m}" not in leave_out}
+    return list(map(ExportRow(param_names, metrics, ranks, leave_out=leave_out), trials))
 
 
-def _export_row(
-    t: Trial, param_names: Sequence[str], metrics: Sequence[str], rank_of: Mapping[str, Mapping[int, int]]
-) -> dict[str, Any]:
-    """One trial's export row."""
-    row: dict[str, Any] = {"number": t.number, "status": t.status}
-    for name in param_names:
-        row[f"param_{name}"] = t.params.get(name)
-    row["params"] = json.dumps(t.params, sort_keys=True)
-    for m in metrics:
-        for fold, value in enumerate(t.scores[m]):
-            row[f"split{fold}_test_{m}"] = value
-        row[f"mean_test_{m}"] = t.mean[m]
-        row[f"std_test_{m}"] = t.std[m]
-        row[f"rank_test_{m}"] = rank_of[m].get(t.number)
-    if t.train_scores:
-        _add_train_columns(row, t.train_scores, metrics)
-    for label, values in (("fit_time", t.fit_time), ("score_time", t.score_time)):
-        row[f"mean_{label}"] = _mean_or_none(values)
-        row[f"std_{label}"] = _std_or_none(values)
-    row["seed"] = json.dumps(t.seed, sort_keys=True)
-    row["code_hash"] = t.code_hash
-    row["error"] = next(iter(t.errors.values()), None)
-    if t.origins:
-        row["origin"] = json.dumps(t.origins, sort_keys=True)
-    for key, value in row.items():  # json_safe, on a flat row: NaN and infinities become None
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                row[key] = None
-        elif isinstance(value, (dict, list)):
-            row[key] = json_safe(value)
-    return row
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(value, sort_keys=True), built once
+
+
+class ExportRow:
+    """Makes a trial's export row: the one row layout of every export (rows, CSV, JSON, pages).
+
+    The column names are made once per table, not once per row. Every non-finite float
+    becomes None and a list or dict param is made JSON-safe (:func:`json_safe`).
+
+    Parameters
+    ----------
+    param_names : sequence of str
+        The table's parameters (a ``param_<name>`` column each, None where a trial lacks it).
+    metrics : sequence of str
+        The study's metrics.
+    rank_of : mapping of str to mapping of int to int
+        Per metric, the rank of each ranked trial number.
+    leave_out : collection of str, optional
+        Columns not computed, and so not in the rows: any of ``params``, ``rank_test_<m>``
+        and the ``mean_``/``std_`` ``fit_time``/``score_time`` columns.
+    """
+
+    def __init__(
+        self,
+        param_names: Sequence[str],
+        metrics: Sequence[str],
+        rank_of: Mapping[str, Mapping[int, int]],
+        *,
+        leave_out: Collection[str] = (),
+    ) -> None:
+        self.params = [(name, f"param_{name}") for name in param_names]
+        self.metrics = list(metrics)
+        self.tests = [
+            (m, f"mean_test_{m}", f"std_test_{m}", f"rank_test_{m}", rank_of[m])
+            if f"rank_test_{m}" not in leave_out
+            else (m, f"mean_test_{m}", f"std_test_{m}", None, {})
+            for m in metrics
+        ]
+        self.params_json = "params" not in leave_out
+        self.times = [
+            (f"{stat}_{kind}", _mean_or_none if stat == "mean" else _std_or_none, kind)
+            for kind in ("fit_time", "score_time")
+            for stat in ("mean", "std")
+            if f"{stat}_{kind}" not in leave_out
+        ]
+        self._splits: dict[tuple[str, str, int], list[str]] = {}
+
+    def splits(self, kind: str, metric: str, n: int) -> list[str]:
+        """``split0_<kind>_<metric>`` ... for ``n`` folds."""
+        key = (kind, metric, n)
+        if key not in self._splits:
+            self._splits[key] = [f"split{fold}_{kind}_{metric}" for fold in range(n)]
+        return self._splits[key]
+
+    def __call__(self, t: Trial) -> dict[str, Any]:
+        """Trial ``t``'s row."""
+        row: dict[str, Any] = {"number": t.number, "status": t.status}
+        params = t.params
+        for name, key in self.params:
+            row[key] = _safe(params.get(name))
+        if self.params_json:
+            row["params"] = _SORTED_JSON.encode(params)
+        for m, mean_key, std_key, rank_key, ranks in self.tests:
+            scores = t.scores[m]
+            for key, value in zip(self.splits("test", m, len(scores)), scores):
+                row[key] = _safe(value)
+            row[mean_key] = _safe(t.mean[m])
+            row[std_key] = _safe(t.std[m])
+            if rank_key is not None:
+                row[rank_key] = ranks.get(t.number)
+        if t.train_scores:
+            self._add_train_columns(row, t.train_scores)
+        for key, stat, kind in self.times:
+            row[key] = _safe(stat(getattr(t, kind)))
+        row["seed"] = _SORTED_JSON.encode(t.seed)
+        row["code_hash"] = t.code_hash
+        row["error"] = next(iter(t.errors.values()), None)
+        if t.origins:
+            row["origin"] = _SORTED_JSON.encode(t.origins)
+        return row
+
+    def _add_train_columns(self, row: dict[str, Any], train_scores: Mapping[str, list[float | None]]) -> None:
+        """Add ``split<k>_train_<m>``, ``mean_train_<m>`` and ``std_train_<m>`` to an export row."""
+        for m in self.metrics:
+            values = train_scores.get(m, [])
+            for key, value in zip(self.splits("train", m, len(values)), values):
+                row[key] = _safe(value)
+            row[f"mean_train_{m}"] = _safe(_mean_or_none(values))
+            row[f"std_train_{m}"] = _safe(_std_or_none(values))
+
+
+def _safe(value: Any) -> Any:
+    """An export cell as JSON allows it: a NaN or infinite float becomes None (:func:`json_safe`)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dict, list)):
+        return json_safe(value)
+    return value
 
 
 def export_columns(
@@ -98,6 +169,7 @@ def export_columns(
     """The columns a one-shot export lists: the union of the rows' keys in order of first
     appearance, from the ``(has train scores, has origins)`` shapes of the rows in trial order."""
     columns: list[str] = []
+    make_row = ExportRow(param_names, metrics, {m: {} for m in metrics})
     for has_train, has_origin in shapes:
         folds = [None] * n_folds
         example = Trial(
@@ -113,8 +185,7 @@ def export_columns(
             train_scores={m: folds for m in metrics} if has_train else None,
             origins={0: {}} if has_origin else {},
         )
-        row = _export_row(example, param_names, metrics, {m: {} for m in metrics})
-        columns.extend(k for k in row if k not in columns)
+        columns.extend(k for k in make_row(example) if k not in columns)
     return columns
 
 
@@ -129,21 +200,9 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _add_train_columns(
-    row: dict[str, Any], train_scores: Mapping[str, list[float | None]], metrics: Sequence[str]
-) -> None:
-    """Add ``split<k>_train_<m>``, ``mean_train_<m>`` and ``std_train_<m>`` to an export row."""
-    for m in metrics:
-        values = train_scores.get(m, [])
-        for fold, value in enumerate(values):
-            row[f"split{fold}_train_{m}"] = value
-        row[f"mean_train_{m}"] = _mean_or_none(values)
-        row[f"std_train_{m}"] = _std_or_none(values)
-
-
 def _mean_or_none(values: Sequence[float | None]) -> float | None:
     """numpy's mean, None if a value is missing."""
-    if not values or any(v is None for v in values):
+    if not values or None in values:
         return None
     if len(values) < _PAIRWISE:  # numpy sums fewer than 8 values in order: the same float
         return sum(values) / len(values)  # type: ignore[arg-type]
@@ -154,11 +213,11 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
 
 def _std_or_none(values: Sequence[float | None]) -> float | None:
     """numpy's (population) standard deviation, None if a value is missing."""
-    if not values or any(v is None for v in values):
+    if not values or None in values:
         return None
     if len(values) < _PAIRWISE:
         mean = sum(values) / len(values)  # type: ignore[arg-type]
-        return math.sqrt(sum((v - mean) * (v - mean) for v in values) / len(values))  # type: ignore[operator]
+        return math.sqrt(sum([(v - mean) * (v - mean) for v in values]) / len(values))  # type: ignore[operator]
     import numpy as np
 
     array = np.array(values, dtype=np.float64)

@@ -236,11 +236,12 @@ def compute_importance(
 
 def _full_factorial(values: list[list[Any]], d: int) -> tuple[list[list[Any]], list[tuple[int, ...]]] | None:
     """Levels per parameter and each trial's cell, when the trials are every cell exactly once."""
-    if any(v is ABSENT for row in values for v in row):
+    if any(ABSENT in row for row in values):
         return None
-    levels = [sorted({row[i] for row in values}, key=_order) for i in range(d)]
-    if math.prod(len(lv) for lv in levels) != len(values):
+    distinct = [{row[i] for row in values} for i in range(d)]
+    if math.prod(len(found) for found in distinct) != len(values):  # before sorting thousands of floats
         return None
+    levels = [sorted(found, key=_order) for found in distinct]
     positions = [{v: j for j, v in enumerate(lv)} for lv in levels]
     index = [tuple(positions[i][row[i]] for i in range(d)) for row in values]
     if len(set(index)) != len(index):
@@ -458,13 +459,12 @@ class StudyImportance:
         ['gamma', 'C']
         """
         from ..store import reads
-        from .ties import fold_scores_by_trial
+        from .ties import complete_fold_scores, fold_scores_by_trial
 
         metric = self._check_metric(metric) if metric is not None else self.metric
         if trials is not None:
-            complete = [t for t in trials if t.status == "complete"]
-            params = {t.number: t.params for t in complete}
-            folds = {t.number: [math.nan if v is None else v for v in t.scores[metric]] for t in complete}
+            params = {t.number: t.params for t in trials if t.status == "complete"}
+            folds = complete_fold_scores(trials, metric)
         else:
             folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
             params = {number: json.loads(text) for number, text in reads.complete_params(self._conn, self.id)}

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..store import reads
-from .export import _export_row, export_columns
+from .export import ExportRow, export_columns
 from .ranking import min_ranks
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def write_export(study: StudyExport, out: TextIO, fmt: str) -> int:
     """
     names, shapes, ranks = _first_pass(study)
     columns = export_columns(names, study.metrics, study.n_folds, shapes)
-    rows = (_export_row(t, names, study.metrics, ranks) for trials in trial_pages(study) for t in trials)
+    make_row = ExportRow(names, study.metrics, ranks)
+    rows = (make_row(t) for trials in trial_pages(study) for t in trials)
     if fmt == "csv":
         return _write_csv(rows, columns, out)
     return _write_json(rows, out)

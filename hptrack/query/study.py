@@ -10,7 +10,7 @@ import difflib
 import json
 import shlex
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from .summary import StudySummary
 from .ties import (
     ALPHA,
     TiesWithBest,
+    complete_fold_scores,
     fold_scores_by_trial,
     fold_size_ratio,
     nan_mean,
@@ -369,7 +370,9 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
 
     # ------------------------------------------------------------------ statistics
 
-    def tied_with_best(self, *, metric: str | None = None, alpha: float = ALPHA) -> TiesWithBest:
+    def tied_with_best(
+        self, *, metric: str | None = None, alpha: float = ALPHA, trials: Sequence[Trial] | None = None
+    ) -> TiesWithBest:
         """Which complete trials are statistically indistinguishable from the best.
 
         Each complete trial's fold scores are paired with the best trial's (every trial
@@ -391,6 +394,9 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
             The metric to compare on; default the ranking metric.
         alpha : float, default=0.05
             Significance level.
+        trials : sequence of Trial, optional
+            The study's trials, when already read (:meth:`trials`): their fold scores and
+            data fingerprints are not read again.
 
         Returns
         -------
@@ -401,10 +407,18 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         if not 0.0 < alpha < 1.0:
             raise SpecError(f"alpha = {alpha!r} must be between 0 and 1 (e.g. 0.05)")
         metric = self._check_metric(metric) if metric is not None else self.metric
-        folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
+        if trials is not None:
+            folds = complete_fold_scores(trials, metric)
+        else:
+            folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
         best = self._best_number(metric, folds)
         ratio, scheme = fold_size_ratio(self)
-        testable = best is not None and ratio is not None
+        data_of: Mapping[int, str | None] = {}
+        if best is not None and ratio is not None:
+            if trials is not None:
+                data_of = {t.number: t.data_hash for t in trials if t.status == "complete"}
+            else:
+                data_of = reads.complete_data_hashes(self._conn, self.id)
         return ties_with_best(
             study=self.name,
             metric=metric,
@@ -414,7 +428,7 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
             best=best,
             ratio=ratio,
             scheme=scheme,
-            data_of=reads.complete_data_hashes(self._conn, self.id) if testable else {},
+            data_of=data_of,
         )
 
     def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:

@@ -6,6 +6,7 @@ predictions over a product design of each parameter's levels, for any vector of 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,15 @@ def category(value: Any) -> Any:
     """A value as a hashable, comparable key: numbers as they are, anything else as JSON."""
     if value is ABSENT or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
+    if isinstance(value, str):  # the same few choices, trial after trial
+        return _string_category(value)
     return json.dumps(value, sort_keys=True, default=str)
+
+
+@functools.lru_cache(maxsize=1024)
+def _string_category(value: str) -> str:
+    """A string's :func:`category`: its JSON."""
+    return json.dumps(value)
 
 
 class Surrogate:

@@ -1,8 +1,9 @@
 """Which trials are statistically tied with the best: the corrected resampled t-test per trial.
 
 Every trial of a study uses the same splits, so fold ``i`` of one trial pairs with fold
-``i`` of the best; :mod:`hptrack.query.stats` tests each pair. :func:`ties_with_best`
-is pure computation on fold scores; :meth:`Study.tied_with_best` gathers them.
+``i`` of the best; :mod:`hptrack.query.stats` tests all the pairs in one vectorised pass.
+:func:`ties_with_best` is pure computation on fold scores; :meth:`Study.tied_with_best`
+gathers them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..store import json_safe
-from .stats import TEST_NAME, corrected_ttest
+from .stats import TEST_NAME, corrected_ttests
 
 ALPHA = 0.05  # significance level of the tied-with-best test
 
@@ -142,9 +143,15 @@ def numbers_text(numbers: Iterable[int], limit: int = 6) -> str:
 
 def nan_mean(values: Sequence[float]) -> float | None:
     """The mean, None when there is no value or one is NaN."""
-    if not values or any(math.isnan(v) for v in values):
+    if not values or _has_nan(values):
         return None
     return math.fsum(values) / len(values)
+
+
+def _has_nan(values: Sequence[float]) -> bool:
+    """Whether a value is NaN (their plain sum is NaN first: one check per list, mostly)."""
+    total = sum(values)
+    return total != total and any(math.isnan(v) for v in values)
 
 
 def fold_size_ratio(study: _HasCV) -> tuple[float | None, str]:
@@ -223,15 +230,19 @@ def ties_with_best(
     if reason is None and best is not None and ratio is not None:
         best_scores = folds[best]
         best_data = data_of.get(best)
+        tested: list[int] = []
+        best_has_nan = _has_nan(best_scores)
         for number, scores in folds.items():
             data = data_of.get(number)
             if data and best_data and data != best_data:  # fold i held other values
                 not_comparable.append(number)
-                continue
-            if any(math.isnan(v) for v in scores) or any(math.isnan(v) for v in best_scores):
+            elif best_has_nan or _has_nan(scores):
                 p_values[number] = None
-                continue
-            p_values[number] = corrected_ttest(best_scores, scores, test_train_ratio=ratio).p_value
+            else:
+                p_values[number] = None  # keeps the trials' order; the p-value follows
+                tested.append(number)
+        results = corrected_ttests(((best_scores, folds[n]) for n in tested), test_train_ratio=ratio)
+        p_values.update((n, result.p_value) for n, result in zip(tested, results))
     return TiesWithBest(
         study=study,
         metric=metric,
@@ -246,6 +257,16 @@ def ties_with_best(
         not_comparable=tuple(not_comparable),
         best_data_hash=best_data,
     )
+
+
+def complete_fold_scores(trials: Iterable[Any], metric: str) -> dict[int, list[float]]:
+    """The fold scores of ``metric`` per complete trial number, NaN where missing, from trials
+    already read (:meth:`Study.trials`): what :func:`fold_scores_by_trial` gives from the store."""
+    return {
+        t.number: [math.nan if v is None else v for v in t.scores[metric]]
+        for t in trials
+        if t.status == "complete"
+    }
 
 
 def fold_scores_by_trial(

@@ -144,10 +144,10 @@ def build_trials(
     per_fold = _FoldArrays(folds, index, shape)
     means = {m: np.average(a, axis=1) for m, a in test.items()}
     stds = {m: np.sqrt(np.average((a - means[m][:, np.newaxis]) ** 2, axis=1)) for m, a in test.items()}
-    # Python floats once per array (tolist), not element by element per trial
-    test_rows = {m: a.tolist() for m, a in test.items()}
-    train_rows = {m: a.tolist() for m, a in train.items()}
-    fit_rows, score_rows = per_fold.fit.tolist(), per_fold.score_time.tolist()
+    # Python lists once per array (None for NaN), not element by element per trial
+    test_rows = {m: _fold_lists(a) for m, a in test.items()}
+    train_rows = {m: _fold_lists(a) for m, a in train.items()}
+    fit_rows, score_rows = _fold_lists(per_fold.fit), _fold_lists(per_fold.score_time)
     have_all = per_fold.have.all(axis=1).tolist()
     mean_rows = {m: a.tolist() for m, a in means.items()}
     std_rows = {m: a.tolist() for m, a in stds.items()}
@@ -160,16 +160,16 @@ def build_trials(
                 number=number,
                 params=json.loads(params),
                 status=status,
-                scores={m: _folds_of(a, i) for m, a in test_rows.items()},
+                scores={m: a[i] for m, a in test_rows.items()},
                 mean={m: mean_rows[m][i] if complete_folds else None for m in test},
                 std={m: std_rows[m][i] if complete_folds else None for m in test},
                 rank=ranks[i],
                 seed=json.loads(seed) if seed else {},
                 code_hash=code_hash,
                 data_hash=data_hash,
-                train_scores={m: _folds_of(a, i) for m, a in train_rows.items()} if train else None,
-                fit_time=_folds_of(fit_rows, i),
-                score_time=_folds_of(score_rows, i),
+                train_scores={m: a[i] for m, a in train_rows.items()} if train else None,
+                fit_time=fit_rows[i],
+                score_time=score_rows[i],
                 errors=per_fold.errors.get(i, {}),
                 origins=per_fold.origins.get(i, {}),
                 score_errors=per_fold.score_errors.get(i, {}),
@@ -182,30 +182,46 @@ def build_trials(
     return out
 
 
-def _folds_of(rows: list[list[float]], i: int) -> list[float | None]:
-    """Row ``i`` of an (n_trials, n_folds) array's ``tolist()`` as floats, None for NaN."""
-    return [None if v != v else v for v in rows[i]]  # v != v: NaN
+def _fold_lists(array: Any) -> list[list[float | None]]:
+    """An (n_trials, n_folds) float array as a list per trial of Python floats, None for NaN."""
+    import numpy as np
+
+    cells = array.astype(object)  # Python floats, the array's values
+    cells[np.isnan(array)] = None
+    return cells.tolist()  # type: ignore[no-any-return]
 
 
 def _score_arrays(
     scores: Sequence[tuple[Any, ...]], index: dict[int, int], shape: tuple[int, int], metrics: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test and train scores per metric as (n_trials, n_folds) arrays, NaN where missing."""
-    import numpy as np
+    """Test and train scores per metric as (n_trials, n_folds) arrays, NaN where missing.
+
+    Train arrays exist (for every metric) only when some train score is recorded.
+    """
 
     k = shape[1]
-    test = {m: np.full(shape, np.nan) for m in metrics}
-    train: dict[str, Any] = {}
+    cells: dict[str, tuple[list[int], list[Any], list[Any]]] = {m: ([], [], []) for m in metrics}
     for trial_id, fold, metric, test_value, train_value in scores:
         i = index.get(trial_id)
-        if i is None or metric not in test or fold >= k:
+        chosen = cells.get(metric)
+        if i is None or chosen is None or fold >= k:
             continue
-        test[metric][i, fold] = nan_for_none(test_value)
-        if train_value is not None or metric in train:
-            train.setdefault(metric, np.full(shape, np.nan))[i, fold] = nan_for_none(train_value)
-    if train:  # a metric whose train scores are all missing (NaN is stored as NULL)
-        train = {m: train.get(m, np.full(shape, np.nan)) for m in metrics}
-    return test, train
+        chosen[0].append(i * k + fold)
+        chosen[1].append(test_value)
+        chosen[2].append(train_value)
+    test = {m: _placed(shape, at, values) for m, (at, values, _) in cells.items()}
+    if not any(v is not None for _, _, trains in cells.values() for v in trains):
+        return test, {}  # NaN is stored as NULL: no train scores recorded
+    return test, {m: _placed(shape, at, trains) for m, (at, _, trains) in cells.items()}
+
+
+def _placed(shape: tuple[int, int], at: list[int], values: list[Any]) -> Any:
+    """An array of ``shape``, NaN but at flat positions ``at``, which hold ``values`` (None: NaN)."""
+    import numpy as np
+
+    out = np.full(shape, np.nan)
+    out.reshape(-1)[at] = np.array(values, dtype=float)
+    return out
 
 
 class _FoldArrays:
@@ -216,25 +232,29 @@ class _FoldArrays:
     ) -> None:
         import numpy as np
 
-        self.have = np.zeros(shape, dtype=bool)
-        self.fit = np.full(shape, np.nan)
-        self.score_time = np.full(shape, np.nan)
         self.errors: dict[int, dict[int, str]] = {}
         self.origins: dict[int, dict[int, Any]] = {}
         self.score_errors: dict[int, dict[int, dict[str, str]]] = {}
+        at: list[int] = []
+        fit_times: list[Any] = []
+        score_times: list[Any] = []
         for trial_id, fold, fit_time, score_time, error, origin, scorer_errors in folds:
             i = index.get(trial_id)
             if i is None or fold >= shape[1]:
                 continue
-            self.have[i, fold] = True
-            self.fit[i, fold] = nan_for_none(fit_time)
-            self.score_time[i, fold] = nan_for_none(score_time)
+            at.append(i * shape[1] + fold)
+            fit_times.append(fit_time)
+            score_times.append(score_time)
             if error:
                 self.errors.setdefault(i, {})[fold] = error
             if origin:
                 self.origins.setdefault(i, {})[fold] = json.loads(origin)
             if scorer_errors:
                 self.score_errors.setdefault(i, {})[fold] = json.loads(scorer_errors)
+        self.have = np.zeros(shape, dtype=bool)
+        self.have.reshape(-1)[at] = True
+        self.fit = _placed(shape, at, fit_times)
+        self.score_time = _placed(shape, at, score_times)
 
 
 def check_statuses(status: str | Iterable[str] | None) -> list[str] | None:

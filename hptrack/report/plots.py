@@ -7,8 +7,10 @@ median and best of the trial means instead of every trial.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ _MAX_LABEL = 12  # characters of a categorical tick label
 _LABEL_Y = _BOTTOM + 16  # baseline of the x tick labels
 
 _Scored = Sequence[tuple["Trial", float]]  # (trial, mean of the plotted metric)
+_mean_of = operator.itemgetter(1)  # of a (trial, mean) pair
 
 
 def px(value: float) -> str:
@@ -85,14 +88,15 @@ def param_plot(name: str, scored: _Scored, metric: str) -> ParamPlot:
         Every coordinate in SVG pixels, as text.
     """
     points = [(t, mean) for t, mean in scored if name in t.params]
-    scale, xs, x_ticks, rotate = _x_axis([t.params[name] for t, _ in points])
+    values = [t.params[name] for t, _ in points]
+    scale, xs, x_ticks, rotate = _x_axis(values)
     aggregated = len(points) > MAX_PLOT_TRIALS
     folds = None if aggregated else _fold_scores(xs, points, metric)
     y_values = [mean for _, mean in points] + [v for _, _, v in folds or []]
     y_lo, y_hi, y_ticks = _nice_ticks(min(y_values, default=0.0), max(y_values, default=1.0))
     y_of = _linear(y_lo, y_hi, _BOTTOM - _INSET / 2, _TOP + _INSET / 2)
     if aggregated:
-        means, groups, binned = _aggregate(name, metric, scale, xs, points, y_of)
+        means, groups, binned = _aggregate(name, metric, scale, xs, (points, values), y_of)
         best_line = " ".join(f"{p.x},{p.y}" for p in means) if len(means) > 1 else ""
         per = f"{len(groups)} bins of values" if binned else "each value"
     else:
@@ -309,7 +313,7 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
     order of first appearance.
     """
     a, b = _LEFT + _INSET, _RIGHT - _INSET
-    if values and all(_is_number(v) for v in values):
+    if values and all(map(_is_number, values)):
         lo, hi = float(min(values)), float(max(values))
         if _log_scale(values):
             e_lo, e_hi = math.log10(lo), math.log10(hi)
@@ -319,7 +323,7 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
         to_x = _linear(start, stop, a, b)
         ticks = [(to_x(v), label) for v, label in nice]
         return "linear", [to_x(float(v)) for v in values], ticks, False
-    keys = [json.dumps(v, sort_keys=True) for v in values]
+    keys = [_string_key(v) if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
     labels: dict[str, str] = {}
     for key, value in zip(keys, values):
         labels.setdefault(key, value_text(value))
@@ -328,6 +332,12 @@ def _x_axis(values: Sequence[Any]) -> tuple[str, list[float], list[tuple[float, 
     rotate = len(labels) > 6 or any(len(label) > 8 for label in labels.values())
     ticks = [(position[key], truncate(label)) for key, label in labels.items()]
     return "categorical", [position[key] for key in keys], ticks, rotate
+
+
+@functools.lru_cache(maxsize=1024)
+def _string_key(value: str) -> str:
+    """A string value's category key, its JSON (the same few strings recur trial after trial)."""
+    return json.dumps(value)
 
 
 def truncate(text: str, limit: int = _MAX_LABEL) -> str:
@@ -343,25 +353,26 @@ def _aggregate(
     metric: str,
     scale: str,
     xs: Sequence[float],
-    points: _Scored,
+    points_values: tuple[_Scored, Sequence[Any]],
     y_of: Callable[[float], float],
 ) -> tuple[list[PlotPoint], list[PlotGroup], bool]:
     """Summarise many trials per x: the best point, and the range and median of means.
 
+    ``points_values`` holds the (trial, mean) points and each one's parameter value.
     Trials group by value when there are at most ``PLOT_BINS`` distinct positions (a
     grid, categories), else by equal-width bins of the axis. Returns the best points,
     the groups (both left to right) and whether values were binned.
     """
     binned = scale != "categorical" and len({round(x, 1) for x in xs}) > PLOT_BINS
     best_points, groups = [], []
-    for x, group in sorted(_group_by_x(xs, points, binned).items()):
-        best_trial, best_mean = min(group, key=lambda item: (-item[1], item[0].number))
-        values = sorted(mean for _, mean in group)
+    for x, (group, raw) in sorted(_group_by_x(xs, *points_values, binned).items()):
+        best_trial, best_mean = max(group, key=_mean_of)  # the first best: the lowest number
+        values = sorted(map(_mean_of, group))
         middle = len(values) // 2
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
         n = len(group)
         label = (
-            f"{_group_where(name, group, binned)}: {n} trial{'s' if n != 1 else ''}; "
+            f"{_group_where(name, raw, binned)}: {n} trial{'s' if n != 1 else ''}; "
             f"best mean {metric} {_score(best_mean)} (trial {best_trial.number}), "
             f"median {_score(median)}, worst {_score(values[0])}"
         )
@@ -380,22 +391,29 @@ def _aggregate(
     return best_points, groups, binned
 
 
-def _group_by_x(xs: Sequence[float], points: _Scored, binned: bool) -> dict[float, list[tuple[Trial, float]]]:
-    """The points by pixel x, or by the middle of their bin of ``PLOT_BINS`` equal bins."""
+def _group_by_x(
+    xs: Sequence[float], points: _Scored, values: Sequence[Any], binned: bool
+) -> dict[float, tuple[list[tuple[Trial, float]], list[Any]]]:
+    """The points, and their values, by pixel x or by the middle of their bin of ``PLOT_BINS``."""
     a, b = _LEFT + _INSET, _RIGHT - _INSET
     width = (b - a) / PLOT_BINS
-    members: dict[float, list[tuple[Trial, float]]] = {}
-    for x, point in zip(xs, points):
+    middles = [round(a + (k + 0.5) * width, 1) for k in range(PLOT_BINS)]
+    members: dict[float, tuple[list[tuple[Trial, float]], list[Any]]] = {}
+    for x, point, value in zip(xs, points, values):
         if binned:
-            k = min(PLOT_BINS - 1, max(0, int((x - a) / width)))
-            x = a + (k + 0.5) * width
-        members.setdefault(round(x, 1), []).append(point)
+            key = middles[min(PLOT_BINS - 1, max(0, int((x - a) / width)))]
+        else:
+            key = round(x, 1)
+        if key not in members:
+            members[key] = ([], [])
+        group, raw = members[key]
+        group.append(point)
+        raw.append(value)
     return members
 
 
-def _group_where(name: str, group: _Scored, binned: bool) -> str:
-    """``C = 0.1``, or a bin's range ``C 0.1 to 0.3``."""
-    raw = [t.params[name] for t, _ in group]
+def _group_where(name: str, raw: Sequence[Any], binned: bool) -> str:
+    """``C = 0.1``, or a bin's range ``C 0.1 to 0.3`` (``raw``: the group's parameter values)."""
     if not binned:
         return f"{name} = {value_text(raw[0])}"
     low, high = min(raw), max(raw)

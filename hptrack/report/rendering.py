@@ -1,13 +1,17 @@
 """Render a context with jinja2 and write the files: one report, or a static site.
 
-One :class:`jinja2.Environment` per call: a team's ``--templates`` directory first, then
-the defaults, which stay reachable as ``default:NAME`` so an override can extend the
-original and replace one block; ``StrictUndefined`` and autoescaping throughout.
+A :class:`jinja2.Environment`: a team's ``--templates`` directory first, then the
+defaults, which stay reachable as ``default:NAME`` so an override can extend the
+original and replace one block; ``StrictUndefined`` and autoescaping throughout. The
+defaults-only environment, and so its compiled templates, is kept for the process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+import gc
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,18 +36,34 @@ def _default_template_dir() -> Path:
 
 
 def _environment(template_dir: Path | None) -> jinja2.Environment:
-    """The jinja2 environment: user templates first, the defaults also as ``default:``."""
+    """The jinja2 environment: user templates first, the defaults also as ``default:``.
+
+    The defaults-only environment is built once per process and keeps its compiled
+    templates (jinja2 recompiles one whose file changed). One with a team's directory is
+    built per call: a file added there later must shadow a default compiled earlier.
+    """
+    if template_dir is None:
+        return _defaults_environment()
+    if not Path(template_dir).is_dir():
+        raise HptrackError(
+            f"template directory {str(template_dir)!r} does not exist; give a directory "
+            "holding your study.html, base.html or _*.html overrides"
+        )
+    return _new_environment(Path(template_dir))
+
+
+@functools.cache
+def _defaults_environment() -> jinja2.Environment:
+    """The shipped templates' environment, kept: compiling them takes about 0.1 s."""
+    return _new_environment(None)
+
+
+def _new_environment(template_dir: Path | None) -> jinja2.Environment:
+    """A new environment over ``template_dir`` (if any), then the defaults."""
     import jinja2
 
     defaults = jinja2.FileSystemLoader(_default_template_dir())
-    user: list[jinja2.BaseLoader] = []
-    if template_dir is not None:
-        if not Path(template_dir).is_dir():
-            raise HptrackError(
-                f"template directory {str(template_dir)!r} does not exist; give a directory "
-                "holding your study.html, base.html or _*.html overrides"
-            )
-        user = [jinja2.FileSystemLoader(template_dir)]
+    user: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(template_dir)] if template_dir else []
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(
             [*user, defaults, jinja2.PrefixLoader({"default": defaults}, delimiter=":")]
@@ -96,6 +116,25 @@ def _render(environment: jinja2.Environment, context: ReportContext | IndexConte
             f"cannot render the report with template {context.template!r}: "
             f"{type(exc).__name__}: {message}{where}; check your --templates directory"
         ) from exc
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a page is built and rendered.
+
+    A large study's page allocates millions of small objects (trials, rows, cells) that
+    all stay alive until the page is written, and none of them forms a reference cycle;
+    the collector would walk them over and over (a fifth of the time of a 10,000-trial
+    report) and free nothing. Reference counting still frees everything as usual; the
+    collector is switched back on (if it was on) when the page is done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write(path: Path, text: str) -> None:
@@ -155,7 +194,9 @@ def write_report(store: Store, names: Sequence[str], out: Path, *, template_dir:
     out = Path(out)
     _check_output_file(out)
     environment = _environment(template_dir)  # a missing template directory fails early too
-    _write(out, _render(environment, build_context(store, names)))
+    with _cycle_collector_paused():
+        html = _render(environment, build_context(store, names))
+    _write(out, html)
     return out
 
 
@@ -195,8 +236,9 @@ def write_site(store: Store, out_dir: Path, *, template_dir: Path | None = None)
     pages = page_names(names)
     rendered = [("index.html", _render(environment, build_index(store, pages)))]
     for name in names:
-        context = build_context(store, [name], home="index.html")
-        rendered.append((pages[name], _render(environment, context)))
+        with _cycle_collector_paused():
+            context = build_context(store, [name], home="index.html")
+            rendered.append((pages[name], _render(environment, context)))
     out_dir.mkdir(exist_ok=True)
     written = []
     for filename, html in rendered:

@@ -7,6 +7,7 @@ download (a ``data:`` link) written by the same code as ``hptrack export``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -71,7 +72,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
     first, last = (started[0] if started else None), (finished[-1] if finished else None)
     failed = [t for t in trials if t.status == "failed"]
     scorer_failed = [t for t in trials if t.score_errors]
-    tied, tie_test = _tied_with_best(study, ranked)
+    tied, tie_test = _tied_with_best(study, trials, ranked)
     plots = param_plots(ranked, metric)
     return StudyReport(
         anchor=anchor,
@@ -137,16 +138,18 @@ def _scores(trial: Trial, metrics: Sequence[str]) -> tuple[Score, ...]:
 # --------------------------------------------------------------------------- ranking
 
 
-def _tied_with_best(study: Study, ranked: Sequence[Trial]) -> tuple[frozenset[int] | None, str]:
+def _tied_with_best(
+    study: Study, trials: Sequence[Trial], ranked: Sequence[Trial]
+) -> tuple[frozenset[int] | None, str]:
     """Numbers of the trials statistically tied with the best, and the test's statement.
 
-    The test is :meth:`Study.tied_with_best` (as in ``hptrack trials``). The numbers are
-    None when no test was possible (a holdout split has one fold), the statement then
-    says why; both are empty without a complete trial.
+    The test is :meth:`Study.tied_with_best` (as in ``hptrack trials``), on the trials
+    already read. The numbers are None when no test was possible (a holdout split has
+    one fold), the statement then says why; both are empty without a complete trial.
     """
     if not ranked:
         return frozenset(), ""
-    ties = study.tied_with_best()
+    ties = study.tied_with_best(trials=trials)
     return (frozenset(ties.tied) if ties.tested else None), ties.statement()
 
 
@@ -240,6 +243,8 @@ def _best(ranked: Sequence[Trial], metrics: Sequence[str]) -> BestTrial:
 # --------------------------------------------------------------------------- CSV download
 
 _UNSAFE_IN_URL = re.compile(r"[^A-Za-z0-9,._~:=+/-]+")  # what a data: URL must percent-encode
+# export columns the download never shows (nor the other metrics' ranks): not computed for it
+_NOT_DOWNLOADED = ("params", "std_fit_time", "mean_score_time", "std_score_time")
 
 
 def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
@@ -252,9 +257,11 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
     reused folds); the error column holds the last line of the error. ``hptrack export``
     writes every column.
     """
-    rows = export_rows(trials, study.metrics)
+    other_ranks = [f"rank_test_{m}" for m in study.metrics[1:]]
+    rows = export_rows(trials, study.metrics, leave_out=[*_NOT_DOWNLOADED, *other_ranks])
     columns = _download_columns(rows, study.metrics, study.n_folds)
-    text = csv_table(columns, ([_download_cell(c, row.get(c)) for c in columns] for row in rows))
+    values = columns[:-1]  # then the error column, by its last line
+    text = csv_table(columns, ([*map(row.get, values), _error_line(row.get("error"))] for row in rows))
     slug = page_names([study.name])[study.name].removesuffix(".html")
     return CsvDownload(
         href="data:text/csv;charset=utf-8," + _UNSAFE_IN_URL.sub(_percent, text),
@@ -265,8 +272,8 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
 
 
 def _download_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], n_folds: int) -> list[str]:
-    """The export columns the report's download keeps, in its order."""
-    params = sorted({k for row in rows for k in row if k.startswith("param_")})
+    """The export columns the report's download keeps, in its order (``error`` last)."""
+    params = [k for k in (rows[0] if rows else ()) if k.startswith("param_")]  # every row has them all
     columns = ["number", "status", f"rank_test_{metrics[0]}", *params]
     for m in metrics:
         columns += [f"mean_test_{m}", f"std_test_{m}", *(f"split{k}_test_{m}" for k in range(n_folds))]
@@ -280,9 +287,9 @@ def _download_columns(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
     return [*columns, "error"]
 
 
-def _download_cell(column: str, value: Any) -> Any:
-    """An export value as the download shows it: an error by its last line."""
-    if column == "error" and isinstance(value, str):
+def _error_line(value: Any) -> Any:
+    """An export's error as the download shows it: by its last line."""
+    if isinstance(value, str):
         lines = value.strip().splitlines()
         return lines[-1] if lines else ""
     return value
@@ -290,7 +297,13 @@ def _download_cell(column: str, value: Any) -> Any:
 
 def _percent(match: re.Match[str]) -> str:
     """Percent-encode the matched text as UTF-8 bytes."""
-    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+    return _percent_encoded(match.group())
+
+
+@functools.lru_cache(maxsize=1024)
+def _percent_encoded(text: str) -> str:
+    """``text`` percent-encoded as UTF-8 bytes (the same few runs, a newline mostly, recur)."""
+    return "".join(f"%{byte:02X}" for byte in text.encode("utf-8"))
 
 
 def _size_text(n_bytes: int) -> str:

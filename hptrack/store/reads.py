@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StudyNotFoundError
-from ._codec import iso_from_us, key_hex, seconds_from_us
+from ._codec import iso_from_us, iso_sql, key_hex
 from .records import STATUSES, FoldRecord, StoredStudy, StudyDump, TrialDump
 
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -244,14 +244,13 @@ def trial_rows(
     if number is not None:
         order = ""
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
-    rows = conn.execute(
+    return conn.execute(  # times as iso_from_us text, formatted by SQLite (faster for many rows)
         "SELECT t.id, t.number, t.params, t.status, t.score, coalesce(t.seed, s.trial_seed), hc.hash, "
-        f"hd.hash, t.started, t.finished, {_TRIAL_HOST}, t.pid FROM trials t "
+        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {_TRIAL_HOST}, t.pid FROM trials t "
         "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
         f"LEFT JOIN hashes hd ON hd.id = t.data_id LEFT JOIN runs r ON r.id = t.run_id {clause}",
         args,
     ).fetchall()
-    return [(*row[:8], iso_from_us(row[8]), iso_from_us(row[9]), *row[10:]) for row in rows]
 
 
 def fold_data(
@@ -260,9 +259,10 @@ def fold_data(
     """Scores (trial_id, fold, metric, test, train) and folds (trial_id, fold, fit_time,
     score_time, error, origin, score_errors) of trials ``ids`` (or of every trial)."""
     names = metric_names(conn, study_id)
-    folds_sql = (
-        "SELECT f.trial_id, f.fold, f.test, f.train, f.fit_us, f.score_us, n.error, n.origin, n.score_errors "
-        "FROM folds f LEFT JOIN fold_notes n ON n.trial_id = f.trial_id AND n.fold = f.fold WHERE f.trial_id "
+    folds_sql = (  # times in seconds as seconds_from_us gives them (SQL's us / 1e6, the same double)
+        "SELECT f.trial_id, f.fold, f.test, f.train, f.fit_us / 1e6, f.score_us / 1e6, n.error, n.origin, "
+        "n.score_errors FROM folds f LEFT JOIN fold_notes n ON n.trial_id = f.trial_id AND n.fold = f.fold "
+        "WHERE f.trial_id "
     )
     scores_sql = "SELECT trial_id, fold, metric_id, test, train FROM scores WHERE trial_id "
     if whole_study:
@@ -278,12 +278,9 @@ def fold_data(
             if len(names) > 1:
                 score_rows.extend(conn.execute(scores_sql + marks, chunk).fetchall())
     first = names.get(0)
-    scores = [(t, f, first, test, train) for t, f, test, train, *_ in fold_rows]
+    scores = [(row[0], row[1], first, row[2], row[3]) for row in fold_rows]
     scores += [(t, f, names.get(m), test, train) for t, f, m, test, train in score_rows]
-    folds = [
-        (t, f, seconds_from_us(fit), seconds_from_us(score), error, origin, errors)
-        for t, f, _, _, fit, score, error, origin, errors in fold_rows
-    ]
+    folds = [row[:2] + row[4:] for row in fold_rows]
     return scores, folds
 
 
