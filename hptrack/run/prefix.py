@@ -124,14 +124,15 @@ def fold_root(prefix: str, fold: int | str) -> str:
 def fold_memory(prefix: str | None, estimator: Any, train: Any, test: Any) -> FoldMemory | None:
     """A :class:`FoldMemory` for fitting ``estimator`` on the split ``(train, test)``, or None.
 
-    What a drop-in search gives the pipeline of each of scikit-learn's own fold fits; None
-    when ``prefix`` is None (nothing is shared) or ``estimator`` is not a pipeline.
+    What a drop-in search gives the pipeline of each of scikit-learn's own fold fits (the
+    cache capped at :data:`DEFAULT_CACHE_BYTES`); None when ``prefix`` is None (nothing is
+    shared) or ``estimator`` is not a pipeline.
     """
     if prefix is None or not pipeline_steps(estimator):
         return None
     from ..identity import fold_split_hash
 
-    return FoldMemory(shared_cache(), fold_root(prefix, fold_split_hash(train, test)))
+    return FoldMemory(shared_cache(DEFAULT_CACHE_BYTES), fold_root(prefix, fold_split_hash(train, test)))
 
 
 def plan_prefix(estimator: Any, *, code_hash: str, data_hash: str, split_hash: str) -> str | None:
