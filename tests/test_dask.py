@@ -112,3 +112,18 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(user_spec, tmp_pat
     assert result.stderr.startswith("Error: cannot reach the Dask scheduler")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not db.exists()
+
+
+def test_pipeline_prefixes_are_shared_on_the_cluster(cluster, write_spec, tmp_path, invoke):
+    from test_prefix import CASES, PIPES
+
+    (tmp_path / "pipes.py").write_text(PIPES)
+    fixed, space = CASES["kpca_knn"]
+    spec = write_spec(name="kpca", estimator="pipes:kpca_knn", data="pipes:load", fixed=fixed, space=space)
+    local, remote = tmp_path / "local.db", tmp_path / "remote.db"
+    assert invoke("run", spec, "--store", local, "--no-reuse").exit_code == 0
+    result = invoke("run", spec, "--store", remote, "--dask", cluster.scheduler_address)
+    assert result.exit_code == 0, result.output
+    # each (prefix, fold) chunk runs on one worker: 2 KernelPCA settings x 3 folds fitted
+    assert "pipeline prefixes: 12 step fit(s) taken from the cache, 6 fitted" in result.stderr
+    assert _results(remote, invoke, "kpca") == _results(local, invoke, "kpca")
