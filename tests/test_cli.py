@@ -99,6 +99,8 @@ def test_trials_sort_top_status(ran, invoke):
     assert means == sorted(means, reverse=True)
     failed = json.loads(invoke("trials", "tiny", "--store", ran, "--status", "failed", "--json").stdout)
     assert failed == []
+    listed = invoke("trials", "tiny", "--store", ran, "--status", "failed")
+    assert listed.stdout == "no trials match\n"  # and no note on a tie test of no trials
 
 
 def test_trials_unknown_sort_metric_is_exit_2(ran, invoke):

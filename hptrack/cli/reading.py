@@ -87,12 +87,13 @@ def trials(
             rows = found.trials(status=status, sort=sort_metric, top=top)
             if status == "pending":
                 _note_unclaimed(found, len(rows), store_path)
-        ties = found.tied_with_best()
+        ties = found.tied_with_best() if rows else None  # nothing listed: no test to describe
     if as_json:
-        emit_json([{**t.to_dict(), **ties.for_trial(t.number)} for t in rows])
+        emit_json([{**t.to_dict(), **(ties.for_trial(t.number) if ties else {})} for t in rows])
     else:
         click.echo(_format.trials_table(rows, found.metrics, ties=ties))
-        click.echo(ties.statement())
+        if ties is not None:
+            click.echo(ties.statement())
 
 
 @cli.command()
