@@ -190,9 +190,10 @@ def schedule(tasks: Sequence[Any], inputs: Any, workers: int = 1) -> list[list[A
     steps = pipeline_steps(inputs.estimator) if inputs.prefix is not None else []
     if not steps:
         return [[task] for task in tasks]
+    keyed = sorted(((prefix_group(t.params, steps), t.fold, t.number), t) for t in tasks)
     groups: dict[tuple[str, int], list[Any]] = {}
-    for task in sorted(tasks, key=lambda t: (prefix_group(t.params, steps), t.fold, t.number)):
-        groups.setdefault((prefix_group(task.params, steps), task.fold), []).append(task)
+    for (group, fold, _), task in keyed:
+        groups.setdefault((group, fold), []).append(task)
     largest = max(1, -(-len(tasks) // max(1, 2 * workers))) if workers > 1 else len(tasks) or 1
     return [chunk[i : i + largest] for chunk in groups.values() for i in range(0, len(chunk), largest)]
 
