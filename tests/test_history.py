@@ -244,3 +244,41 @@ def test_history_of_an_unknown_study_is_one_error_line(write_spec, db_path, invo
     result = CliRunner().invoke(cli, ["history", "tiyn", "--store", str(db_path)])
     assert result.exit_code == 2
     assert result.stderr == f"Error: no study named 'tiyn' in {db_path}; did you mean 'tiny'?\n"
+
+
+def test_heartbeats_refresh_their_rows_until_stopped_on_one_shared_thread(write_spec, db_path, invoke):
+    import threading
+    import time
+
+    from hptrack.store import Heartbeat
+
+    assert invoke("run", write_spec(), "--store", db_path, "--max-trials", "1").exit_code == 0
+
+    def beat_of(run_id: int) -> str:
+        with closing(sqlite3.connect(db_path)) as conn:
+            return str(conn.execute("SELECT heartbeat FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
+
+    def wait_for_change(run_id: int, old: str) -> str:
+        deadline = time.monotonic() + 10
+        while (new := beat_of(run_id)) == old and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return new
+
+    with Writer(db_path) as writer:  # two more runs to beat for
+        first, second = (writer.start_run(1, "beat test") for _ in range(2))
+    before = {run: beat_of(run) for run in (first, second)}
+    beats = [
+        Heartbeat(db_path, "here", 1, 0.05, run_id=first),
+        Heartbeat(db_path, "here", 1, 0.07, run_id=second),
+    ]
+    for beat in beats:
+        beat.start()
+    try:
+        assert all(wait_for_change(run, before[run]) != before[run] for run in (first, second))
+        assert sum(t.name == "hptrack-heartbeat" for t in threading.enumerate()) == 1
+    finally:
+        for beat in beats:
+            beat.stop()
+    stopped = {run: beat_of(run) for run in (first, second)}
+    time.sleep(0.3)  # several intervals: a stopped heartbeat writes nothing more
+    assert {run: beat_of(run) for run in (first, second)} == stopped

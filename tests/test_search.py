@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pytest
 from scipy import stats
@@ -366,6 +367,34 @@ def test_a_process_that_fits_and_exits_leaves_everything_in_the_store_file(tmp_p
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)
     assert not Path(f"{db}-wal").exists()
     assert _studies_in_main_file(db) == 1
+
+
+def test_a_store_file_replaced_between_fits_gets_the_next_fit(tmp_path):
+    db = tmp_path / "x.db"
+    hptrack.GridSearchCV(SVC(), SMALL, cv=3, store=db, study="first").fit(X_IRIS, Y_IRIS)
+    for leftover in tmp_path.glob("x.db*"):  # the user deletes the store (the process still holds it)
+        leftover.unlink()
+    hptrack.GridSearchCV(SVC(), SMALL, cv=3, store=db, study="second").fit(X_IRIS, Y_IRIS)
+    with Store(db) as store:
+        assert [s.name for s in store.studies()] == ["second"]
+        assert store.study("second").counts()["complete"] == len(ParameterGrid(SMALL))
+
+
+def test_nested_searches_in_threads_all_record(tmp_path):
+    db = tmp_path / "x.db"
+    inner = hptrack.GridSearchCV(SVC(), SMALL, cv=3, store=db)
+    with joblib.parallel_backend("threading", n_jobs=2):  # drop-ins fit in two threads at once
+        outer = ms.cross_val_score(
+            inner, X_IRIS, Y_IRIS, cv=ms.KFold(4, shuffle=True, random_state=0), n_jobs=2
+        )
+    expected = ms.cross_val_score(
+        ms.GridSearchCV(SVC(), SMALL, cv=3), X_IRIS, Y_IRIS, cv=ms.KFold(4, shuffle=True, random_state=0)
+    )
+    assert np.array_equal(outer, expected)
+    with Store(db) as store:
+        studies = store.studies()
+        assert len(studies) == 4
+        assert all(store.study(s.name).counts()["complete"] == len(ParameterGrid(SMALL)) for s in studies)
 
 
 def test_study_argument_names_the_study(tmp_path):

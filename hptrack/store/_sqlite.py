@@ -159,8 +159,14 @@ class _Connection(sqlite3.Connection):
         return self.cursor().executescript(sql_script)
 
 
-def _connect(path: Path, target: str, *, uri: bool) -> _Connection:
-    conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_SECONDS, factory=_Connection)
+def _connect(path: Path, target: str, *, uri: bool, check_same_thread: bool = True) -> _Connection:
+    conn = sqlite3.connect(
+        target,
+        uri=uri,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        factory=_Connection,
+        check_same_thread=check_same_thread,
+    )
     conn.store_path = path
     return conn
 
@@ -295,7 +301,8 @@ def open_writable(path: Path) -> tuple[_Connection, Any]:
 
     conn = None
     try:
-        conn = _connect(path, str(path), uri=False)
+        # one thread at a time, but not always the one that opened it (a parked connection: _kept)
+        conn = _connect(path, str(path), uri=False, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
         db = Database(conn, execute_plugins=False, recursive_triggers=False)
         db.enable_wal()

@@ -2,9 +2,10 @@
 pipeline prefix counters of runs (added to by the writer, summed for ``show``).
 
 A coordinator's running trials and its run row (``runs``) carry a heartbeat, refreshed
-by :class:`Heartbeat` on its own connection. A worker that left no end behind is dead
-when its process is gone from this host or its heartbeat is older than the lease
-(:func:`worker_gone`): its trials are resumable and its run shows as died.
+by a :class:`Heartbeat` (one thread per process, a connection per beat). A worker that
+left no end behind is dead when its process is gone from this host or its heartbeat is
+older than the lease (:func:`worker_gone`): its trials are resumable and its run shows
+as died.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shlex
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,47 +34,101 @@ def utcnow() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-class Heartbeat(threading.Thread):
-    """Refreshes the heartbeat of one process's running trials, on its own connection.
+class Heartbeat:
+    """Refreshes the heartbeat of one process's running trials every ``interval`` seconds.
 
     Given ``run_id``, it refreshes that run's row in ``runs`` instead (the history's
-    sign of life for a run on another host).
+    sign of life for a run on another host). All the heartbeats of a process share one
+    daemon thread, which opens a connection to the store only to beat: starting and
+    stopping one (once per drop-in fit) costs no thread and no connection.
     """
 
     def __init__(self, path: Path, host: str, pid: int, interval: float, run_id: int | None = None) -> None:
-        super().__init__(name="hptrack-heartbeat", daemon=True)
         self._path, self._host, self._pid, self._interval = path, host, pid, interval
         self._run_id = run_id
-        self._stopped = threading.Event()
 
-    def run(self) -> None:
-        """Refresh every ``interval`` seconds until :meth:`stop`; a busy or vanished store skips a beat."""
+    def start(self) -> None:
+        """Beat every ``interval`` seconds from now on, until :meth:`stop`."""
+        _beats().add(self, self._interval)
+
+    def stop(self) -> None:
+        """Stop beating; a beat in progress finishes first."""
+        _beats().remove(self)
+
+    def beat(self) -> None:
+        """Refresh once, on a connection of its own; a busy or vanished store skips the beat."""
         try:
             conn = sqlite3.connect(str(self._path), timeout=BUSY_TIMEOUT_SECONDS)
         except sqlite3.Error:
             return
         try:
-            while not self._stopped.wait(self._interval):
-                try:
-                    with conn:
-                        if self._run_id is not None:
-                            beat = (utcnow(), self._run_id)
-                            conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", beat)
-                            continue
-                        conn.execute(
-                            "UPDATE trials SET heartbeat = ? WHERE status = 'running' "
-                            "AND host = ? AND pid = ?",
-                            (utcnow(), self._host, self._pid),
-                        )
-                except sqlite3.Error:  # busy for a minute, or the store went away: skip a beat
-                    continue
+            with conn:
+                if self._run_id is not None:
+                    conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (utcnow(), self._run_id))
+                else:
+                    conn.execute(
+                        "UPDATE trials SET heartbeat = ? WHERE status = 'running' AND host = ? AND pid = ?",
+                        (utcnow(), self._host, self._pid),
+                    )
+        except sqlite3.Error:  # busy for a minute, or the store went away: skip a beat
+            pass
         finally:
             conn.close()
 
-    def stop(self) -> None:
-        """Stop refreshing and wait (up to 5 s) for the thread to end."""
-        self._stopped.set()
-        self.join(timeout=5)
+
+class _Beats:
+    """The one thread of a process that runs every started :class:`Heartbeat` when it is due."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.due: dict[Heartbeat, float] = {}  # started heartbeats: when each beats next
+        self.beating: set[Heartbeat] = set()
+        self.wake = threading.Condition()
+        self.thread: threading.Thread | None = None
+
+    def add(self, beat: Heartbeat, interval: float) -> None:
+        with self.wake:
+            self.due[beat] = time.monotonic() + interval
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="hptrack-heartbeat", daemon=True)
+                self.thread.start()
+            self.wake.notify()
+
+    def remove(self, beat: Heartbeat) -> None:
+        with self.wake:
+            self.due.pop(beat, None)
+            while beat in self.beating:  # its last beat lands before the caller's next write
+                self.wake.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self.wake:
+                now = time.monotonic()
+                ready = [beat for beat, due in self.due.items() if due <= now]
+                if not ready:
+                    self.wake.wait(min(self.due.values()) - now if self.due else None)
+                    continue
+                for beat in ready:
+                    self.due[beat] = now + beat._interval
+                self.beating.update(ready)
+            try:
+                for beat in ready:
+                    beat.beat()
+            finally:
+                with self.wake:
+                    self.beating.difference_update(ready)
+                    self.wake.notify_all()
+
+
+_BEATS: _Beats | None = None
+
+
+def _beats() -> _Beats:
+    """This process's heartbeat thread (a forked child gets its own)."""
+    global _BEATS
+    if _BEATS is None or _BEATS.pid != os.getpid():
+        _BEATS = _Beats()
+    return _BEATS
 
 
 def add_prefix_fits(conn: sqlite3.Connection, run_id: int, *, fitted: int, reused: int) -> None:

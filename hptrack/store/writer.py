@@ -22,7 +22,7 @@ from .._json import canonical_json, sha256_text
 from ..errors import StoreError
 from . import fold_keys, history, reads
 from ._codec import now_us
-from ._kept import checkpoint
+from ._kept import checkpoint, park, reopen
 from ._sqlite import default_store_path, open_readonly, open_writable
 from .claims import ParamsOf, add_trials, materialise
 from .commits import ensure_metrics
@@ -86,14 +86,22 @@ class Writer:
         self._scanned: set[int] = set()  # studies whose trial numbers were checked for holes
         if readonly:
             self._conn: sqlite3.Connection = open_readonly(self.path)
-        else:
-            self._conn, self._db = open_writable(self.path)
+        else:  # a kept store's parked connection, else a new one
+            self._conn, self._db = reopen(self.path) or open_writable(self.path)
 
     def close(self) -> None:
-        """Close the connection, with the store file holding every commit (a WAL checkpoint)."""
+        """Close the connection, with the store file holding every commit (a WAL checkpoint).
+
+        On a store the process keeps (:func:`~hptrack.store.keep_wal_open`) the connection is
+        parked for the next writer instead, and the checkpoint runs soon after, in the background.
+        """
+        conn, self._conn = self._conn, _CLOSED
+        if self._db is not None and park(self.path, conn, self._db):
+            self._db = None
+            return
         if self._db is not None:
-            checkpoint(self._conn, self.path)
-        self._conn.close()
+            checkpoint(conn, self.path)
+        conn.close()
 
     def __enter__(self) -> Writer:
         return self
@@ -113,7 +121,8 @@ class Writer:
     def _writer(self) -> Any:
         """sqlite-utils' Database, or a StoreError when opened read-only."""
         if self._db is None:
-            raise StoreError(f"store {self.path} was opened read-only")
+            state = "closed" if self._conn is _CLOSED else "opened read-only"
+            raise StoreError(f"store {self.path}: this writer was {state}")
         return self._db
 
     @contextmanager
@@ -375,7 +384,7 @@ class Writer:
                 db.conn.execute("UPDATE runs SET trials = trials + 1 WHERE id = ?", (self._run_id,))
 
     def heartbeat_thread(self, interval: float = HEARTBEAT_SECONDS) -> Heartbeat:
-        """A started daemon thread refreshing this process's claims every ``interval`` s.
+        """A started :class:`Heartbeat` refreshing this process's claims every ``interval`` s.
 
         It keeps a long fold's trial from looking abandoned to coordinators on other
         hosts (which go by the heartbeat, not the process table). Call ``stop()``.
@@ -492,6 +501,10 @@ class Writer:
             return merge_study_rows(
                 db.conn, dump, name=name, source=source, command=command, host=self._host, pid=self._pid
             )
+
+
+_CLOSED = sqlite3.connect(":memory:", check_same_thread=False)
+_CLOSED.close()  # what a closed writer holds: any use raises ProgrammingError, as a closed connection does
 
 
 def _shared_seed(seeds: Sequence[str]) -> str | None:
