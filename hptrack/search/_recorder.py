@@ -189,10 +189,12 @@ class Recording:
 
     def _open(self) -> None:
         """Create or check the stored study; record this fit as one run of it."""
-        assert self.writer is not None and self.plan is not None
-        self.stored, _ = open_study(self.writer, self.plan, allow_code_change=self.search.allow_code_change)
-        self._exit.enter_context(self.writer.run_record(self.stored.id, command_line(sys.argv)))
-        self.writer.recover_abandoned(self.stored.id)
+        writer, plan = self.writer, self.plan
+        assert writer is not None and plan is not None
+        with writer.transaction():  # one commit: nothing is written when the study is refused
+            self.stored, _ = open_study(writer, plan, allow_code_change=self.search.allow_code_change)
+            self._exit.enter_context(writer.run_record(self.stored.id, command_line(sys.argv)))
+            writer.recover_abandoned(self.stored.id)
 
     def _claim(self) -> None:
         """Add the batch's trials, claim the pending ones, read the stored folds, serve them."""
@@ -201,15 +203,16 @@ class Recording:
         candidates = batch.candidates
         stop = batch.offset + len(candidates)
         params = [describe(c).text for c in candidates]  # as the study record writes them
-        writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates))
-        for claim in writer.claim(
-            stored.id, len(candidates), code_hash=plan.code_hash, data_hash=plan.data_hash
-        ):
-            self.claimed.add(claim.trial_id)
-        trials, folds = writer.trials_between(stored.id, batch.offset, stop)
-        changed = [n for n, p in enumerate(params, batch.offset) if trials[n][1] != p]
-        if changed:
-            raise SpecMismatchError(stored.name, [f"candidates (trial {changed[0]})"])
+        with writer.transaction():  # one commit; other candidates than the stored ones claim nothing
+            writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates))
+            claims = writer.claim(
+                stored.id, len(candidates), code_hash=plan.code_hash, data_hash=plan.data_hash
+            )
+            trials, folds = writer.trials_between(stored.id, batch.offset, stop)
+            changed = [n for n, p in enumerate(params, batch.offset) if trials[n][1] != p]
+            if changed:
+                raise SpecMismatchError(stored.name, [f"candidates (trial {changed[0]})"])
+        self.claimed.update(claim.trial_id for claim in claims)
         batch.trial_ids = {number: row[0] for number, row in trials.items()}
         self._serve_own(folds)
         if self.search.reuse and self.keyed:
