@@ -350,6 +350,7 @@ def build_plan(
     fit_params: Mapping[str, Any] | None = None,
     error_score: float | str = math.nan,
     return_train_score: bool = False,
+    unstable: Sequence[str] | None = None,
 ) -> StudyPlan:
     """The one plan builder, shared by specs and the drop-in search classes.
 
@@ -396,6 +397,9 @@ def build_plan(
         What a failed fit scores.
     return_train_score : bool, default=False
         Also score the training rows.
+    unstable : sequence of str, optional
+        :func:`unstable_values` of ``estimator``, ``candidates`` and ``data``, when the
+        caller computed them already.
 
     Returns
     -------
@@ -403,7 +407,7 @@ def build_plan(
     """
     data_hash, data_info = data
     code_hash, code_info = code
-    unstable = unstable_values(estimator, candidates, data_info)
+    unstable = list(unstable) if unstable is not None else unstable_values(estimator, candidates, data_info)
     provenance = {
         "base_dir": str(base_dir),
         **origin,

@@ -142,18 +142,19 @@ class Recording:
         if search.study is not None:
             check_study_name(search.study, where="study")
         self.data.fingerprint()
-        spec, self.unstable = _study.study_spec(search, search.n_splits_)
+        fixed = None if callable(search.scoring) else _study.scorers_by_metric(search)
+        spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
         self.unseeded = _study.unseeded(search, checked_cv(search))
-        unstable = self.unstable or unstable_values(search.estimator, candidates, self.data.data_info)
+        values = unstable_values(search.estimator, candidates, self.data.data_info)
         split_hash = _study.splits_hash(splits)
         name = _study.study_name(
-            search, spec, self.data.data_hash, split_hash, candidates, unstable=bool(unstable)
+            search, spec, self.data.data_hash, split_hash, candidates, unstable=bool(self.unstable or values)
         )
         self.writer = self._exit.enter_context(Writer(search.store))
         keep_wal_open(self.writer.path)  # many small fits in one process: no WAL rebuilt per fit
         stored = self.writer.stored_study(name)
         self.metrics = stored.metrics if stored is not None else None
-        scorers = _study.scorers_by_metric(search, self.metrics)
+        scorers = fixed if fixed is not None else _study.scorers_by_metric(search, self.metrics)
         if scorers is not None:
             self.metrics = list(scorers)
         provenance = {k: v for k, v in (("unseeded", self.unseeded), ("unstable", self.unstable)) if v}
@@ -166,6 +167,7 @@ class Recording:
             splits=splits if splits is not None else _placeholder_splits(search.n_splits_),
             data=self.data,
             provenance=provenance,
+            unstable=values,
         )
         self.unstable = [*self.unstable, *(u for u in self.plan.unstable if u not in self.unstable)]
         if self.unseeded:

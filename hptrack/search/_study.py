@@ -124,14 +124,21 @@ def _own_run_search(search: Any, base: str) -> bool:
     return False
 
 
-def study_spec(search: Any, n_splits: int) -> tuple[dict[str, Any], list[str]]:
-    """The study's identity as stored (JSON-able), and what in it has no stable fingerprint."""
+def study_spec(
+    search: Any, n_splits: int, scorers: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The study's identity as stored (JSON-able), and what in it has no stable fingerprint.
+
+    ``scorers`` are :func:`scorers_by_metric` of a search whose ``scoring`` is not callable,
+    when the caller has them already.
+    """
     kind, space, n_trials = search_space(search)
     scoring = search.scoring
     if callable(scoring):
         metrics = {"score": describe_scorer(scoring)}
     else:
-        metrics = {m: describe_scorer(s) for m, s in (scorers_by_metric(search) or {}).items()}
+        scorers = scorers if scorers is not None else scorers_by_metric(search)
+        metrics = {m: describe_scorer(s) for m, s in (scorers or {}).items()}
     spec = {
         "search": kind,
         "estimator": search.estimator,
@@ -172,12 +179,14 @@ def study_name(
     return f"{type(search.estimator).__name__}-{digest[:12]}"
 
 
-def code_identity(search: Any, candidates: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """The code fingerprint: the estimator, estimator/callable params, the scorers."""
+def code_identity(
+    search: Any, candidates: list[dict[str, Any]], scorers: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The code fingerprint: the estimator, estimator/callable params, the scorers (by metric)."""
     scoring = search.scoring
-    scorers = [scoring] if callable(scoring) else list((scorers_by_metric(search) or {}).values())
+    used = [scoring] if callable(scoring) else list(scorers.values())
     values = [v for c in candidates for v in c.values() if hasattr(v, "fit") or callable(v)]
-    return code_fingerprint([search.estimator, *values, *scorers])
+    return code_fingerprint([search.estimator, *values, *used])
 
 
 def make_plan(
@@ -190,8 +199,10 @@ def make_plan(
     splits: list[Any],
     data: Any,
     provenance: dict[str, Any],
+    unstable: list[str],
 ) -> StudyPlan:
-    """The study plan of a drop-in fit (what creates or checks the stored study)."""
+    """The study plan of a drop-in fit (what creates or checks the stored study); ``unstable`` is
+    :func:`~hptrack.run.unstable_values` of the estimator, candidates and data."""
     random_state = getattr(search, "random_state", None)
     return build_plan(
         name,
@@ -208,12 +219,13 @@ def make_plan(
         X=data.X,
         y=data.y,
         data=(data.data_hash, data.data_info),
-        code=code_identity(search, candidates),
+        code=code_identity(search, candidates, scorers),
         base_dir=Path.cwd(),
         origin={"spec_file": None, "api": f"hptrack.{type(search).__name__}", **provenance},
         fit_params=data.fit_params,
         error_score=search.error_score,
         return_train_score=bool(search.return_train_score),
+        unstable=unstable,
     )
 
 

@@ -12,10 +12,13 @@ still fills any hole below ``M`` first when asked to scan for one.
 
 from __future__ import annotations
 
+import datetime as _dt
 import sqlite3
 from collections.abc import Callable
 
-from .rows import insert_trials
+from ._codec import now_us
+from .history import process_alive, utcnow
+from .rows import hash_ids, insert_trials
 
 ParamsOf = Callable[[int], "tuple[str, str]"]  # number -> (params, seeds), canonical JSON
 
@@ -109,3 +112,74 @@ def pending_numbers(
             return found
     take(following, n_trials)
     return found
+
+
+def claim_pending(
+    conn: sqlite3.Connection,
+    study_id: int,
+    limit: int,
+    *,
+    host: str,
+    pid: int,
+    run_id: int | None,
+    code_hash: str,
+    data_hash: str,
+) -> list[tuple[int, int, str]]:
+    """Turn up to ``limit`` pending trials ``running`` for this process, lowest numbers first, in one
+    ``UPDATE ... RETURNING``; return their ``(id, number, params)`` by number. Runs inside the
+    claim's transaction."""
+    hash_ids(conn, [code_hash, data_hash])
+    now = utcnow()
+    rows = conn.execute(
+        "UPDATE trials SET status = 'running', started = coalesce(started, :now_us), "
+        "heartbeat = :now, host = :host, pid = :pid, "
+        "code_id = (SELECT id FROM hashes WHERE hash = :code), "
+        "data_id = (SELECT id FROM hashes WHERE hash = :data), run_id = :run "
+        "WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
+        "AND status = 'pending' ORDER BY number LIMIT :limit) "
+        "RETURNING id, number, params",
+        {
+            "now": now,
+            "now_us": now_us(),
+            "host": host,
+            "pid": pid,
+            "code": code_hash,
+            "data": data_hash,
+            "study": study_id,
+            "limit": int(limit),
+            "run": run_id,
+        },
+    ).fetchall()
+    return sorted(((int(i), int(n), str(p)) for i, n, p in rows), key=lambda row: row[1])
+
+
+def recover_abandoned(
+    conn: sqlite3.Connection, study_id: int, *, host: str, pid: int, lease_seconds: float
+) -> list[int]:
+    """Return the study's trials left ``running`` by dead workers to ``pending``; their numbers.
+
+    A worker on this host (``host``; ``pid`` is this process) is dead when its process is gone;
+    a worker elsewhere when its heartbeat is older than ``lease_seconds``. Runs inside the
+    caller's transaction, so no live claim is lost between the read and the reset.
+    """
+    rows = conn.execute(
+        "SELECT id, number, host, pid, heartbeat FROM trials "
+        "WHERE study_id = ? AND status = 'running' ORDER BY number",
+        (study_id,),
+    ).fetchall()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    dead: list[tuple[int, int]] = []
+    for trial_id, number, their_host, their_pid, heartbeat in rows:
+        if their_host == host and their_pid is not None:
+            if their_pid != pid and not process_alive(their_pid):
+                dead.append((trial_id, number))
+        elif (
+            heartbeat is None or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds() > lease_seconds
+        ):
+            dead.append((trial_id, number))
+    if dead:
+        conn.executemany(
+            "UPDATE trials SET status = 'pending', host = NULL, pid = NULL WHERE id = ?",
+            [(trial_id,) for trial_id, _ in dead],
+        )
+    return [number for _, number in dead]

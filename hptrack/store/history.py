@@ -131,6 +131,29 @@ def _beats() -> _Beats:
     return _BEATS
 
 
+def insert_run(conn: sqlite3.Connection, study_id: int, command: str, *, host: str, pid: int) -> int:
+    """Add an unfinished run of ``study_id`` by this user and process; return its id.
+
+    Runs inside the caller's transaction.
+    """
+    now = utcnow()
+    cursor = conn.execute(
+        "INSERT INTO runs (study_id, command, user, host, pid, version, started, heartbeat) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (study_id, command, current_user(), host, pid, hptrack_version(), now, now),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, exit_code: int) -> None:
+    """Record a run's end and exit code, now (inside the caller's transaction)."""
+    now = utcnow()
+    conn.execute(
+        "UPDATE runs SET finished = ?, exit = ?, heartbeat = ? WHERE id = ?",
+        (now, int(exit_code), now, run_id),
+    )
+
+
 def add_prefix_fits(conn: sqlite3.Connection, run_id: int, *, fitted: int, reused: int) -> None:
     """Add to run ``run_id``'s pipeline prefix counters, inside the caller's transaction."""
     conn.execute(

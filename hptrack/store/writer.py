@@ -9,7 +9,6 @@ last fold (:func:`~hptrack.store.commits.finish_trials`). Users read through
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import socket
 import sqlite3
@@ -24,16 +23,13 @@ from . import fold_keys, history, reads
 from ._codec import now_us
 from ._kept import checkpoint, park, reopen
 from ._sqlite import default_store_path, open_readonly, open_writable
-from .claims import ParamsOf, add_trials, materialise
+from .claims import ParamsOf, add_trials, claim_pending, materialise, recover_abandoned
 from .commits import ensure_metrics
 from .history import (
     HEARTBEAT_SECONDS,
     LEASE_SECONDS,
     Heartbeat,
-    current_user,
     exit_code_of,
-    hptrack_version,
-    process_alive,
     utcnow,
 )
 from .records import (
@@ -46,7 +42,7 @@ from .records import (
     StudyDump,
     StudyRecord,
 )
-from .rows import commit_fold_batch, hash_ids, insert_trials, merge_study_rows
+from .rows import commit_fold_batch, insert_trials, merge_study_rows
 
 
 class Writer:
@@ -229,28 +225,9 @@ class Writer:
         its heartbeat is older than ``lease_seconds``. Folds it committed are kept.
         """
         with self._transaction() as db:  # read and reset together: no live claim is lost
-            rows = db.conn.execute(
-                "SELECT id, number, host, pid, heartbeat FROM trials "
-                "WHERE study_id = ? AND status = 'running' ORDER BY number",
-                (study_id,),
-            ).fetchall()
-            now = _dt.datetime.now(_dt.timezone.utc)
-            dead: list[tuple[int, int]] = []
-            for trial_id, number, host, pid, heartbeat in rows:
-                if host == self._host and pid is not None:
-                    if pid != self._pid and not process_alive(pid):
-                        dead.append((trial_id, number))
-                elif (
-                    heartbeat is None
-                    or (now - _dt.datetime.fromisoformat(heartbeat)).total_seconds() > lease_seconds
-                ):
-                    dead.append((trial_id, number))
-            if dead:
-                db.conn.executemany(
-                    "UPDATE trials SET status = 'pending', host = NULL, pid = NULL WHERE id = ?",
-                    [(trial_id,) for trial_id, _ in dead],
-                )
-        return [number for _, number in dead]
+            return recover_abandoned(
+                db.conn, study_id, host=self._host, pid=self._pid, lease_seconds=lease_seconds
+            )
 
     def reset_failed(self, study_id: int) -> int:
         """Make failed trials pending again, dropping their failed folds; return how many."""
@@ -291,38 +268,24 @@ class Writer:
         list of Claim
             By number; each with the folds already recorded (a resumed trial).
         """
-        now = utcnow()
         with self._transaction() as db:
-            hash_ids(db.conn, [code_hash, data_hash])
             if params_of is not None:
                 materialise(db.conn, study_id, limit, params_of, scan_gaps=study_id not in self._scanned)
                 self._scanned.add(study_id)
-            rows = list(
-                db.query(
-                    "UPDATE trials SET status = 'running', started = coalesce(started, :now_us), "
-                    "heartbeat = :now, host = :host, pid = :pid, "
-                    "code_id = (SELECT id FROM hashes WHERE hash = :code), "
-                    "data_id = (SELECT id FROM hashes WHERE hash = :data), run_id = :run "
-                    "WHERE id IN (SELECT id FROM trials WHERE study_id = :study "
-                    "AND status = 'pending' ORDER BY number LIMIT :limit) "
-                    "RETURNING id, number, params",
-                    {
-                        "now": now,
-                        "now_us": now_us(),
-                        "host": self._host,
-                        "pid": self._pid,
-                        "code": code_hash,
-                        "data": data_hash,
-                        "study": study_id,
-                        "limit": int(limit),
-                        "run": self._run_id,
-                    },
-                )
+            rows = claim_pending(
+                db.conn,
+                study_id,
+                limit,
+                host=self._host,
+                pid=self._pid,
+                run_id=self._run_id,
+                code_hash=code_hash,
+                data_hash=data_hash,
             )
-        rows.sort(key=lambda row: row["number"])
-        done = reads.folds_done(self._conn, [row["id"] for row in rows])
+        done = reads.folds_done(self._conn, [trial_id for trial_id, _, _ in rows])
         return [
-            Claim(row["id"], row["number"], row["params"], frozenset(done.get(row["id"], ()))) for row in rows
+            Claim(trial_id, number, params, frozenset(done.get(trial_id, ())))
+            for trial_id, number, params in rows
         ]
 
     def trials_between(
@@ -426,23 +389,13 @@ class Writer:
         The row names the command line, user, host, pid and hptrack version; it stays
         unfinished (``finished``/``exit`` NULL) until :meth:`finish_run`.
         """
-        now = utcnow()
         with self._transaction() as db:
-            cursor = db.conn.execute(
-                "INSERT INTO runs (study_id, command, user, host, pid, version, started, heartbeat) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (study_id, command, current_user(), self._host, self._pid, hptrack_version(), now, now),
-            )
-        return int(cursor.lastrowid or 0)
+            return history.insert_run(db.conn, study_id, command, host=self._host, pid=self._pid)
 
     def finish_run(self, run_id: int, exit_code: int) -> None:
         """Record a run's end and exit code (0 success, 1 failed check or error, 2 bad input, 130)."""
-        now = utcnow()
         with self._transaction() as db:
-            db.conn.execute(
-                "UPDATE runs SET finished = ?, exit = ?, heartbeat = ? WHERE id = ?",
-                (now, int(exit_code), now, run_id),
-            )
+            history.finish_run(db.conn, run_id, exit_code)
 
     def count_prefix_fits(self, fitted: int, reused: int) -> None:
         """Add pipeline prefix step fits done (``fitted``) and saved by the cache (``reused``) to the
