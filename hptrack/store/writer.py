@@ -115,7 +115,7 @@ class Writer:
         return self._conn
 
     def _writer(self) -> Any:
-        """sqlite-utils' Database, or a StoreError when opened read-only."""
+        """sqlite-utils' Database, or a StoreError when closed or opened read-only."""
         if self._db is None:
             state = "closed" if self._conn is _CLOSED else "opened read-only"
             raise StoreError(f"store {self.path}: this writer was {state}")
