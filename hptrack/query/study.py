@@ -16,6 +16,8 @@ from typing import Any
 
 from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
+from ..store.dumps import dump_study
+from ..store.provenance import complete_data_hashes
 from .export import StudyTables
 from .importance import StudyImportance
 from .pending import pending_rows
@@ -418,7 +420,7 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
             if trials is not None:
                 data_of = {t.number: t.data_hash for t in trials if t.status == "complete"}
             else:
-                data_of = reads.complete_data_hashes(self._conn, self.id)
+                data_of = complete_data_hashes(self._conn, self.id)
         return ties_with_best(
             study=self.name,
             metric=metric,
@@ -449,7 +451,7 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         StudyDump
             The rows, as plain data, that :func:`hptrack.store.merge_stores` copies.
         """
-        return reads.dump_study(self._conn, self.id, self.name)
+        return dump_study(self._conn, self.id, self.name)
 
     def history(self) -> list[Run]:
         """Every run that touched the study (run, resume, verify, merge, drop-in ``fit``), oldest first.
