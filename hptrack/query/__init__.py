@@ -7,12 +7,13 @@ study       :class:`Study`: a study's provenance and the queries over its trials
 trials      :class:`Trial` snapshots built from stored rows
 summary     :class:`StudySummary` (``hptrack studies``)
 ranking     :func:`min_ranks`, the one ranking routine (scikit-learn's ``min`` ranks)
-ties        :class:`TiesWithBest`: trials statistically tied with the best
+ties        :class:`TiesWithBest`: trials statistically tied with the best (``Study.tied_with_best``)
 stats       the corrected resampled t-test (Nadeau & Bengio), stdlib only
 compare     :func:`compare_studies` -> :class:`StudyComparison`
 export      the ``cv_results_`` layout and flat export rows
 provenance  code and data hashes trials were scored under
 runs        :class:`Run` history, :class:`PrefixFits` (the pipeline prefix cache's counters)
+pending     pages of pending trials, never-claimed ones included (``Study.pending``)
 
 Everything reads through :mod:`hptrack.store.reads` (the SQL lives in the store) on a
 plain ``sqlite3`` connection, so query commands start fast and work on read-only files.

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._json import canonical_json, describe
+from ..errors import SpecError
 from ..spec import space_candidates, stored_space, to_param
 from ..store import reads
 from ..store.claims import pending_numbers
+
+if TYPE_CHECKING:
+    from .trials import Trial
 
 
 def pending_rows(
@@ -49,3 +53,40 @@ def pending_rows(
             (None, number, canonical_json(params), "pending", None, canonical_json(seed)) + (None,) * 6
         )
     return rows
+
+
+class StudyPending:
+    """:class:`~hptrack.query.Study`'s pages of pending trials (mixed in)."""
+
+    _conn: sqlite3.Connection
+
+    if TYPE_CHECKING:  # provided by Study, which mixes this class in
+
+        def _build(self, rows: list[tuple[Any, ...]], *, whole_study: bool) -> list[Trial]: ...
+
+    def pending(self, *, offset: int = 0, limit: int = 100) -> list[Trial]:
+        """A page of the study's pending trials, in number order, whether stored or never claimed.
+
+        A large grid's trials are stored only once claimed; the others are listed with the
+        params their number gets (grid point ``i``, random draw ``i``), nothing written.
+
+        Parameters
+        ----------
+        offset : int, default=0
+            Skip this many pending trials.
+        limit : int, default=100
+            At most this many.
+
+        Returns
+        -------
+        list of Trial
+            Status ``pending``, no scores.
+
+        Raises
+        ------
+        SpecError
+            ``offset < 0`` or ``limit < 1``.
+        """
+        if offset < 0 or limit < 1:
+            raise SpecError(f"offset = {offset!r} must be >= 0 and limit = {limit!r} >= 1")
+        return self._build(pending_rows(self._conn, self, offset=offset, limit=limit), whole_study=False)

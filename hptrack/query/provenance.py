@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HptrackError
-from ..store import reads
+from ..store.provenance import distinct_hashes, fold_errors, hash_use_rows, numbers_by_hash
 from .ties import numbers_text, short_hash
 from .trials import Trial
 
@@ -26,13 +26,13 @@ class HashUse:
 
 def hashes_in_order(conn: sqlite3.Connection, study_id: int, kind: str) -> list[str]:
     """The distinct ``kind`` (``"code"``/``"data"``) hashes of scored trials, in order of first use."""
-    distinct = reads.distinct_hashes(conn, study_id, kind)
+    distinct = distinct_hashes(conn, study_id, kind)
     return distinct if len(distinct) < 2 else [use.hash for use in hash_uses(conn, study_id, kind)]
 
 
 def hash_uses(conn: sqlite3.Connection, study_id: int, kind: str) -> list[HashUse]:
     """The ``kind`` hashes that trials with a recorded fold ran under, in order of first use."""
-    return [HashUse(*row) for row in reads.hash_use_rows(conn, study_id, kind)]
+    return [HashUse(*row) for row in hash_use_rows(conn, study_id, kind)]
 
 
 def provenance_warnings(
@@ -53,7 +53,7 @@ def provenance_warnings(
     warnings: list[str] = []
     found: list[Trial | None] = []
     for kind, label in (("code", "code hashes"), ("data", "data fingerprints")):
-        distinct = reads.distinct_hashes(conn, study_id, kind)
+        distinct = distinct_hashes(conn, study_id, kind)
         if len(distinct) == 1 and created[kind] and distinct[0] != created[kind]:
             warnings.append(
                 f"study {name!r}: every trial was scored under {kind} {short_hash(distinct[0])}, "
@@ -74,7 +74,7 @@ def _mixed_text(
 ) -> str:
     """How many trials were scored under each ``kind`` hash, and whether the best is under an old one."""
     uses = hash_uses(conn, study_id, kind)
-    numbers = reads.numbers_by_hash(conn, study_id, kind)
+    numbers = numbers_by_hash(conn, study_id, kind)
     listed = "; ".join(
         f"{short_hash(u.hash)}: {u.n_trials} trial(s) ({numbers_text(numbers.get(u.hash, []))})" for u in uses
     )
@@ -208,7 +208,7 @@ class StudyProvenance:
         from collections import Counter
 
         counts: Counter[str] = Counter()
-        for error in reads.fold_errors(self._conn, self.id):
+        for error in fold_errors(self._conn, self.id):
             lines = [line.strip() for line in error.splitlines() if line.strip()]
             counts[lines[-1] if lines else "(no error text recorded)"] += 1
         if not counts:

@@ -133,3 +133,52 @@ def study_runs(conn: sqlite3.Connection, study_id: int) -> list[Run]:
             )
         )
     return runs
+
+
+class StudyHistory:
+    """:class:`~hptrack.query.Study`'s run history and prefix cache counters (mixed in)."""
+
+    _conn: sqlite3.Connection
+    id: int
+
+    def history(self) -> list[Run]:
+        """Every run that touched the study (run, resume, verify, merge, drop-in ``fit``), oldest first.
+
+        A store written before history was recorded (schema 2 or older, opened
+        read-only) has none: the list is empty.
+
+        Returns
+        -------
+        list of Run
+            One snapshot per invocation: command, user, host, pid, version, start, finish
+            (None for a run still going or a process that died), exit code, trials and
+            folds it completed, its status (``finished``, ``running`` or ``died``), and the
+            pipeline prefix fits it did and reused from the cache (``prefix_fitted``,
+            ``prefix_reused``).
+
+        Examples
+        --------
+        >>> [(r.command, r.status, r.trials) for r in study.history()]  # doctest: +SKIP
+        [('hptrack run digits.toml', 'finished', 12)]
+        """
+        return study_runs(self._conn, self.id)
+
+    def prefix_fits(self) -> PrefixFits:
+        """How many pipeline prefix fits the study's runs did, and how many the cache saved.
+
+        When the estimator is a pipeline, a run fits the steps before its final estimator
+        once per fold and prefix, and the configurations that differ only after them reuse
+        that fit (in memory, in the same process).
+
+        Returns
+        -------
+        PrefixFits
+            ``fitted`` and ``reused`` summed over the study's runs (:meth:`history` lists
+            them per run); both 0 when no run used the cache, or the runs predate it.
+
+        Examples
+        --------
+        >>> study.prefix_fits().to_dict()  # doctest: +SKIP
+        {'fitted': 20, 'reused': 80}
+        """
+        return study_prefix_fits(self._conn, self.id)

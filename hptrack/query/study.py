@@ -1,7 +1,9 @@
 """A study in a store and the queries over its trials (:class:`Study`), and study summaries.
 
 Every query is read-only SQL from :mod:`hptrack.store.reads` on the store's
-connection; returned trials and summaries are frozen snapshots.
+connection; returned trials and summaries are frozen snapshots. Methods with a module of
+their own are mixed in from it: pending pages, ties, run history, provenance, tables,
+importance and paged exports.
 """
 
 from __future__ import annotations
@@ -10,34 +12,28 @@ import difflib
 import json
 import shlex
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
+from ..store.dumps import dump_study
 from .export import StudyTables
 from .importance import StudyImportance
-from .pending import pending_rows
+from .pending import StudyPending
 from .provenance import StudyProvenance
 from .ranking import min_ranks
-from .runs import PrefixFits, Run, study_prefix_fits, study_runs
+from .runs import StudyHistory
 from .streaming import StudyExport
 from .summary import StudySummary
-from .ties import (
-    ALPHA,
-    TiesWithBest,
-    complete_fold_scores,
-    fold_scores_by_trial,
-    fold_size_ratio,
-    nan_mean,
-    sort_value,
-    ties_with_best,
-)
+from .ties import StudyTies, sort_value
 from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
-class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
+class Study(
+    StudyProvenance, StudyTables, StudyImportance, StudyExport, StudyTies, StudyHistory, StudyPending
+):
     """A study in a store: its spec and provenance, and queries over its trials.
 
     Get one with ``Store.study(name)``.
@@ -254,33 +250,6 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
             rows += reads.trial_rows(self._conn, self.id, statuses=others, limit=limit)
         return self._build(rows, whole_study=statuses is None and top is None)
 
-    def pending(self, *, offset: int = 0, limit: int = 100) -> list[Trial]:
-        """A page of the study's pending trials, in number order, whether stored or never claimed.
-
-        A large grid's trials are stored only once claimed; the others are listed with the
-        params their number gets (grid point ``i``, random draw ``i``), nothing written.
-
-        Parameters
-        ----------
-        offset : int, default=0
-            Skip this many pending trials.
-        limit : int, default=100
-            At most this many.
-
-        Returns
-        -------
-        list of Trial
-            Status ``pending``, no scores.
-
-        Raises
-        ------
-        SpecError
-            ``offset < 0`` or ``limit < 1``.
-        """
-        if offset < 0 or limit < 1:
-            raise SpecError(f"offset = {offset!r} must be >= 0 and limit = {limit!r} >= 1")
-        return self._build(pending_rows(self._conn, self, offset=offset, limit=limit), whole_study=False)
-
     def trial(self, number: int) -> Trial:
         """Trial ``number``.
 
@@ -368,78 +337,7 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
             return [None] * len(scores)
         return min_ranks(scores, among=reads.complete_scores(self._conn, self.id, at_least=min(wanted)))
 
-    # ------------------------------------------------------------------ statistics
-
-    def tied_with_best(
-        self, *, metric: str | None = None, alpha: float = ALPHA, trials: Sequence[Trial] | None = None
-    ) -> TiesWithBest:
-        """Which complete trials are statistically indistinguishable from the best.
-
-        Each complete trial's fold scores are paired with the best trial's (every trial
-        of a study uses the same splits) and compared with Nadeau and Bengio's corrected
-        resampled t-test (:func:`hptrack.query.stats.corrected_ttest`), ``n_test/n_train``
-        derived from the CV scheme (``1/(k-1)`` for k folds). A trial is tied with the
-        best when its two-sided p-value is at least ``alpha``.
-
-        Only trials scored on the same data as the best (same data fingerprint) are
-        paired: after the data changed and the study was resumed with
-        ``--allow-code-change``, fold ``i`` holds other values, so a trial scored on the
-        other data is ``not_comparable`` (neither tied nor tested). A different code hash
-        does not stop the pairing (the splits and data are what pairing needs; code that
-        changes scores is reported by :meth:`provenance_warnings`).
-
-        Parameters
-        ----------
-        metric : str, optional
-            The metric to compare on; default the ranking metric.
-        alpha : float, default=0.05
-            Significance level.
-        trials : sequence of Trial, optional
-            The study's trials, when already read (:meth:`trials`): their fold scores and
-            data fingerprints are not read again.
-
-        Returns
-        -------
-        TiesWithBest
-            p-values by trial number; ``reason`` says why there is no test (a holdout
-            split has one fold: nothing to pair).
-        """
-        if not 0.0 < alpha < 1.0:
-            raise SpecError(f"alpha = {alpha!r} must be between 0 and 1 (e.g. 0.05)")
-        metric = self._check_metric(metric) if metric is not None else self.metric
-        if trials is not None:
-            folds = complete_fold_scores(trials, metric)
-        else:
-            folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
-        best = self._best_number(metric, folds)
-        ratio, scheme = fold_size_ratio(self)
-        data_of: Mapping[int, str | None] = {}
-        if best is not None and ratio is not None:
-            if trials is not None:
-                data_of = {t.number: t.data_hash for t in trials if t.status == "complete"}
-            else:
-                data_of = reads.complete_data_hashes(self._conn, self.id)
-        return ties_with_best(
-            study=self.name,
-            metric=metric,
-            alpha=alpha,
-            n_folds=self.n_folds,
-            folds=folds,
-            best=best,
-            ratio=ratio,
-            scheme=scheme,
-            data_of=data_of,
-        )
-
-    def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
-        """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
-        if metric == self.metric:
-            return reads.best_number(self._conn, self.id)
-        means = {n: nan_mean(v) for n, v in folds.items()}
-        scored = [(-m, n) for n, m in means.items() if m is not None]
-        return min(scored)[1] if scored else None
-
-    # ------------------------------------------------------------------ merging and history
+    # ------------------------------------------------------------------ merging
 
     def dump(self) -> StudyDump:
         """Every stored row of the study (its studies row, trials, folds and scores), for merging.
@@ -449,46 +347,4 @@ class Study(StudyProvenance, StudyTables, StudyImportance, StudyExport):
         StudyDump
             The rows, as plain data, that :func:`hptrack.store.merge_stores` copies.
         """
-        return reads.dump_study(self._conn, self.id, self.name)
-
-    def history(self) -> list[Run]:
-        """Every run that touched the study (run, resume, verify, merge, drop-in ``fit``), oldest first.
-
-        A store written before history was recorded (schema 2 or older, opened
-        read-only) has none: the list is empty.
-
-        Returns
-        -------
-        list of Run
-            One snapshot per invocation: command, user, host, pid, version, start, finish
-            (None for a run still going or a process that died), exit code, trials and
-            folds it completed, its status (``finished``, ``running`` or ``died``), and the
-            pipeline prefix fits it did and reused from the cache (``prefix_fitted``,
-            ``prefix_reused``).
-
-        Examples
-        --------
-        >>> [(r.command, r.status, r.trials) for r in study.history()]  # doctest: +SKIP
-        [('hptrack run digits.toml', 'finished', 12)]
-        """
-        return study_runs(self._conn, self.id)
-
-    def prefix_fits(self) -> PrefixFits:
-        """How many pipeline prefix fits the study's runs did, and how many the cache saved.
-
-        When the estimator is a pipeline, a run fits the steps before its final estimator
-        once per fold and prefix, and the configurations that differ only after them reuse
-        that fit (in memory, in the same process).
-
-        Returns
-        -------
-        PrefixFits
-            ``fitted`` and ``reused`` summed over the study's runs (:meth:`history` lists
-            them per run); both 0 when no run used the cache, or the runs predate it.
-
-        Examples
-        --------
-        >>> study.prefix_fits().to_dict()  # doctest: +SKIP
-        {'fitted': 20, 'reused': 80}
-        """
-        return study_prefix_fits(self._conn, self.id)
+        return dump_study(self._conn, self.id, self.name)

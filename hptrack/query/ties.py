@@ -2,19 +2,25 @@
 
 Every trial of a study uses the same splits, so fold ``i`` of one trial pairs with fold
 ``i`` of the best; :mod:`hptrack.query.stats` tests all the pairs in one vectorised pass.
-:func:`ties_with_best` is pure computation on fold scores; :meth:`Study.tied_with_best`
-gathers them.
+:func:`ties_with_best` is pure computation on fold scores; :class:`StudyTies` (mixed into
+:class:`~hptrack.query.Study`) gathers them from the store.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..store import json_safe
+from ..errors import SpecError
+from ..store import json_safe, reads
+from ..store.provenance import complete_data_hashes
 from .stats import TEST_NAME, corrected_ttests
+
+if TYPE_CHECKING:
+    from .trials import Trial
 
 ALPHA = 0.05  # significance level of the tied-with-best test
 
@@ -279,3 +285,90 @@ def fold_scores_by_trial(
             score = math.nan if test is None else float(test)
             by_number.setdefault(number, [math.nan] * n_folds)[fold] = score
     return by_number
+
+
+# --------------------------------------------------------------------------- on a study
+
+
+class StudyTies:
+    """:class:`~hptrack.query.Study`'s tied-with-best test (mixed in)."""
+
+    _conn: sqlite3.Connection
+    id: int
+    name: str
+    metric: str
+    n_folds: int
+    spec: dict[str, Any]
+
+    if TYPE_CHECKING:  # provided by Study, which mixes this class in
+
+        def _check_metric(self, metric: str) -> str: ...
+
+    def tied_with_best(
+        self, *, metric: str | None = None, alpha: float = ALPHA, trials: Sequence[Trial] | None = None
+    ) -> TiesWithBest:
+        """Which complete trials are statistically indistinguishable from the best.
+
+        Each complete trial's fold scores are paired with the best trial's (every trial
+        of a study uses the same splits) and compared with Nadeau and Bengio's corrected
+        resampled t-test (:func:`hptrack.query.stats.corrected_ttest`), ``n_test/n_train``
+        derived from the CV scheme (``1/(k-1)`` for k folds). A trial is tied with the
+        best when its two-sided p-value is at least ``alpha``.
+
+        Only trials scored on the same data as the best (same data fingerprint) are
+        paired: after the data changed and the study was resumed with
+        ``--allow-code-change``, fold ``i`` holds other values, so a trial scored on the
+        other data is ``not_comparable`` (neither tied nor tested). A different code hash
+        does not stop the pairing (the splits and data are what pairing needs; code that
+        changes scores is reported by :meth:`provenance_warnings`).
+
+        Parameters
+        ----------
+        metric : str, optional
+            The metric to compare on; default the ranking metric.
+        alpha : float, default=0.05
+            Significance level.
+        trials : sequence of Trial, optional
+            The study's trials, when already read (:meth:`trials`): their fold scores and
+            data fingerprints are not read again.
+
+        Returns
+        -------
+        TiesWithBest
+            p-values by trial number; ``reason`` says why there is no test (a holdout
+            split has one fold: nothing to pair).
+        """
+        if not 0.0 < alpha < 1.0:
+            raise SpecError(f"alpha = {alpha!r} must be between 0 and 1 (e.g. 0.05)")
+        metric = self._check_metric(metric) if metric is not None else self.metric
+        if trials is not None:
+            folds = complete_fold_scores(trials, metric)
+        else:
+            folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
+        best = self._best_number(metric, folds)
+        ratio, scheme = fold_size_ratio(self)
+        data_of: Mapping[int, str | None] = {}
+        if best is not None and ratio is not None:
+            if trials is not None:
+                data_of = {t.number: t.data_hash for t in trials if t.status == "complete"}
+            else:
+                data_of = complete_data_hashes(self._conn, self.id)
+        return ties_with_best(
+            study=self.name,
+            metric=metric,
+            alpha=alpha,
+            n_folds=self.n_folds,
+            folds=folds,
+            best=best,
+            ratio=ratio,
+            scheme=scheme,
+            data_of=data_of,
+        )
+
+    def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
+        """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
+        if metric == self.metric:
+            return reads.best_number(self._conn, self.id)
+        means = {n: nan_mean(v) for n, v in folds.items()}
+        scored = [(-m, n) for n, m in means.items() if m is not None]
+        return min(scored)[1] if scored else None

@@ -2,6 +2,8 @@
 
 Layers inside, each importing only those above it:
 
+- ``scoring``: a fitted estimator scored on some rows, each metric on its own
+  (:class:`~hptrack.run.scoring.FoldScorer`), :class:`ScoreKey`, sample weights.
 - ``evaluate``: pure fold work; :class:`FoldInputs` ``.evaluate(task)`` is the one
   evaluation path (executors, ``verify`` and the drop-ins all call it).
 - ``plan``: the frozen :class:`StudyPlan`, its identities computed once, and
@@ -32,20 +34,12 @@ if TYPE_CHECKING:  # editors and mypy see the real names; at run time they load 
         make_splitter,
         resolved_cv_kind,
     )
-    from .evaluate import (
-        SEARCH_WEIGHTS_SCORES,
-        FoldInputs,
-        FoldResult,
-        FoldTask,
-        ScoreKey,
-        accepts_sample_weight,
-        evaluate_fold,
-        evaluate_task,
-    )
+    from .evaluate import FoldInputs, FoldResult, FoldTask, evaluate_fold, evaluate_task
     from .executors import connect_dask, make_executor
     from .from_spec import build_scorers, plan_from_spec, spec_candidates, spec_from_store
     from .plan import StudyPlan, apply_seeds, build_plan, seed_params, unstable_values
     from .reuse import ReuseChoice, choose_reused, copy_of
+    from .scoring import SEARCH_WEIGHTS_SCORES, ScoreKey, accepts_sample_weight
     from .summary import RunSummary
     from .unchanged import run_unchanged, unchanged_study
     from .verify import FoldCheck, VerifyReport, choose_trials, verify_study
@@ -93,7 +87,7 @@ __all__ = [
 ]
 
 # name -> submodule: loaded on first use (PEP 562), so that `hptrack run` on a study with
-# nothing to do (``unchanged``) imports no scikit-learn, which ``evaluate`` needs
+# nothing to do (``unchanged``) imports no scikit-learn, which ``evaluate`` and ``scoring`` need
 _SUBMODULE = {
     **dict.fromkeys(["OnFold", "check_compatible", "open_study", "run_plan"], "coordinator"),
     "RunSummary": "summary",
@@ -108,19 +102,8 @@ _SUBMODULE = {
         ],
         "data",
     ),
-    **dict.fromkeys(
-        [
-            "SEARCH_WEIGHTS_SCORES",
-            "FoldInputs",
-            "FoldResult",
-            "FoldTask",
-            "ScoreKey",
-            "accepts_sample_weight",
-            "evaluate_fold",
-            "evaluate_task",
-        ],
-        "evaluate",
-    ),
+    **dict.fromkeys(["FoldInputs", "FoldResult", "FoldTask", "evaluate_fold", "evaluate_task"], "evaluate"),
+    **dict.fromkeys(["SEARCH_WEIGHTS_SCORES", "ScoreKey", "accepts_sample_weight"], "scoring"),
     **dict.fromkeys(["connect_dask", "make_executor"], "executors"),
     **dict.fromkeys(["build_scorers", "plan_from_spec", "spec_candidates", "spec_from_store"], "from_spec"),
     **dict.fromkeys(["StudyPlan", "apply_seeds", "build_plan", "seed_params", "unstable_values"], "plan"),

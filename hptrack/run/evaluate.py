@@ -6,13 +6,12 @@ by ``verify`` and by the drop-ins. Inputs and outputs are picklable, so the same
 runs in-process, in joblib workers or on a Dask cluster; nothing here touches the store. The fit is
 ``sklearn.model_selection.cross_validate`` on the single ``(train, test)`` split; each
 metric's scorer is then called on its own on the fitted estimator (as scikit-learn's
-searches do), so scores equal ``GridSearchCV``'s ``split{k}_test_<metric>`` exactly and a
-failing scorer fails only its own metric.
+searches do; :class:`~hptrack.run.scoring.FoldScorer`), so scores equal ``GridSearchCV``'s
+``split{k}_test_<metric>`` exactly and a failing scorer fails only its own metric.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import traceback
@@ -20,24 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.model_selection import cross_validate
 
-from .prefix import (
-    DEFAULT_CACHE_BYTES,
-    FoldMemory,
-    SharedPrefix,
-    fold_root,
-    pipeline_steps,
-    plain_scorer,
-    shared_cache,
-    shared_prefix,
-)
-
-# scikit-learn >= 1.9 passes a ``sample_weight`` fit param on to the scorers that accept
-# it (``BaseSearchCV._get_routed_params_for_fit``); older versions score unweighted.
-SEARCH_WEIGHTS_SCORES = hasattr(GridSearchCV, "_check_scorers_accept_sample_weight")
+from .prefix import DEFAULT_CACHE_BYTES, FoldMemory, fold_root, pipeline_steps, shared_cache, shared_prefix
+from .scoring import FoldScorer
+from .scoring import ScoreKey as ScoreKey  # plan.py's import path, until it imports from .scoring
 
 
 @dataclass(frozen=True)
@@ -70,34 +57,6 @@ class FoldResult:
     score_errors: dict[str, str] | None = None  # metric -> traceback of its failing scorer
     prefix_fitted: int = 0  # pipeline prefix steps fitted (and cached) by this fold
     prefix_reused: int = 0  # pipeline prefix steps taken from the prefix cache
-
-
-@dataclass(frozen=True)
-class ScoreKey:
-    """Metric ``key`` of a callable ``scoring`` that returns a dict of scores.
-
-    Each metric of such a search holds one ``ScoreKey`` of the same callable;
-    :func:`evaluate_fold` calls the callable once per fold, as scikit-learn does.
-    """
-
-    scorer: Any
-    key: str
-
-    def __call__(self, estimator: Any, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        return self.scorer(estimator, X, y, **kwargs)[self.key]
-
-
-def accepts_sample_weight(scorer: Any) -> bool:
-    """Whether scikit-learn's search would pass ``sample_weight`` to this scorer."""
-    if isinstance(scorer, ScoreKey):
-        scorer = scorer.scorer
-    accept = getattr(scorer, "_accept_sample_weight", None)  # sklearn's scorer objects
-    if accept is not None:
-        return bool(accept())
-    try:
-        return "sample_weight" in inspect.signature(scorer).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -279,7 +238,7 @@ def evaluate_fold(
         fitted, fit_time = _fit(task.params, estimator, X, y, (train, test), fit_params, memory)
     except Exception as raised:
         return _failed(task, scorers, raised, error_score, return_train_score, time.perf_counter() - start)
-    score = _FoldScorer(fitted, X, y, scorers, fit_params, error_score, shared_prefix(fitted, memory))
+    score = FoldScorer(fitted, X, y, scorers, fit_params, error_score, shared_prefix(fitted, memory))
     score_start = time.perf_counter()
     test_scores, score_errors = score(test, train)
     score_time = time.perf_counter() - score_start
@@ -355,100 +314,9 @@ def _failed(
     )
 
 
-class _FoldScorer:
-    """Scores a fitted estimator on some rows, each metric on its own (a failure stays there)."""
-
-    def __init__(
-        self,
-        fitted: Any,
-        X: Any,
-        y: Any,
-        scorers: Mapping[str, Any],
-        fit_params: Mapping[str, Any],
-        error_score: float | str,
-        prefix: SharedPrefix | None = None,
-    ) -> None:
-        self.fitted, self.X, self.y, self.scorers, self.prefix = fitted, X, y, scorers, prefix
-        self.weights = fit_params.get("sample_weight") if SEARCH_WEIGHTS_SCORES else None
-        self.weighted = {
-            m for m, s in scorers.items() if self.weights is not None and accepts_sample_weight(s)
-        }
-        self.value = math.nan if error_score == "raise" else float(error_score)
-        self.raised: Exception | None = None  # the first scorer error, for error_score="raise"
-
-    def __call__(self, indices: Any, other: Any) -> tuple[dict[str, float], dict[str, str]]:
-        """(score by metric, traceback by failed metric) on rows ``indices``."""
-        from sklearn.utils import _safe_indexing
-
-        X_part, y_part = _split(self.fitted, self.X, self.y, indices, other)
-        kwargs = {} if self.weights is None else {"sample_weight": _safe_indexing(self.weights, indices)}
-        scores: dict[str, float] = {}
-        errors: dict[str, str] = {}
-        shared: dict[int, Any] = {}  # a dict-returning callable is called once for all its keys
-        transformed: list[Any] = []  # the shared prefix's transform of X_part, computed once
-        for metric, scorer in self.scorers.items():
-            use = kwargs if metric in self.weighted else {}
-            estimator, X_scored = self.fitted, X_part
-            try:
-                if self.prefix is not None and plain_scorer(scorer):
-                    if not transformed:
-                        rows = "test" if other is not None else "train"
-                        transformed.append(self.prefix.transform(X_part, rows))
-                    estimator, X_scored = self.prefix.final, transformed[0]
-                scores[metric] = self._score(scorer, estimator, X_scored, y_part, use, shared)
-            except Exception as exc:
-                if self.raised is None:
-                    self.raised = exc
-                scores[metric] = self.value
-                errors[metric] = _format_scorer_error(exc)
-        return scores, errors
-
-    def _score(
-        self, scorer: Any, estimator: Any, X: Any, y: Any, kwargs: Mapping[str, Any], shared: dict[int, Any]
-    ) -> float:
-        """One metric's score; a :class:`ScoreKey` reuses its callable's one call in ``shared``."""
-        if not isinstance(scorer, ScoreKey):
-            return _float(_call(scorer, estimator, X, y, kwargs))
-        if id(scorer.scorer) not in shared:
-            try:
-                shared[id(scorer.scorer)] = _call(scorer.scorer, estimator, X, y, kwargs)
-            except Exception as exc:
-                shared[id(scorer.scorer)] = exc
-        everything = shared[id(scorer.scorer)]
-        if isinstance(everything, Exception):
-            raise everything
-        return _float(everything[scorer.key])
-
-
-def _call(scorer: Any, estimator: Any, X: Any, y: Any, kwargs: Mapping[str, Any]) -> Any:
-    """``scorer(estimator, X, y, **kwargs)``; without ``y`` when there is none, as scikit-learn."""
-    if y is None:
-        return scorer(estimator, X, **kwargs)
-    return scorer(estimator, X, y, **kwargs)
-
-
-def _format_scorer_error(exc: BaseException) -> str:
-    """The traceback from the scorer's call down (as scikit-learn's "Scoring failed" details)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
-
-
 def _unscored(estimator: Any, X: Any, y: Any = None) -> float:
     """A scorer for ``cross_validate`` that scores nothing (each metric is scored after)."""
     return 0.0
-
-
-def _split(estimator: Any, X: Any, y: Any, indices: Any, train: Any) -> tuple[Any, Any]:
-    """Rows ``indices`` of X and y (columns ``train`` too for a pairwise estimator)."""
-    from sklearn.utils import _safe_indexing, get_tags
-
-    if get_tags(estimator).input_tags.pairwise:
-        X_part = np.asarray(X)[np.ix_(indices, indices if train is None else train)]
-    else:
-        X_part = _safe_indexing(X, indices)
-    return X_part, None if y is None else _safe_indexing(y, indices)
 
 
 def _fit_and_score_frame(exc: BaseException) -> Any:
@@ -480,8 +348,3 @@ def _format_error(exc: BaseException) -> str:
     """The traceback from scikit-learn's ``_fit_and_score`` down, as its ``fit_error``."""
     tb = _fit_and_score_frame(exc) or exc.__traceback__
     return "".join(traceback.format_exception(type(exc), exc, tb))
-
-
-def _float(value: Any) -> float:
-    """A score as a Python float (numpy scalars and 0-d arrays too)."""
-    return float(np.asarray(value, dtype=np.float64))

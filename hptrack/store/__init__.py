@@ -9,7 +9,10 @@ _compact  schema 4, the compact layout: its tables, views and the migration from
 _codec    how schema 4 encodes times and fold keys (integers), and decodes them
 records   frozen dataclasses the store takes and returns (StudyRecord, StoredStudy,
           FoldRecord, ReusableFold, Claim, RunHandle, StudyDump, MergeOutcome...)
-reads     the parameterised SELECTs the query layer and the writer run
+reads     the parameterised SELECTs of studies, trials, folds and runs (query layer, writer)
+provenance
+          which code and data hashes trials were scored under; failed folds' tracebacks
+dumps     a study's rows in a form that does not depend on the store's ids, for merging
 fold_keys reuse's reads: stored folds found by their content keys
 writer    :class:`Writer`, the coordinator's write protocol
 commits   fold commits: a batch of folds, scores, keys and finished trials in a few statements

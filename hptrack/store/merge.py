@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import HptrackError, MergeRefusedError, StoreError
 from . import reads
 from ._sqlite import header_user_version, open_readonly
+from .dumps import dump_study
 from .history import command_line
 from .records import StudyDump, json_safe
 from .schema import SCHEMA_VERSION
@@ -251,7 +252,7 @@ def _read_studies(path: Path) -> list[StudyDump]:
     with _readable(path) as readable:
         conn = open_readonly(readable)
         try:
-            return [reads.dump_study(conn, row["id"], row["name"]) for row in reads.study_rows(conn)]
+            return [dump_study(conn, row["id"], row["name"]) for row in reads.study_rows(conn)]
         finally:
             conn.close()
 

@@ -1,9 +1,11 @@
-"""The parameterised SELECTs behind the query layer and the writer, returning rows or records.
+"""The parameterised SELECTs of studies, trials, folds and runs, for the query layer and the writer.
 
 Every function takes an open connection (read-only or not) to a store of the current
 schema (an older one opened read-only is read through an upgraded copy in memory) and only
 reads. Columns named in SQL text come from our own whitelists, never from user input. Values
-come back as users see them: metric names, hashes, ISO timestamps and seconds.
+come back as users see them: metric names, hashes, ISO timestamps and seconds. Two kinds of
+reads live beside this module: :mod:`~hptrack.store.provenance` (the hashes trials were
+scored under) and :mod:`~hptrack.store.dumps` (a study's rows for merging).
 """
 
 from __future__ import annotations
@@ -16,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StudyNotFoundError
-from ._codec import iso_from_us, iso_sql, key_hex
-from .records import STATUSES, FoldRecord, StoredStudy, StudyDump, TrialDump
+from ._codec import iso_from_us, iso_sql
+from .records import STATUSES, FoldRecord, StoredStudy
 
 _CHUNK = 500  # bound parameters per IN (...) list
-_HASH_COLUMNS = {"code": "code_id", "data": "data_id"}
 
 # A finished trial's host, which its run holds when it ran there (trials ``t``, runs ``r``).
-_TRIAL_HOST = "CASE WHEN t.host IS NULL AND t.status IN ('complete', 'failed') THEN r.host ELSE t.host END"
-# A trial with a recorded fold: finished ones have all theirs; only claimed or released
-# (running, pending) trials need the folds looked up, so large finished studies stay fast.
-_SCORED = "(t.status IN ('complete', 'failed') OR EXISTS (SELECT 1 FROM folds f WHERE f.trial_id = t.id))"
+TRIAL_HOST = "CASE WHEN t.host IS NULL AND t.status IN ('complete', 'failed') THEN r.host ELSE t.host END"
 
 
 def rows_as_dicts(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
@@ -144,71 +142,6 @@ def best_number(conn: sqlite3.Connection, study_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-# --------------------------------------------------------------------------- provenance
-
-
-def distinct_hashes(conn: sqlite3.Connection, study_id: int, kind: str) -> list[str]:
-    """Up to two distinct ``"code"``/``"data"`` hashes of scored trials: a cheap test for mixed ones."""
-    column = _HASH_COLUMNS[kind]
-    return [
-        row[0]
-        for row in conn.execute(
-            f"SELECT h.hash FROM (SELECT DISTINCT t.{column} AS id FROM trials t WHERE t.study_id = ? "
-            f"AND t.{column} IS NOT NULL AND {_SCORED} LIMIT 2) d JOIN hashes h ON h.id = d.id",
-            (study_id,),
-        )
-    ]
-
-
-def hash_use_rows(conn: sqlite3.Connection, study_id: int, kind: str) -> list[tuple[Any, ...]]:
-    """Per ``kind`` hash of trials with a recorded fold, in order of first use: the hash, its
-    number of trials, and the first and last start of those trials."""
-    column = _HASH_COLUMNS[kind]
-    rows = conn.execute(
-        f"SELECT h.hash, count(*), min(t.started), max(t.started), min(t.number) FROM trials t "
-        f"JOIN hashes h ON h.id = t.{column} WHERE t.study_id = ? AND {_SCORED} "
-        f"GROUP BY t.{column} ORDER BY min(t.started) IS NULL, min(t.started), min(t.number)",
-        (study_id,),
-    ).fetchall()
-    return [(row[0], row[1], iso_from_us(row[2]), iso_from_us(row[3])) for row in rows]
-
-
-def numbers_by_hash(conn: sqlite3.Connection, study_id: int, kind: str) -> dict[str, list[int]]:
-    """Numbers of the trials (with a recorded fold) scored under each code or data hash."""
-    column = _HASH_COLUMNS[kind]
-    out: dict[str, list[int]] = {}
-    for number, value in conn.execute(
-        f"SELECT t.number, h.hash FROM trials t JOIN hashes h ON h.id = t.{column} "
-        f"WHERE t.study_id = ? AND {_SCORED} ORDER BY t.number",
-        (study_id,),
-    ):
-        out.setdefault(value, []).append(number)
-    return out
-
-
-def fold_errors(conn: sqlite3.Connection, study_id: int) -> list[str]:
-    """The tracebacks of the study's failed folds, by trial (in the order trials were added) and fold."""
-    return [
-        str(error)
-        for (error,) in conn.execute(
-            "SELECT n.error FROM fold_notes n JOIN trials t ON t.id = n.trial_id "
-            "WHERE t.study_id = ? AND n.error IS NOT NULL ORDER BY n.trial_id, n.fold",
-            (study_id,),
-        )
-    ]
-
-
-def complete_data_hashes(conn: sqlite3.Connection, study_id: int) -> dict[int, str | None]:
-    """The data fingerprint each complete trial was scored under, by number."""
-    return dict(
-        conn.execute(
-            "SELECT t.number, h.hash FROM trials t LEFT JOIN hashes h ON h.id = t.data_id "
-            "WHERE t.study_id = ? AND t.status = 'complete'",
-            (study_id,),
-        ).fetchall()
-    )
-
-
 # --------------------------------------------------------------------------- trials
 
 
@@ -246,7 +179,7 @@ def trial_rows(
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
     return conn.execute(  # times as iso_from_us text, formatted by SQLite (faster for many rows)
         "SELECT t.id, t.number, t.params, t.status, t.score, coalesce(t.seed, s.trial_seed), hc.hash, "
-        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {_TRIAL_HOST}, t.pid FROM trials t "
+        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {TRIAL_HOST}, t.pid FROM trials t "
         "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
         f"LEFT JOIN hashes hd ON hd.id = t.data_id LEFT JOIN runs r ON r.id = t.run_id {clause}",
         args,
@@ -376,7 +309,7 @@ def trials_between(
     return trials, dict(sorted(folds.items()))
 
 
-# --------------------------------------------------------------------------- history and dumps
+# --------------------------------------------------------------------------- run history
 
 
 def run_rows(conn: sqlite3.Connection, study_id: int) -> list[dict[str, Any]]:
@@ -415,81 +348,3 @@ def last_fold_by_run(conn: sqlite3.Connection, study_id: int) -> dict[int, str]:
         )
         if last is not None
     }
-
-
-def dump_study(conn: sqlite3.Connection, study_id: int, name: str) -> StudyDump:
-    """Every stored row of a study, for merging, in a form that does not depend on this store's
-    ids: its studies row, trials (hashes and seeds spelled out, times in microseconds), folds
-    (times in seconds, ``fold_key`` as 16 hex digits), scores by metric name, and runs."""
-    study = rows_as_dicts(conn, "SELECT * FROM studies WHERE id = ?", (study_id,))[0]
-    trials = rows_as_dicts(
-        conn,
-        "SELECT t.id, t.number, t.params, coalesce(t.seed, s.trial_seed) AS seed, t.status, t.score, "
-        "hc.hash AS code_hash, hd.hash AS data_hash, t.started, t.finished, t.heartbeat, "
-        f"{_TRIAL_HOST} AS host, t.pid, t.run_id FROM trials t JOIN studies s ON s.id = t.study_id "
-        "LEFT JOIN hashes hc ON hc.id = t.code_id LEFT JOIN hashes hd ON hd.id = t.data_id "
-        "LEFT JOIN runs r ON r.id = t.run_id WHERE t.study_id = ? ORDER BY t.number",
-        (study_id,),
-    )
-    keys = {
-        (trial_id, fold): key_hex(key)
-        for key, trial_id, fold in conn.execute(  # a scan of every key: merges read whole stores anyway
-            "SELECT k.key, k.trial_id, k.fold FROM fold_keys k JOIN trials t ON t.id = k.trial_id "
-            "WHERE t.study_id = ?",
-            (study_id,),
-        )
-    }
-    scores, folds = fold_data(conn, study_id, [], whole_study=True)
-    run_of = dict(
-        ((t, f), run)
-        for t, f, run in conn.execute(
-            "SELECT f.trial_id, f.fold, f.run_id FROM folds f JOIN trials t ON t.id = f.trial_id "
-            "WHERE t.study_id = ?",
-            (study_id,),
-        )
-    )
-    study.pop("id", None)
-    return StudyDump(
-        name=name,
-        row=study,
-        trials=_trial_dumps(trials, folds, scores, keys, run_of),
-        runs=rows_as_dicts(conn, "SELECT * FROM runs WHERE study_id = ? ORDER BY id", (study_id,)),
-    )
-
-
-def _trial_dumps(
-    trials: list[dict[str, Any]],
-    folds: list[tuple[Any, ...]],
-    scores: list[tuple[Any, ...]],
-    keys: dict[tuple[int, int], str | None],
-    run_of: dict[tuple[int, int], int | None],
-) -> list[TrialDump]:
-    """Group fold and score rows (:func:`fold_data`) under their trials (ids dropped)."""
-    fold_rows: dict[int, dict[int, dict[str, Any]]] = {}
-    for trial_id, fold, fit, score, error, origin, errors in folds:
-        fold_rows.setdefault(trial_id, {})[fold] = {
-            "fold": fold,
-            "fit_time": fit,
-            "score_time": score,
-            "error": error,
-            "origin": origin,
-            "score_errors": errors,
-            "fold_key": keys.get((trial_id, fold)),
-            "run_id": run_of.get((trial_id, fold)),
-        }
-    score_rows: dict[int, dict[int, dict[str, dict[str, Any]]]] = {}
-    for trial_id, fold, metric, test, train in scores:
-        row = {"fold": fold, "metric": metric, "test": test, "train": train}
-        score_rows.setdefault(trial_id, {}).setdefault(fold, {})[metric] = row
-    dumped = []
-    for row in trials:
-        trial_id = row.pop("id")
-        dumped.append(
-            TrialDump(
-                number=row["number"],
-                row=row,
-                folds=fold_rows.get(trial_id, {}),
-                scores=score_rows.get(trial_id, {}),
-            )
-        )
-    return dumped

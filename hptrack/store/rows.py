@@ -194,7 +194,7 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], columns: 
 
 
 def _fold_record(trial: TrialDump, fold: int) -> FoldRecord:
-    """A dumped fold (:func:`hptrack.store.reads.dump_study`) as the record that commits it."""
+    """A dumped fold (:func:`hptrack.store.dumps.dump_study`) as the record that commits it."""
     row, scores = trial.folds[fold], trial.scores.get(fold, {})
     return FoldRecord(
         fold=fold,
