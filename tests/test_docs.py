@@ -36,8 +36,11 @@ def _public_api() -> list[tuple[str, object]]:
     from hptrack.query import Store, Study, Trial
 
     names: list[tuple[str, object]] = [(name, getattr(hptrack, name)) for name in hptrack.__all__]
-    for cls in (Store, Study, Trial):
-        for name, member in vars(cls).items():
+    for cls in (Store, Study, Trial):  # and the hptrack mixins they are made of
+        members = {}
+        for klass in reversed([k for k in cls.__mro__ if k.__module__.startswith("hptrack")]):
+            members.update(vars(klass))
+        for name, member in members.items():
             if name.startswith("_") or isinstance(member, property):
                 continue
             function = getattr(member, "__func__", member)

@@ -24,7 +24,6 @@ from sklearn.model_selection import cross_validate
 
 from .prefix import DEFAULT_CACHE_BYTES, FoldMemory, fold_root, pipeline_steps, shared_cache, shared_prefix
 from .scoring import FoldScorer
-from .scoring import ScoreKey as ScoreKey  # plan.py's import path, until it imports from .scoring
 
 
 @dataclass(frozen=True)

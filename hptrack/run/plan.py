@@ -31,8 +31,9 @@ from ..identity import (
 )
 from ..spec import Candidates
 from ..store import StudyRecord
-from .evaluate import FoldInputs, FoldResult, FoldTask, ScoreKey
+from .evaluate import FoldInputs, FoldResult, FoldTask
 from .prefix import DEFAULT_CACHE_BYTES, plan_prefix
+from .scoring import ScoreKey
 
 logger = logging.getLogger(__name__)
 
