@@ -23,6 +23,7 @@ from hptrack.identity import (
     data_fingerprint,
     fold_key,
     fold_key_base,
+    fold_keys,
     fold_split_hash,
     split_fingerprint,
 )
@@ -108,6 +109,24 @@ def test_split_and_fold_digests_are_pinned() -> None:
     assert base == "8eefea4ae88401332be1fda1dd5fcb0680633dc5a4530ed5982d494437ad1e63"
     assert key == "e9ea5475ca3e0bf5d6600cdaab3e6692a8ad2b75f6fdb0a24c849ee2ec5f0bef"
     assert fold_key(base, {"alpha": 1.0}, first) != key  # 1 and 1.0 stay distinct
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"alpha": 1},
+        {"kernel": 'r"b\\f\u00e9\n', "gamma": [0.1, None, True], "nested": {"b": 1, "a": range(3)}},
+        {"z": np.float64(0.25), "a": {"set": 1}, "C": float("inf")},
+        {},
+    ],
+)
+def test_fold_keys_of_several_folds_equal_the_canonical_key_of_each(params: dict[str, Any]) -> None:
+    base, splits = "b" * 64, ["s" * 64, "t" * 64, 'a "quoted" split']
+    expected = [
+        sha256_text(canonical_json({"base": base, "params": params, "split": split})) for split in splits
+    ]
+    assert fold_keys(base, params, splits) == expected
+    assert [fold_key(base, params, split) for split in splits] == expected
 
 
 # Issue 12: values scikit-learn accepts get forms of their own (the forms above are unchanged).

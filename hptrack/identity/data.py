@@ -141,7 +141,31 @@ def fold_key(base: str, params: Mapping[str, Any], split_hash: str) -> str:
     :func:`fold_split_hash`. Metrics are not part of it: a stored fold serves a
     metric only if it has that metric's score under the same scorer identity.
     """
-    return sha256_text(canonical_json({"base": base, "params": params, "split": split_hash}))
+    return fold_keys(base, params, [split_hash])[0]
+
+
+def fold_keys(base: str, params: Mapping[str, Any], split_hashes: Sequence[str]) -> list[str]:
+    """:func:`fold_key` of ``params`` on each of several folds, the params fingerprinted once.
+
+    The text hashed is ``canonical_json({"base": base, "params": params, "split": s})``,
+    composed from its parts (keys in sorted order, as ``canonical_json`` writes them).
+
+    Parameters
+    ----------
+    base : str
+        :func:`fold_key_base`.
+    params : mapping
+        The trial's params.
+    split_hashes : sequence of str
+        Each fold's :func:`fold_split_hash`.
+
+    Returns
+    -------
+    list of str
+        One key per split hash, in order.
+    """
+    head = f'{{"base":{json.dumps(base)},"params":{canonical_json(params)},"split":'
+    return [sha256_text(f"{head}{json.dumps(split_hash)}}}") for split_hash in split_hashes]
 
 
 def scorer_identity(scorer: Any) -> str | None:

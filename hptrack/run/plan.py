@@ -23,6 +23,7 @@ from ..identity import (
     environment,
     fold_key,
     fold_key_base,
+    fold_keys,
     fold_split_hashes,
     git_state,
     package_version,
@@ -160,13 +161,13 @@ class StudyPlan:
             return None
         return fold_key(self._key_base, self.candidates[number], self._split_hashes[fold])
 
-    def fold_key_for(self, params: Mapping[str, Any], split_hash: str) -> str | None:
-        """The content key of ``params`` on the fold whose split hash is ``split_hash``.
+    def fold_keys_for(self, params: Mapping[str, Any], split_hashes: Sequence[str]) -> list[str] | None:
+        """The content keys of ``params`` on the folds whose split hashes are ``split_hashes``.
 
         For candidates that are not this plan's (a search asking for more as it goes);
         None when folds get no key.
         """
-        return None if self._key_base is None else fold_key(self._key_base, params, split_hash)
+        return None if self._key_base is None else fold_keys(self._key_base, params, split_hashes)
 
     def fold_keys(self, folds: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """The content keys of these ``(number, fold)`` pairs; empty when folds get no key.
@@ -184,7 +185,14 @@ class StudyPlan:
         base = self._key_base
         if base is None:
             return {}
-        return {(n, f): fold_key(base, self.candidates[n], self._split_hashes[f]) for n, f in folds}
+        by_number: dict[int, list[int]] = {}
+        for n, f in folds:
+            by_number.setdefault(n, []).append(f)
+        keys: dict[tuple[int, int], str] = {}
+        for n, wanted in by_number.items():  # a trial's params are fingerprinted once for all its folds
+            found = fold_keys(base, self.candidates[n], [self._split_hashes[f] for f in wanted])
+            keys.update(zip(((n, f) for f in wanted), found))
+        return keys
 
     def scorer_identities(self) -> dict[str, str | None]:
         """Each metric's scorer identity (None: unknown, so its folds are never reused)."""

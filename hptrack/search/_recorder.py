@@ -128,10 +128,9 @@ class Recording:
         if self.keyed and splits is not None:
             split_hashes = [fold_split_hash(train, test) for train, test in splits]
             for c, params in enumerate(candidates):
-                for s, split_hash in enumerate(split_hashes):
-                    key = self.plan.fold_key_for(params, split_hash)
-                    if key is not None:
-                        keys[(c, s)] = key
+                keys.update(
+                    ((c, s), key) for s, key in enumerate(self.plan.fold_keys_for(params, split_hashes) or [])
+                )
         self.batch = _Batch(self.offset, candidates, n_splits, keys)
         if self.stored is not None:
             self._claim()
