@@ -52,7 +52,7 @@ class Heartbeat:
         _beats().add(self, self._interval)
 
     def stop(self) -> None:
-        """Stop beating; a beat in progress finishes first."""
+        """Stop beating; a beat in progress finishes first (waiting up to 5 s for it)."""
         _beats().remove(self)
 
     def beat(self) -> None:
@@ -95,10 +95,11 @@ class _Beats:
             self.wake.notify()
 
     def remove(self, beat: Heartbeat) -> None:
+        deadline = time.monotonic() + 5.0  # a beat waiting on a busy store does not hold its caller longer
         with self.wake:
             self.due.pop(beat, None)
-            while beat in self.beating:  # its last beat lands before the caller's next write
-                self.wake.wait()
+            while beat in self.beating and (left := deadline - time.monotonic()) > 0:
+                self.wake.wait(left)  # its last beat lands before the caller's next write
 
     def _run(self) -> None:
         while True:
