@@ -14,6 +14,7 @@ import inspect
 import json
 import math
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -296,12 +297,53 @@ def _random_state_form(value: Any, ctx: _Context, path: str) -> Any:
     return {"rng": type(value).__name__, "state": sha256_text(text)}  # public name: numpy.random.<name>
 
 
+# A class's param names, for classes whose get_params is scikit-learn's own (see shallow_params)
+_PARAM_NAMES: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def shallow_params(value: Any) -> Any:
+    """``value.get_params(deep=False)``, with scikit-learn's signature inspection done once per class.
+
+    scikit-learn's ``BaseEstimator.get_params`` inspects the ``__init__`` signature on every
+    call (~50 us), and a fit fingerprints its estimator several times. For a class whose
+    ``get_params`` and ``_get_param_names`` are that base class's own, the names are kept per
+    class and the values read with ``getattr``, as it does; any other class is asked.
+
+    Parameters
+    ----------
+    value : object
+        An estimator, kernel or any object with ``get_params``.
+
+    Returns
+    -------
+    mapping
+        Param name -> value, as ``get_params(deep=False)`` returns it.
+    """
+    cls = type(value)
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        if not (_is_base_estimators(cls, "get_params") and _is_base_estimators(cls, "_get_param_names")):
+            return value.get_params(deep=False)
+        names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    return {name: getattr(value, name) for name in names}
+
+
+def _is_base_estimators(cls: type, name: str) -> bool:
+    """Whether ``cls.name`` is scikit-learn's ``BaseEstimator.name`` (not overridden)."""
+    method = getattr(cls, name, None)
+    method = getattr(method, "__func__", method)  # a classmethod, bound to cls
+    return (
+        getattr(method, "__module__", None) == "sklearn.base"
+        and getattr(method, "__qualname__", None) == f"BaseEstimator.{name}"
+    )
+
+
 def _params_form(value: Any, ctx: _Context, path: str) -> Any:
     """An estimator, kernel or any object with ``get_params``: its class and identity params."""
     if isinstance(value, type) or not hasattr(value, "get_params"):
         return _NOT_MINE
     try:
-        params = value.get_params(deep=False)
+        params = shallow_params(value)
     except Exception:  # noqa: BLE001 - not scikit-learn's get_params
         return _NOT_MINE
     if not isinstance(params, Mapping):

@@ -230,3 +230,38 @@ def test_a_tuple_of_arrays_as_a_fit_param_is_fingerprinted_item_by_item() -> Non
     assert [part["shape"] for part in item["items"]] == [[4, 2], [4]]
     assert data_fingerprint({"X": X, "fit:eval_set": (X, y[::-1].copy())})[0] != digest
     assert data_fingerprint({"X": X, "fit:eval_set": (X, y)})[0] == digest
+
+
+class _OwnParams(BaseEstimator):
+    """An estimator whose get_params is not scikit-learn's."""
+
+    def __init__(self, a: int = 1) -> None:
+        self.a = a
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"a": self.a, "extra": "reported"}
+
+
+def test_shallow_params_are_get_params_of_any_estimator() -> None:
+    from sklearn.gaussian_process.kernels import RBF, ExpSineSquared
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from hptrack._json import shallow_params
+
+    values = [
+        SVC(C=3, kernel="linear"),
+        Model(alpha=0.25, n_jobs=2),
+        make_pipeline(StandardScaler(), SVC()),
+        RBF(2.0) + ExpSineSquared(),
+        _OwnParams(a=5),
+    ]
+    for value in values * 2:  # the second time from what was kept per class
+        assert shallow_params(value) == value.get_params(deep=False)
+    changed = SVC(C=3)
+    changed.set_params(C=7)
+    assert shallow_params(changed)["C"] == 7
+    assert canonical_json(_OwnParams(a=5)) == (
+        '{"class":"test_fingerprint._OwnParams","params":{"a":5,"extra":"reported"}}'
+    )

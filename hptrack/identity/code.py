@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._json import canonical_json, hash_value, identity_params, sha256_text
+from .._json import canonical_json, hash_value, identity_params, sha256_text, shallow_params
 
 # --------------------------------------------------------------------------- code
 
@@ -186,7 +186,7 @@ class _CodeWalk:
             self.add(cls)
             if hasattr(value, "get_params") and hasattr(value, "fit"):
                 try:
-                    params = value.get_params(deep=False)
+                    params = shallow_params(value)
                 except Exception:  # a broken get_params: its class is all we know
                     params = {}
                 self._pending.extend(identity_params(params).values())
