@@ -69,6 +69,7 @@ class Recording:
         self.flushed = time.monotonic()
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
+        self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
         self.prefix: str | None = None  # set with the plan (when reuse is on)
         self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
         self._exit = ExitStack()
@@ -110,7 +111,8 @@ class Recording:
     def __reduce__(self) -> Any:
         """What a joblib worker gets with the search: the current batch's stored results only."""
         batch = self.batch
-        return (_RemoteView, (batch.served if batch is not None else {}, self.prefix))
+        served = batch.served if batch is not None and not self.observed else {}
+        return (_RemoteView, (served, self.prefix))
 
     # ------------------------------------------------------------------ per batch
 
@@ -144,6 +146,7 @@ class Recording:
         fixed = None if callable(search.scoring) else _study.scorers_by_metric(search)
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
         self.unseeded = _study.unseeded(search, checked_cv(search))
+        self.observed = _study.observed_by_callbacks(search, candidates)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
         split_hash = _study.splits_hash(splits)
         name = _study.study_name(
@@ -183,6 +186,12 @@ class Recording:
                 f"study {name!r}: {shown} cannot be fingerprinted; results are recorded but will "
                 "not be reused or verified bit for bit",
             )
+        if self.observed:
+            _study.say_once(
+                self.writer.path,
+                f"{', '.join(self.observed)} has scikit-learn callbacks, which watch every fit: study "
+                f"{name!r} fits every fold again rather than serve stored ones",
+            )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
         self.prefix = self.plan.inputs.prefix if search.reuse else None
         if scorers is not None:
@@ -216,7 +225,7 @@ class Recording:
         self.claimed.update(claim.trial_id for claim in claims)
         batch.trial_ids = {number: row[0] for number, row in trials.items()}
         self._serve_own(folds)
-        if self.search.reuse and self.keyed:
+        if self.search.reuse and self.keyed and not self.observed:
             self._serve_reused()
 
     def _serve_own(self, folds: dict[tuple[int, int], FoldRecord]) -> None:
@@ -260,13 +269,14 @@ class Recording:
     def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The stored result of this (candidate, split), or None to fit it."""
         batch = self.batch
-        return None if batch is None else _served(batch.served, kwargs)
+        return None if batch is None or self.observed else _served(batch.served, kwargs)
 
     def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
         """Commit a fitted fold now when this is the coordinating process and thread."""
         if self.batch is not None and self._coordinating():
             cand, split = kwargs["candidate_progress"][0], kwargs["split_progress"][0]
-            self._commit_result(cand, split, result, failures)
+            if (cand, split) not in self.batch.done:  # a stored fold fitted again (callbacks): kept
+                self._commit_result(cand, split, result, failures)
 
     def failed(self, kwargs: dict[str, Any], error: str) -> None:
         """With ``error_score="raise"``: record the failed fold, fail its trial (the fit raises)."""

@@ -111,6 +111,7 @@ def _recording_fit_and_score(estimator: Any, X: Any, y: Any, **kwargs: Any) -> d
         return original(estimator, X, y, **kwargs)
     stored = recorder.stored_result(kwargs)
     if stored is not None:
+        _say_served(kwargs, stored)
         return stored
     memory = fold_memory(recorder.prefix, estimator, kwargs.get("train"), kwargs.get("test"))
     if memory is not None:  # steps another candidate fitted on this split are shared, bit for bit
@@ -136,6 +137,48 @@ def _recording_fit_and_score(estimator: Any, X: Any, y: Any, **kwargs: Any) -> d
         recorder.prefix_fits[1] += memory.reused
     recorder.fitted(kwargs, result, failures)
     return result
+
+
+def _say_served(kwargs: dict[str, Any], result: dict[str, Any]) -> None:
+    """Print what scikit-learn's ``_fit_and_score`` prints at this ``verbose`` for a served fold.
+
+    The START and END lines of a fold served from the store, from its stored scores and
+    times, so that a resumed search prints what its first run printed.
+    """
+    verbose = kwargs.get("verbose") or 0
+    if verbose <= 1:
+        return
+    from joblib import logger
+
+    split, candidate, params = (
+        kwargs.get("split_progress"),
+        kwargs.get("candidate_progress"),
+        kwargs.get("parameters"),
+    )
+    progress = ""
+    if verbose > 2:
+        progress = f" {split[0] + 1}/{split[1]}" if split is not None else ""
+        if candidate and verbose > 9:
+            progress += f"; {candidate[0] + 1}/{candidate[1]}"
+    params_msg = "" if params is None else ", ".join(f"{k}={params[k]}" for k in sorted(params))
+    if verbose > 9:
+        start = f"[CV{progress}] START {params_msg}"
+        print(f"{start}{(80 - len(start)) * '.'}")
+    test, train, with_train = (
+        result["test_scores"],
+        result.get("train_scores"),
+        kwargs.get("return_train_score"),
+    )
+    message = params_msg + (";" if params_msg else "")
+    if verbose > 2 and isinstance(test, dict):
+        for name in sorted(test):
+            message += f" {name}: (" + (f"train={train[name]:.3f}, " if with_train else "")
+            message += f"test={test[name]:.3f})"
+    elif verbose > 2:
+        message += f", score=(train={train:.3f}, test={test:.3f})" if with_train else f", score={test:.3f}"
+    message += f" total time={logger.short_format_time(result['score_time'] + result['fit_time'])}"
+    end = f"[CV{progress}] END "
+    print(end + "." * (80 - len(end) - len(message)) + message)
 
 
 def _recording_failure_check(out: list[dict[str, Any]], error_score: Any) -> None:

@@ -105,6 +105,23 @@ def unseeded(search: Any, cv: Any) -> list[str]:
     return found
 
 
+def observed_by_callbacks(search: Any, candidates: list[dict[str, Any]]) -> list[str]:
+    """What carries scikit-learn callbacks (``set_callbacks``) that watch the search's fold fits.
+
+    The search itself, its estimator or any sub-estimator, or an estimator among the
+    candidates' values; empty when no fit is watched.
+    """
+    found = [type(search).__name__] if getattr(search, "_skl_callbacks", None) else []
+    roots = {"estimator": search.estimator}
+    roots.update((f"candidate param {k}", v) for c in candidates for k, v in c.items())
+    for where, root in roots.items():
+        if isinstance(root, type) or not hasattr(root, "get_params"):
+            continue
+        parts = {where: root, **{f"{where}__{k}": v for k, v in root.get_params(deep=True).items()}}
+        found += [name for name, part in parts.items() if getattr(part, "_skl_callbacks", None)]
+    return found
+
+
 def search_space(search: Any) -> tuple[str, Any, Any]:
     """``(kind, space, n_trials)`` of the search: grid, random, or a custom ``_run_search``."""
     params = search.get_params(deep=False)
