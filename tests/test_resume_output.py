@@ -116,3 +116,23 @@ def test_a_search_without_callbacks_still_serves_its_stored_folds(tmp_path, capl
     history = fit().recorded_study().history()
     assert [run.folds for run in history] == [6, 0]
     assert "callbacks" not in caplog.text
+
+
+def test_callbacks_on_an_estimator_of_any_candidate_make_a_resumed_search_refit(tmp_path, caplog):
+    def fit() -> list[str]:
+        _CountingCallback.begun = []
+        watched = LogisticRegression(max_iter=50).set_callbacks(_CountingCallback())
+        grid = {"logisticregression": [watched, LogisticRegression(C=0.5, max_iter=50)]}
+        search = hptrack.GridSearchCV(
+            make_pipeline(StandardScaler(), LogisticRegression()),
+            grid,
+            cv=3,
+            refit=False,
+            store=tmp_path / "s.db",
+        )
+        search.fit(X, Y)
+        return list(_CountingCallback.begun)
+
+    first = fit()
+    assert first and fit() == first  # the first candidate's folds are fitted again, not served
+    assert "candidate param logisticregression has scikit-learn callbacks" in caplog.text

@@ -145,8 +145,9 @@ class Recording:
         self.data.fingerprint()
         fixed = None if callable(search.scoring) else _study.scorers_by_metric(search)
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
-        self.unseeded = _study.unseeded(search, checked_cv(search))
-        self.observed = _study.observed_by_callbacks(search, candidates)
+        params = search.estimator.get_params(deep=True)
+        self.unseeded = _study.unseeded(search, checked_cv(search), params)
+        self.observed = _study.observed_by_callbacks(search, candidates, params)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
         split_hash = _study.splits_hash(splits)
         name = _study.study_name(

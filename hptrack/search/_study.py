@@ -89,12 +89,12 @@ def say_once(store: Path, text: str) -> None:
         logger.warning("hptrack: %s", text)
 
 
-def unseeded(search: Any, cv: Any) -> list[str]:
-    """Where this search draws from unseeded randomness (``random_state=None``)."""
+def unseeded(search: Any, cv: Any, params: dict[str, Any]) -> list[str]:
+    """Where this search draws from unseeded randomness (``random_state=None``); ``params`` are
+    the estimator's ``get_params(deep=True)``."""
     found = []
     if "random_state" in search.get_params(deep=False) and search.random_state is None:
         found.append(f"{type(search).__name__}(random_state=None)")
-    params = search.estimator.get_params(deep=True)
     found += [
         f"estimator param {key}=None"
         for key, value in sorted(params.items())
@@ -105,21 +105,25 @@ def unseeded(search: Any, cv: Any) -> list[str]:
     return found
 
 
-def observed_by_callbacks(search: Any, candidates: list[dict[str, Any]]) -> list[str]:
+def observed_by_callbacks(search: Any, candidates: list[dict[str, Any]], params: dict[str, Any]) -> list[str]:
     """What carries scikit-learn callbacks (``set_callbacks``) that watch the search's fold fits.
 
-    The search itself, its estimator or any sub-estimator, or an estimator among the
-    candidates' values; empty when no fit is watched.
+    The search itself, its estimator or any sub-estimator (``params``: the estimator's
+    ``get_params(deep=True)``), or an estimator among the candidates' values (any candidate);
+    empty when no fit is watched.
     """
     found = [type(search).__name__] if getattr(search, "_skl_callbacks", None) else []
-    roots = {"estimator": search.estimator}
-    roots.update((f"candidate param {k}", v) for c in candidates for k, v in c.items())
-    for where, root in roots.items():
-        if isinstance(root, type) or not hasattr(root, "get_params"):
-            continue
-        parts = {where: root, **{f"{where}__{k}": v for k, v in root.get_params(deep=True).items()}}
-        found += [name for name, part in parts.items() if getattr(part, "_skl_callbacks", None)]
-    return found
+    parts = [("estimator", search.estimator), *((f"estimator__{k}", v) for k, v in params.items())]
+    for candidate in candidates:
+        for key, value in candidate.items():
+            if not isinstance(value, type) and hasattr(value, "get_params"):
+                where = f"candidate param {key}"
+                parts += [
+                    (where, value),
+                    *((f"{where}__{k}", v) for k, v in value.get_params(deep=True).items()),
+                ]
+    watched = [where for where, part in parts if getattr(part, "_skl_callbacks", None)]
+    return found + list(dict.fromkeys(watched))
 
 
 def search_space(search: Any) -> tuple[str, Any, Any]:
