@@ -54,7 +54,9 @@ def main() -> None:
     sk, ht = (statistics.median(times[k]) for k in ("scikit-learn", "hptrack"))
     # each round runs both back to back: its ratio is less exposed to the machine's load drifting
     paired = statistics.median(h / s for s, h in zip(times["scikit-learn"], times["hptrack"]))
-    print("| workload | scikit-learn | hptrack | ratio of medians | median paired ratio | per search | target |")
+    print(
+        "| workload | scikit-learn | hptrack | ratio of medians | median paired ratio | per search | target |"
+    )
     print("|---|---|---|---|---|---|---|")
     print(
         f"| {args.searches} small searches (nested CV, iris, SVC 3x2, 4x4 folds) | {sk:.2f} s | {ht:.2f} s "
