@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._sqlite import file_identity
+
 CHECKPOINT_DELAY = 0.25
 """Seconds without a writer closing before a kept store is checkpointed in the background."""
 MAX_PARKED = 2
@@ -42,7 +44,7 @@ class _Kept:
         self.conn: sqlite3.Connection | None = sqlite3.connect(path, check_same_thread=False)
         self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file and its WAL index
         self.pid = os.getpid()
-        self.identity = _identity(path)
+        self.identity = file_identity(path)
         self.parked: list[tuple[Any, Any]] = []  # writer connections and their sqlite-utils Databases
         self.due: float | None = None
         self.wake = threading.Condition()
@@ -73,7 +75,7 @@ class _Kept:
 
     def live(self, path: str) -> bool:
         """Whether this is the kept store of this process and still the file at ``path``."""
-        return self.pid == os.getpid() and self.conn is not None and self.identity == _identity(path)
+        return self.pid == os.getpid() and self.conn is not None and self.identity == file_identity(path)
 
     def close(self) -> None:
         """Close the parked connections, then the held one, checkpointing what is still due."""
@@ -150,15 +152,6 @@ def _live(path: Path) -> _Kept | None:
     key = os.path.realpath(path)
     kept = _KEPT.get(key)
     return kept if kept is not None and kept.live(key) else None
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """``(st_dev, st_ino)`` of the file at ``path``; None if there is none."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino
 
 
 def _passive_checkpoint(conn: sqlite3.Connection) -> None:

@@ -331,7 +331,7 @@ def open_writable(path: Path) -> tuple[_Connection, Any]:
         if conn is not None:
             conn.close()
         raise
-    _CHECKED[os.path.realpath(path)] = _file_identity(path)
+    _CHECKED[os.path.realpath(path)] = file_identity(path)
     return conn, db
 
 
@@ -342,10 +342,10 @@ def open_writable(path: Path) -> tuple[_Connection, Any]:
 _CHECKED: dict[str, tuple[int, int] | None] = {}
 
 
-def _file_identity(path: Path) -> tuple[int, int] | None:
+def file_identity(path: str | Path) -> tuple[int, int] | None:
     """``(st_dev, st_ino)`` of ``path``, None when it cannot be read."""
     try:
-        found = path.stat()
+        found = os.stat(path)
     except OSError:
         return None
     return found.st_dev, found.st_ino
@@ -354,7 +354,7 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 def _checked_identity(path: Path) -> bool:
     """Whether this process already checked the very file now at ``path``."""
     known = _CHECKED.get(os.path.realpath(path))
-    return known is not None and known == _file_identity(path)
+    return known is not None and known == file_identity(path)
 
 
 def connect_readonly(path: Path, header: bytes) -> _Connection:
