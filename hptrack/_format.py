@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .query import Run, StudySummary, TiesWithBest, Trial
+    from .query import Direction, Run, StudySummary, TiesWithBest, Trial
 
 DECIMALS = 4  # every score is shown with this many decimals, in the terminal and in reports
 
@@ -120,17 +120,33 @@ def history_table(runs: Sequence[Run]) -> str:
     return table(["started", "finished", "exit", "trials", "user@host:pid", "version", "command"], rows)
 
 
-def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWithBest | None = None) -> str:
-    """The trials as a table; with ``ties``, a column saying which are tied with the best."""
+def better_note(direction: Direction | None, form: str = "{}") -> str:
+    """``form`` holding ``lower is better`` for a minimized metric; else "" (maximizing is the
+    default, and says nothing)."""
+    if direction is None or not direction.minimize:
+        return ""
+    return form.format(f"{direction.better_word} is better")
+
+
+def trials_table(
+    trials: Sequence[Trial],
+    metrics: Sequence[str],
+    ties: TiesWithBest | None = None,
+    *,
+    direction: Direction | None = None,
+) -> str:
+    """The trials as a table; with ``ties``, a column saying which are tied with the best;
+    ``direction``, the ranking (first) metric's, is named in its header when it minimizes."""
     if not trials:
         return "no trials match"
     tie_column = ties is not None and ties.tested
+    note = better_note(direction, ", {}")  # of the first metric
     headers = [
         "#",
         "rank",
         "status",
         *(["tied"] if tie_column else []),
-        *[f"{m} (mean ± std)" for m in metrics],
+        *[f"{m} (mean ± std{note if i == 0 else ''})" for i, m in enumerate(metrics)],
     ]
     headers.append("params")
     rows = []
@@ -151,12 +167,15 @@ def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWith
     return table(headers, rows)
 
 
-def trial_text(trial: Trial, metrics: Sequence[str], *, title: str) -> str:
+def trial_text(
+    trial: Trial, metrics: Sequence[str], *, title: str, direction: Direction | None = None
+) -> str:
     lines = [title, f"  status:    {trial.status}", f"  rank:      {trial.rank or '-'}"]
     lines.append(f"  params:    {json.dumps(trial.params, sort_keys=True)}")
-    for m in metrics:
+    for i, m in enumerate(metrics):
         folds = ", ".join(number(v) for v in trial.scores[m])
-        lines.append(f"  {m}: {number(trial.mean[m])} ± {number(trial.std[m])}  (folds: {folds})")
+        note = better_note(direction, " ({})") if i == 0 else ""
+        lines.append(f"  {m}: {number(trial.mean[m])} ± {number(trial.std[m])}  (folds: {folds}){note}")
         if trial.train_scores and m in trial.train_scores:
             folds = ", ".join(number(v) for v in trial.train_scores[m])
             lines.append(f"  {m} (train): folds {folds}")
@@ -307,7 +326,8 @@ def compare_text(result: Any) -> str:
     """A :class:`hptrack.compare.Comparison` as text."""
     a, b = result.a, result.b
     lines = [
-        f"compare A = {a.name} ({a.store}) with B = {b.name} ({b.store}) on {result.metric}",
+        f"compare A = {a.name} ({a.store}) with B = {b.name} ({b.store}) on {result.metric}"
+        + better_note(result.direction, " ({})"),
         f"  A: {a.search}, {a.n_complete}/{a.n_trials} trials complete, {a.n_folds} folds",
         f"  B: {b.search}, {b.n_complete}/{b.n_trials} trials complete, {b.n_folds} folds",
     ]

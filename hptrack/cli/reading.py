@@ -91,7 +91,7 @@ def trials(
     if as_json:
         emit_json([{**t.to_dict(), **(ties.for_trial(t.number) if ties else {})} for t in rows])
     else:
-        click.echo(_format.trials_table(rows, found.metrics, ties=ties))
+        click.echo(_format.trials_table(rows, found.metrics, ties=ties, direction=found.direction))
         if ties is not None:
             click.echo(ties.statement())
 
@@ -122,7 +122,7 @@ def best(study: str, store_path: Path, as_json: bool) -> None:
         )
     else:
         title = f"best trial of {found.name}: #{trial.number}"
-        click.echo(_format.trial_text(trial, found.metrics, title=title))
+        click.echo(_format.trial_text(trial, found.metrics, title=title, direction=found.direction))
         click.echo("\n".join(_format.tied_lines(ties, params)))
 
 
@@ -150,7 +150,9 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
     if as_json:
         emit_json(trial.to_dict())
     else:
-        text = _format.trial_text(trial, found.metrics, title=f"trial #{trial.number} of {found.name}")
+        text = _format.trial_text(
+            trial, found.metrics, title=f"trial #{trial.number} of {found.name}", direction=found.direction
+        )
         errors = "\n".join(f"\nfold {k} traceback:\n{v}" for k, v in sorted(trial.errors.items()))
         click.echo(text + errors)
 
@@ -313,7 +315,7 @@ def history(study: str, store_path: Path, as_json: bool) -> None:
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Largest accepted drop of the best mean score.",
+    help="Largest accepted drop of the best mean score (rise, for a minimized metric).",
 )
 @json_option
 def compare(
@@ -350,7 +352,8 @@ def compare(
         click.echo(_format.compare_text(result))
     if fail_on_regression and result.regressed:
         click.echo(
-            f"regression: B's best {result.metric} is {-result.best_delta:.4g} below A's "  # type: ignore[operator]
+            f"regression: B's best {result.metric} is {result.worse_by:.4g} "
+            f"{result.direction.worse_word} A's "
             f"(threshold {threshold:g})",
             err=True,
         )

@@ -80,18 +80,16 @@ def _run(
         running = [] if summary.finished else study.trials(status="running")
         if report is not None:  # after the run is finished, so the report's history shows its end
             _write_report(store, [plan.name], report)
-    _print_outcome(summary, _run_state(summary, running, store_path), all_failed, top, study.metrics)
+    _print_outcome(summary, _run_state(summary, running, store_path), all_failed, top, study)
 
 
-def _print_outcome(
-    summary: Any, state: str, all_failed: str | None, top: list[Any], metrics: list[str]
-) -> None:
+def _print_outcome(summary: Any, state: str, all_failed: str | None, top: list[Any], study: Any) -> None:
     """What a run did on stderr, then the top configurations on stdout (or exit 1)."""
     _print_summary(summary, state)
     if all_failed is not None:  # SPEC section 3: a run in which every trial failed exits 1
         click.echo(f"Error: {all_failed}", err=True)
         sys.exit(1)
-    click.echo(_format.trials_table(top, metrics))
+    click.echo(_format.trials_table(top, study.metrics, direction=study.direction))
 
 
 def _answer_unchanged(spec: Any, store_path: Path) -> bool:
@@ -111,7 +109,7 @@ def _answer_unchanged(spec: Any, store_path: Path) -> bool:
         study = store.study(spec.name)
         all_failed = _all_failed(summary, study)
         top = study.trials(status="complete", top=5)
-    _print_outcome(summary, "finished", all_failed, top, study.metrics)
+    _print_outcome(summary, "finished", all_failed, top, study)
     return True
 
 

@@ -6,7 +6,8 @@ store       :class:`Store` (``hptrack.Store``): open a store for queries; study 
 study       :class:`Study`: a study's provenance and the queries over its trials
 trials      :class:`Trial` snapshots built from stored rows
 summary     :class:`StudySummary` (``hptrack studies``)
-ranking     :func:`min_ranks`, the one ranking routine (scikit-learn's ``min`` ranks)
+ranking     :func:`min_ranks`, the one ranking routine (scikit-learn's ``min`` ranks), in a
+            :class:`Direction` (``hptrack.spec.direction``: maximize, or minimize a loss)
 ties        :class:`TiesWithBest`: trials statistically tied with the best (``Study.tied_with_best``)
 stats       the corrected resampled t-test (Nadeau & Bengio), stdlib only
 compare     :func:`compare_studies` -> :class:`StudyComparison`
@@ -21,6 +22,7 @@ plain ``sqlite3`` connection, so query commands start fast and work on read-only
 
 from __future__ import annotations
 
+from ..spec.direction import Direction
 from ..store import STATUSES, StudyDump, TrialDump
 from .compare import BestOf, ConfigDelta, StudyComparison, StudySide, compare_studies, differences
 from .export import cv_results_layout, export_rows
@@ -41,6 +43,7 @@ __all__ = [
     "TEST_NAME",
     "BestOf",
     "ConfigDelta",
+    "Direction",
     "HashUse",
     "PrefixFits",
     "Run",

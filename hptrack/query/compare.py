@@ -5,7 +5,8 @@ JSON), gives each shared configuration's mean score delta (B - A), paired fold b
 when both studies used the same CV splits, names the spec, code, data and environment
 fields that differ, and tests the two best configurations against each other with the
 corrected resampled t-test when their folds are comparable. ``regressed`` makes it a
-CI gate: B's best is worse than A's by more than a threshold.
+CI gate: B's best is worse than A's by more than a threshold (worse: lower, or higher for a
+metric the studies minimize, ``direction = "minimize"``; deltas are B - A either way).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from .._json import canonical_json
 from ..errors import HptrackError, SpecError
+from ..spec.direction import MAXIMIZING, Direction
 from ..store import json_safe
 from .importance import ImportanceAgreement, agreement
 from .stats import TEST_NAME, TTestResult, corrected_ttest, corrected_ttests
@@ -101,8 +103,9 @@ class StudySide:
 class StudyComparison:
     """The result of :func:`compare_studies` (B compared with A).
 
-    ``regressed`` is True when B's best mean is below A's by more than ``threshold``;
-    ``ok`` is its negation. ``test`` is None when the folds are not comparable (see
+    ``regressed`` is True when B's best mean is worse than A's by more than ``threshold``
+    (below it, or above it when ``direction`` minimizes the metric); ``ok`` is its negation.
+    ``test`` is None when the folds are not comparable (see
     ``test_note``).
     """
 
@@ -121,6 +124,7 @@ class StudyComparison:
     alpha: float
     threshold: float
     importance: ImportanceAgreement | None = None  # None when a study has too few complete trials
+    direction: Direction = MAXIMIZING  # of ``metric`` in both studies
 
     @property
     def best_delta(self) -> float | None:
@@ -130,10 +134,17 @@ class StudyComparison:
         return self.best_b.mean - self.best_a.mean
 
     @property
+    def worse_by(self) -> float | None:
+        """How much worse B's best mean is than A's (negative: better; None as :attr:`best_delta`)."""
+        if self.best_delta is None:
+            return None
+        return -self.direction.gain(self.best_b.mean, self.best_a.mean)  # type: ignore[union-attr, arg-type]
+
+    @property
     def regressed(self) -> bool:
         """B's best is worse than A's by more than ``threshold``."""
-        delta = self.best_delta
-        return delta is not None and -delta > self.threshold
+        worse_by = self.worse_by
+        return worse_by is not None and worse_by > self.threshold
 
     @property
     def ok(self) -> bool:
@@ -162,6 +173,8 @@ class StudyComparison:
                 "threshold": self.threshold,
                 "regressed": self.regressed,
                 "importance": None if self.importance is None else self.importance.to_dict(),
+                # only when minimizing: a maximizing comparison's JSON stays as it always was
+                **({"direction": self.direction.name} if self.direction.minimize else {}),
             }
         )
 
@@ -178,7 +191,8 @@ def compare_studies(
     metric : str, optional
         The metric to compare; default A's ranking metric. Both must record it.
     threshold : float, default=0
-        ``regressed`` when B's best mean is below A's by more than this.
+        ``regressed`` when B's best mean is worse than A's by more than this (below it; above
+        it for a metric the studies minimize).
     alpha : float, default=0.05
         Significance level stated with the paired test of the bests.
 
@@ -189,7 +203,8 @@ def compare_studies(
     Raises
     ------
     SpecError
-        A study does not record ``metric``; ``threshold`` is negative.
+        A study does not record ``metric``; ``threshold`` is negative; the studies rank
+        ``metric`` in opposite directions (one maximizes it, the other minimizes it).
 
     Examples
     --------
@@ -206,12 +221,14 @@ def compare_studies(
                 f"study {label} {study.name!r} does not record metric {metric!r} (it has "
                 f"{', '.join(study.metrics)}); choose one both record with --metric"
             )
+    direction = _common_direction(a, b, metric)
     comparable = a.split_hash == b.split_hash and a.n_folds == b.n_folds and a.n_folds >= 2
     ratio, _scheme = fold_size_ratio(a)
     a_trials, b_trials = _by_params(a), _by_params(b)
     pairs = [(ta, b_trials[key]) for key, ta in a_trials.items() if key in b_trials]
     shared = _shared_configs(pairs, metric, comparable, ratio)
-    shared.sort(key=lambda s: (-_value(s.b_mean), -_value(s.a_mean), s.a_number))
+    best_first = direction.sort_key
+    shared.sort(key=lambda s: (best_first(s.b_mean), best_first(s.a_mean), s.a_number))
     best_a, best_b = _best(a, metric), _best(b, metric)
     test, note = _test_bests(a, b, best_a, best_b, comparable, ratio, alpha)
     return StudyComparison(
@@ -230,7 +247,20 @@ def compare_studies(
         alpha=alpha,
         threshold=float(threshold),
         importance=_importance_agreement(a, b, metric),
+        direction=direction,
     )
+
+
+def _common_direction(a: Study, b: Study, metric: str) -> Direction:
+    """The direction both studies rank ``metric`` in; a SpecError when they disagree."""
+    direction = a.direction_of(metric)
+    if b.direction_of(metric) != direction:
+        raise SpecError(
+            f"study A {a.name!r} ranks {metric!r} {direction.better_word}-is-better but study B "
+            f"{b.name!r} ranks it {b.direction_of(metric).better_word}-is-better (direction); "
+            "compare studies of one direction, or another metric with --metric"
+        )
+    return direction
 
 
 def _importance_agreement(a: Study, b: Study, metric: str) -> ImportanceAgreement | None:
@@ -347,10 +377,6 @@ def _shared(ta: Trial, tb: Trial, metric: str, comparable: bool) -> ConfigDelta:
 
 def _finite(values: list[float | None]) -> bool:
     return bool(values) and all(v is not None and math.isfinite(v) for v in values)
-
-
-def _value(x: float | None) -> float:
-    return -math.inf if x is None or math.isnan(x) else x
 
 
 def _best(study: Study, metric: str) -> BestOf | None:

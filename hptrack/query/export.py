@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
+from ..spec.direction import MAXIMIZING, Direction
 from ..store import json_safe
 from .ranking import min_rank, min_ranks
 from .trials import Trial, nan_for_none
@@ -48,18 +49,24 @@ def export_rows(
     *,
     ranks: Mapping[str, Mapping[int, int]] | None = None,
     leave_out: Collection[str] = (),
+    direction: Direction = MAXIMIZING,
 ) -> list[dict[str, Any]]:
     """One flat row per trial in ``cv_results_`` naming (``param_C``, ``split0_test_...``).
 
     ``rank_test_<m>`` ranks the complete trials with a finite mean of ``m``
-    (:func:`~hptrack.query.ranking.min_ranks`); the others have none. ``ranks`` gives
+    (:func:`~hptrack.query.ranking.min_ranks`; the first metric in ``direction``, the others
+    greater-is-better); the others have none. ``ranks`` gives
     them by trial number when ``trials`` is one page of a study (:func:`iter_export_rows`).
     ``leave_out`` names columns not to compute (:class:`ExportRow`), for a caller that
     shows only some (the report's download).
     """
     param_names = sorted({k for t in trials for k in t.params})
     if ranks is None:
-        ranks = {m: _export_ranks(trials, m) for m in metrics if f"rank_test_{m}" not in leave_out}
+        ranks = {
+            m: _export_ranks(trials, m, direction if i == 0 else MAXIMIZING)
+            for i, m in enumerate(metrics)
+            if f"rank_test_{m}" not in leave_out
+        }
     return list(map(ExportRow(param_names, metrics, ranks, leave_out=leave_out), trials))
 
 
@@ -189,10 +196,11 @@ def export_columns(
     return columns
 
 
-def _export_ranks(trials: Sequence[Trial], metric: str) -> dict[int, int]:
+def _export_ranks(trials: Sequence[Trial], metric: str, direction: Direction) -> dict[int, int]:
     """``min`` ranks of the complete trials with a finite mean of ``metric``, by number."""
     means = [t.mean[metric] if t.status == "complete" and _finite(t.mean[metric]) else None for t in trials]
-    return {t.number: rank for t, rank in zip(trials, min_ranks(means)) if rank is not None}
+    ranked = min_ranks(means, direction=direction)
+    return {t.number: rank for t, rank in zip(trials, ranked) if rank is not None}
 
 
 def _finite(value: float | None) -> bool:
@@ -321,6 +329,7 @@ class StudyTables:
     n_folds: int
     metrics: list[str]
     metric: str
+    direction: Direction
 
     if TYPE_CHECKING:  # provided by Study, which mixes this class in
 
@@ -347,7 +356,7 @@ class StudyTables:
         list of dict
             What ``hptrack export STUDY`` writes, one dict per trial in trial order.
         """
-        return export_rows(self.trials(), self.metrics)
+        return export_rows(self.trials(), self.metrics, direction=self.direction)
 
     def to_records(self, **filters: Any) -> list[dict[str, Any]]:
         """The trials as a list of flat dicts in ``cv_results_`` naming (as ``hptrack export``).

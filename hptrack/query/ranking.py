@@ -1,6 +1,7 @@
-"""The one ranking routine: scikit-learn's ``min`` ranks, greater is better.
+"""The one ranking routine: scikit-learn's ``min`` ranks, greater is better unless the
+direction says lower (``direction = "minimize"``, :class:`~hptrack.spec.Direction`).
 
-A value's rank is 1 + the number of values that score strictly higher, so ties share
+A value's rank is 1 + the number of values that score strictly better, so ties share
 the lowest rank (``rankdata(-values, method="min")``). Missing and NaN values get no
 rank. The study's ranks, the export's ``rank_test_<metric>`` columns and the
 ``cv_results_`` layout all come from :func:`min_ranks`.
@@ -13,9 +14,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..spec.direction import MAXIMIZING, Direction
+
 
 def min_ranks(
-    values: Sequence[float | None], *, among: Iterable[float | None] | None = None
+    values: Sequence[float | None],
+    *,
+    among: Iterable[float | None] | None = None,
+    direction: Direction = MAXIMIZING,
 ) -> list[int | None]:
     """``min`` ranks of ``values`` (greater is better); None for a missing or NaN value.
 
@@ -27,20 +33,28 @@ def min_ranks(
         The values ranked against (default ``values`` themselves), e.g. every complete
         trial of a study when only a few of them are ranked. Missing and NaN ones are
         ignored.
+    direction : Direction, default maximize
+        ``Direction(minimize=True)`` ranks the lowest value first (a loss).
 
     Returns
     -------
     list of int or None
-        1 + how many values of ``among`` are strictly greater.
+        1 + how many values of ``among`` are strictly better (greater, or lower when minimizing).
 
     Examples
     --------
     >>> min_ranks([0.9, None, 0.95, 0.9])
     [2, None, 1, 2]
+    >>> min_ranks([0.9, None, 0.95, 0.9], direction=Direction(minimize=True))
+    [1, None, 3, 1]
     """
     population = values if among is None else among
-    negated = sorted(-float(v) for v in population if not _missing(v))
-    return [None if _missing(v) else 1 + bisect.bisect_left(negated, -float(v)) for v in values]  # type: ignore[arg-type]
+    sign = -direction.sign  # best first when sorted ascending
+    best_first = sorted(sign * float(v) for v in population if not _missing(v))  # type: ignore[arg-type]
+    return [
+        None if _missing(v) else 1 + bisect.bisect_left(best_first, sign * float(v))  # type: ignore[arg-type]
+        for v in values
+    ]
 
 
 def min_rank(values: Any) -> Any:

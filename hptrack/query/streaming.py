@@ -20,6 +20,8 @@ from .ranking import min_ranks
 if TYPE_CHECKING:
     import sqlite3
 
+    from ..spec.direction import Direction
+
     from .trials import Trial
 
 PAGE = 2000  # trials read and written at a time
@@ -79,7 +81,7 @@ def _first_pass(study: StudyExport) -> tuple[list[str], list[tuple[bool, bool]],
                     means[m].append((t.number, value))
     ranks = {}
     for m, scored in means.items():
-        ranked = min_ranks([value for _, value in scored])
+        ranked = min_ranks([value for _, value in scored], direction=study.direction_of(m))
         ranks[m] = {number: rank for (number, _), rank in zip(scored, ranked) if rank is not None}
     return sorted(names), shapes, ranks
 
@@ -118,6 +120,8 @@ class StudyExport:
     if TYPE_CHECKING:  # provided by Study, which mixes this class in
 
         def _build(self, rows: list[tuple[Any, ...]], *, whole_study: bool) -> list[Trial]: ...
+
+        def direction_of(self, metric: str) -> Direction: ...
 
     def write_export(self, out: TextIO, fmt: str = "csv") -> int:
         """Write :meth:`export_rows` as CSV or JSON to ``out``, a page of trials at a time.

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
+from ..spec.direction import Direction
 from ..store.dumps import dump_study
 from .export import StudyTables
 from .importance import StudyImportance
@@ -27,7 +28,7 @@ from .ranking import min_ranks
 from .runs import StudyHistory
 from .streaming import StudyExport
 from .summary import StudySummary
-from .ties import StudyTies, sort_value
+from .ties import StudyTies
 from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
@@ -50,6 +51,8 @@ class Study(
         self.metrics: list[str] = json.loads(row["metrics"])
         self.seed: int = row["seed"]
         self.spec: dict[str, Any] = json.loads(row["spec"])
+        # the ranking metric's: lowest first for direction = "minimize" (absent: maximize)
+        self.direction: Direction = Direction.of_spec(self.spec)
         self.spec_hash: str = row["spec_hash"]
         self.code_hash: str = row["code_hash"]
         self.code: dict[str, Any] = json.loads(row["code"])
@@ -95,6 +98,22 @@ class Study(
         """The ranking metric (the first one)."""
         return self.metrics[0]
 
+    def direction_of(self, metric: str) -> Direction:
+        """Which way ``metric`` is better.
+
+        Parameters
+        ----------
+        metric : str
+            A metric of the study.
+
+        Returns
+        -------
+        Direction
+            The study's :attr:`direction` (``spec["direction"]``, maximize when absent) for
+            the ranking metric; greater-is-better for every other metric.
+        """
+        return self.direction if metric == self.metric else Direction()
+
     def counts(self) -> dict[str, int]:
         """Number of trials per status.
 
@@ -121,7 +140,7 @@ class Study(
             n_complete=counts["complete"],
             n_failed=counts["failed"],
             metric=self.metric,
-            best_score=reads.best_score(self._conn, self.id),
+            best_score=reads.best_score(self._conn, self.id, self.direction),
             code_hash=self.code_hash,
             data_hash=self.data_hash,
             created=self.created,
@@ -192,14 +211,16 @@ class Study(
         status : str or list of str, optional
             Keep only these statuses (pending, running, complete, failed).
         sort : str, optional
-            A metric: best first by its mean (trials without a mean last). Default: by
-            number, unless ``top`` is given, which sorts by the ranking metric.
+            A metric: best first by its mean (trials without a mean last; lowest first for
+            the ranking metric of a ``direction = "minimize"`` study). Default: by number,
+            unless ``top`` is given, which sorts by the ranking metric.
         top : int, optional
             Keep only the first ``top`` trials after sorting.
         params : dict, optional
             Keep trials whose params include these values (``{"C": 1.0}``).
         min_score : dict, optional
-            Keep trials whose mean of each metric is at least the given value.
+            Keep trials whose mean of each metric is at least the given value (a bound
+            from below whatever the direction).
 
         Returns
         -------
@@ -236,14 +257,18 @@ class Study(
                 )
             ]
         if sort is not None:
-            trials.sort(key=lambda t: (-sort_value(t.mean.get(sort)), t.number))
+            best_first = self.direction_of(sort).sort_key
+            trials.sort(key=lambda t: (best_first(t.mean.get(sort)), t.number))
         return trials[:top] if top is not None else trials
 
     def _best_first(self, statuses: list[str] | None, top: int | None) -> list[Trial]:
         """Complete trials best first through the (study_id, score) index, then the rest by number."""
         rows: list[tuple[Any, ...]] = []
         if statuses is None or "complete" in statuses:
-            rows = reads.trial_rows(self._conn, self.id, statuses=["complete"], best_first=True, limit=top)
+            order = self.direction
+            rows = reads.trial_rows(
+                self._conn, self.id, statuses=["complete"], best_first=True, direction=order, limit=top
+            )
         others = [s for s in (statuses or STATUSES) if s != "complete"]
         if others and (top is None or len(rows) < top):
             limit = top - len(rows) if top is not None else None
@@ -329,13 +354,15 @@ class Study(
     def _ranks(self, scores: list[float | None]) -> list[int | None]:
         """Rank among the study's complete trials by the ranking score, ties sharing the lowest rank.
 
-        Only the scores at least as high as the lowest one ranked are read (an indexed
+        Only the scores at least as good as the worst one ranked are read (an indexed
         range): the best trial's rank reads one row, not the whole study.
         """
         wanted = [s for s in scores if s is not None]
         if not wanted:
             return [None] * len(scores)
-        return min_ranks(scores, among=reads.complete_scores(self._conn, self.id, at_least=min(wanted)))
+        worst = self.direction.worst(wanted)
+        among = reads.complete_scores(self._conn, self.id, at_least=worst, direction=self.direction)
+        return min_ranks(scores, among=among, direction=self.direction)
 
     # ------------------------------------------------------------------ merging
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import SpecError
+from ..spec.direction import MAXIMIZING, Direction
 from ..store import json_safe, reads
 from ..store.provenance import complete_data_hashes
 from .stats import TEST_NAME, corrected_ttests
@@ -57,6 +58,7 @@ class TiesWithBest:
     # complete trials scored on other data than the best (data hash): never paired with it
     not_comparable: tuple[int, ...] = ()
     best_data_hash: str | None = None
+    direction: Direction = MAXIMIZING  # of ``metric``: which way "best" and the order go
 
     @property
     def tested(self) -> bool:
@@ -67,7 +69,8 @@ class TiesWithBest:
     def tied(self) -> list[int]:
         """Numbers of the trials tied with the best (the best first, then by mean, best first)."""
         numbers = [n for n, p in self.p_values.items() if p is not None and p >= self.alpha]
-        return sorted(numbers, key=lambda n: (n != self.best, -sort_value(self.means.get(n)), n))
+        best_first = self.direction.sort_key
+        return sorted(numbers, key=lambda n: (n != self.best, best_first(self.means.get(n)), n))
 
     def is_tied(self, number: int) -> bool | None:
         """True/False for a tested complete trial; None when untested."""
@@ -180,13 +183,6 @@ def fold_size_ratio(study: _HasCV) -> tuple[float | None, str]:
     return 1.0 / (k - 1), scheme
 
 
-def sort_value(value: float | None) -> float:
-    """A mean for sorting best first: missing and NaN last."""
-    if value is None or math.isnan(value):
-        return -math.inf
-    return value
-
-
 def ties_with_best(
     *,
     study: str,
@@ -198,6 +194,7 @@ def ties_with_best(
     ratio: float | None,
     scheme: str,
     data_of: Mapping[int, str | None],
+    direction: Direction = MAXIMIZING,
 ) -> TiesWithBest:
     """Test each complete trial's fold scores against the best trial's.
 
@@ -220,6 +217,9 @@ def ties_with_best(
     data_of : dict of int -> str
         The data fingerprint each complete trial was scored under: trials scored on
         other data than the best are not comparable.
+    direction : Direction, default maximize
+        Which way ``metric`` is better: the order of :attr:`TiesWithBest.tied`. The test
+        is two-sided, so the p-values do not depend on it; ``best`` does (the caller's).
 
     Returns
     -------
@@ -262,6 +262,7 @@ def ties_with_best(
         means={n: nan_mean(v) for n, v in folds.items()},
         not_comparable=tuple(not_comparable),
         best_data_hash=best_data,
+        direction=direction,
     )
 
 
@@ -303,6 +304,8 @@ class StudyTies:
     if TYPE_CHECKING:  # provided by Study, which mixes this class in
 
         def _check_metric(self, metric: str) -> str: ...
+
+        def direction_of(self, metric: str) -> Direction: ...
 
     def tied_with_best(
         self, *, metric: str | None = None, alpha: float = ALPHA, trials: Sequence[Trial] | None = None
@@ -363,12 +366,14 @@ class StudyTies:
             ratio=ratio,
             scheme=scheme,
             data_of=data_of,
+            direction=self.direction_of(metric),
         )
 
     def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
         """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
+        direction = self.direction_of(metric)
         if metric == self.metric:
-            return reads.best_number(self._conn, self.id)
+            return reads.best_number(self._conn, self.id, direction)
         means = {n: nan_mean(v) for n, v in folds.items()}
-        scored = [(-m, n) for n, m in means.items() if m is not None]
+        scored = [(direction.sort_key(m), n) for n, m in means.items() if m is not None]
         return min(scored)[1] if scored else None

@@ -74,7 +74,10 @@ def _pair(a: Study, b: Study, a_section: StudyReport, b_section: StudyReport) ->
     from ..query import compare_studies
 
     if a.metric not in b.metrics:
-        return _pair_without_metric(a_section, b_section)
+        why = f"does not record {a.name!r}'s ranking metric {a.metric}"
+        return _pair_not_compared(a_section, b_section, why)
+    if b.direction_of(a.metric) != a.direction:  # a loss against a score: no "better" between them
+        return _pair_not_compared(a_section, b_section, f"ranks {a.metric} the other way (direction)")
     result = compare_studies(a, b)
     return PairComparison(
         a_name=a.name,
@@ -112,8 +115,9 @@ def _shared_row(config: Any) -> SharedConfigRow:
     )
 
 
-def _pair_without_metric(a: StudyReport, b: StudyReport) -> PairComparison:
-    """A pair that cannot be compared: B does not record A's ranking metric."""
+def _pair_not_compared(a: StudyReport, b: StudyReport, why: str) -> PairComparison:
+    """A pair that cannot be compared: B does not record A's ranking metric, or ranks it the
+    other way (``why``, after B's name)."""
     return PairComparison(
         a_name=a.name,
         b_name=b.name,
@@ -129,7 +133,7 @@ def _pair_without_metric(a: StudyReport, b: StudyReport) -> PairComparison:
         best_a=MISSING,
         best_b=MISSING,
         best_delta=MISSING,
-        test=f"not compared: {b.name!r} does not record {a.name!r}'s ranking metric {a.metric}",
+        test=f"not compared: {b.name!r} {why}",
     )
 
 

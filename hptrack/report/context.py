@@ -303,6 +303,7 @@ class StudyReport:
     search: str
     metric: str
     metrics: tuple[str, ...]
+    better: str  # "lower is better" when the study minimizes its ranking metric, else ""
     n_folds: int
     n_trials: int
     n_complete: int

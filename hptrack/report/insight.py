@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._format import number
+from ..query import Direction
 from .plots import px, truncate
 from .text import value_text
 
@@ -152,7 +153,11 @@ class Insight:
 
 
 def insight(
-    importance: Importance | None, trials: Sequence[Trial], ranked: Sequence[Trial], metric: str
+    importance: Importance | None,
+    trials: Sequence[Trial],
+    ranked: Sequence[Trial],
+    metric: str,
+    direction: Direction | None = None,
 ) -> Insight:
     """The figures of a study: ``trials`` by number, ``ranked`` best first.
 
@@ -166,18 +171,21 @@ def insight(
         The ranked complete trials, best first.
     metric : str
         The ranking metric.
+    direction : Direction, optional
+        Which way ``metric`` is better (default maximize); the last colour shade is the best.
 
     Returns
     -------
     Insight
     """
+    direction = direction or Direction()
     order = importance.ranking() if importance is not None else sorted({k for t in ranked for k in t.params})
     varying = [name for name in order if _varies(name, ranked)]
     return Insight(
         importance=_importance_chart(importance) if importance is not None else None,
-        heatmap=_heatmap(ranked, varying[0], varying[1], metric) if len(varying) >= 2 else None,
-        history=_history(trials, metric),
-        parallel=_parallel(ranked[:TOP_CONFIGS], varying[:MAX_AXES], metric) if ranked and varying else None,
+        heatmap=_heatmap(ranked, *varying[:2], metric, direction) if len(varying) >= 2 else None,
+        history=_history(trials, metric, direction),
+        parallel=_parallel(ranked[:TOP_CONFIGS], varying[:MAX_AXES], metric, direction) if varying else None,
     )
 
 
@@ -254,8 +262,10 @@ def _levels(values: Sequence[Any]) -> tuple[list[str], Any]:
     return labels, level
 
 
-def _heatmap(ranked: Sequence[Trial], x_param: str, y_param: str, metric: str) -> Heatmap | None:
-    """Mean of the trial means in each (x level, y level) cell."""
+def _heatmap(
+    ranked: Sequence[Trial], x_param: str, y_param: str, metric: str, direction: Direction
+) -> Heatmap | None:
+    """Mean of the trial means in each (x level, y level) cell, shaded worst (q0) to best."""
     rows = [
         (t.params[x_param], t.params[y_param], t.mean[metric])
         for t in ranked
@@ -281,13 +291,14 @@ def _heatmap(ranked: Sequence[Trial], x_param: str, y_param: str, metric: str) -
                 y=px(top + (len(y_labels) - 1 - j) * ch),
                 w=px(cw),
                 h=px(ch),
-                shade=_shade(0.5 if hi == lo else (mean - lo) / (hi - lo)),
+                shade=_shade(direction.goodness(mean, lo, hi)),
                 text=number(mean, 3),
                 title=f"{x_param}={x_labels[i]}, {y_param}={y_labels[j]}: mean {metric} "
                 f"{number(mean, 4)} ({len(sums[(i, j)])} trial(s))",
             )
         )
     bottom = top + ch * len(y_labels)
+    worst, best = sorted((lo, hi), key=direction.key)  # labelled under q0 and under the last shade
     legend_y = bottom + 44
     steps = SHADES
     legend = tuple(
@@ -310,7 +321,7 @@ def _heatmap(ranked: Sequence[Trial], x_param: str, y_param: str, metric: str) -
         ),
         x_title=(px(left + (_WIDTH - 20 - left) / 2), px(bottom + 32)),
         legend=legend,
-        legend_labels=((px(left), number(lo, 3)), (px(_WIDTH - 20), number(hi, 3))),
+        legend_labels=((px(left), number(worst, 3)), (px(_WIDTH - 20), number(best, 3))),
         legend_y=px(legend_y),
         show_text=cw >= 34 and ch >= 16,
     )
@@ -319,7 +330,7 @@ def _heatmap(ranked: Sequence[Trial], x_param: str, y_param: str, metric: str) -
 # --------------------------------------------------------------------------- history
 
 
-def _history(trials: Sequence[Trial], metric: str) -> History | None:
+def _history(trials: Sequence[Trial], metric: str, direction: Direction) -> History | None:
     """Mean score per trial number, and the best so far as a step line."""
     scored = [
         (t.number, t.mean[metric]) for t in trials if t.status == "complete" and _finite(t.mean.get(metric))
@@ -338,9 +349,9 @@ def _history(trials: Sequence[Trial], metric: str) -> History | None:
     def y(s: float) -> float:
         return bottom - (bottom - top) * (s - lo) / (hi - lo)
 
-    best, points = -math.inf, []
+    best, points = math.nan, []
     for n, s in scored:
-        if s > best:
+        if direction.better(s, best):
             if points:
                 points.append(f"{px(x(n))},{px(y(best))}")
             best = s
@@ -375,7 +386,9 @@ def _history(trials: Sequence[Trial], metric: str) -> History | None:
 # --------------------------------------------------------------------------- parallel coordinates
 
 
-def _parallel(top_trials: Sequence[Trial], names: Sequence[str], metric: str) -> Parallel | None:
+def _parallel(
+    top_trials: Sequence[Trial], names: Sequence[str], metric: str, direction: Direction
+) -> Parallel | None:
     """One axis per parameter (most important first) and one for the score; a line per config."""
     scored = [t for t in top_trials if _finite(t.mean.get(metric))]
     if not scored:
@@ -396,7 +409,7 @@ def _parallel(top_trials: Sequence[Trial], names: Sequence[str], metric: str) ->
     for t in reversed(scored):  # the best drawn last, on top
         values = [t.params.get(n) for n in names] + [t.mean[metric]]
         points = " ".join(f"{px(left + k * step)},{px(positions[k](v))}" for k, v in enumerate(values))
-        shade = _shade(1.0 if hi == lo else (t.mean[metric] - lo) / (hi - lo))
+        shade = _shade(1.0 if hi == lo else direction.goodness(t.mean[metric], lo, hi))
         label = ", ".join(f"{n}={value_text(t.params.get(n))}" for n in names)
         lines.append(
             Line(
@@ -448,7 +461,7 @@ def _label(text: str) -> str:
 
 
 def _shade(t: float) -> int:
-    """The colour step of ``t`` in [0, 1] (0: lowest score, ``SHADES - 1``: highest)."""
+    """The colour step of ``t`` in [0, 1] (0: the worst score, ``SHADES - 1``: the best)."""
     return min(SHADES - 1, max(0, int(t * SHADES)))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._format import number
+from ..query import Direction
 from .context import ParamPlot, PlotGroup, PlotPoint, Tick
 from .text import MISSING, value_text
 
@@ -47,7 +48,9 @@ def _score(value: float | None) -> str:
     return number(value, missing=MISSING)
 
 
-def param_plots(ranked: Sequence[Trial], metric: str) -> tuple[ParamPlot, ...]:
+def param_plots(
+    ranked: Sequence[Trial], metric: str, direction: Direction | None = None
+) -> tuple[ParamPlot, ...]:
     """One plot per parameter (by name) of the ranked trials' mean ``metric``.
 
     Parameters
@@ -56,6 +59,8 @@ def param_plots(ranked: Sequence[Trial], metric: str) -> tuple[ParamPlot, ...]:
         Complete trials with a rank; those without a finite mean are left out.
     metric : str
         The metric on the y axis (the ranking metric).
+    direction : Direction, optional
+        Which way ``metric`` is better (default maximize): where the best line runs.
 
     Returns
     -------
@@ -67,10 +72,10 @@ def param_plots(ranked: Sequence[Trial], metric: str) -> tuple[ParamPlot, ...]:
         if (mean := t.mean.get(metric)) is not None and math.isfinite(mean)
     ]
     names = sorted({k for t, _ in scored for k in t.params})
-    return tuple(param_plot(name, scored, metric) for name in names)
+    return tuple(param_plot(name, scored, metric, direction) for name in names)
 
 
-def param_plot(name: str, scored: _Scored, metric: str) -> ParamPlot:
+def param_plot(name: str, scored: _Scored, metric: str, direction: Direction | None = None) -> ParamPlot:
     """The plot of mean ``metric`` against parameter ``name``.
 
     Parameters
@@ -81,12 +86,15 @@ def param_plot(name: str, scored: _Scored, metric: str) -> ParamPlot:
         Trials by number, each with its finite mean of ``metric``.
     metric : str
         The metric on the y axis.
+    direction : Direction, optional
+        Which way ``metric`` is better (default maximize).
 
     Returns
     -------
     ParamPlot
         Every coordinate in SVG pixels, as text.
     """
+    direction = direction or Direction()
     points = [(t, mean) for t, mean in scored if name in t.params]
     values = [t.params[name] for t, _ in points]
     scale, xs, x_ticks, rotate = _x_axis(values)
@@ -96,12 +104,12 @@ def param_plot(name: str, scored: _Scored, metric: str) -> ParamPlot:
     y_lo, y_hi, y_ticks = _nice_ticks(min(y_values, default=0.0), max(y_values, default=1.0))
     y_of = _linear(y_lo, y_hi, _BOTTOM - _INSET / 2, _TOP + _INSET / 2)
     if aggregated:
-        means, groups, binned = _aggregate(name, metric, scale, xs, (points, values), y_of)
+        means, groups, binned = _aggregate(name, metric, direction, xs, (points, values), y_of, scale)
         best_line = " ".join(f"{p.x},{p.y}" for p in means) if len(means) > 1 else ""
         per = f"{len(groups)} bins of values" if binned else "each value"
     else:
         means, groups, per = _mean_points(name, metric, xs, points, y_of), [], ""
-        best_line = _best_line(xs, points, y_of)
+        best_line = _best_line(xs, points, y_of, direction)
     note, description = _captions(
         name, metric, scale, n_shown=len(points), n_missing=len(scored) - len(points), per=per, folds=folds
     )
@@ -166,11 +174,13 @@ def _mean_points(
     ]
 
 
-def _best_line(xs: Sequence[float], points: _Scored, y_of: Callable[[float], float]) -> str:
+def _best_line(
+    xs: Sequence[float], points: _Scored, y_of: Callable[[float], float], direction: Direction
+) -> str:
     """The SVG polyline through the best mean at each x ("" with fewer than two x)."""
     best_at: dict[str, tuple[float, float]] = {}  # pixel x -> (x, best mean there)
     for x, (_, mean) in zip(xs, points):
-        if px(x) not in best_at or mean > best_at[px(x)][1]:
+        if px(x) not in best_at or direction.better(mean, best_at[px(x)][1]):
             best_at[px(x)] = (x, mean)
     line = sorted(best_at.values())
     return " ".join(f"{px(x)},{px(y_of(m))}" for x, m in line) if len(line) > 1 else ""
@@ -351,10 +361,11 @@ def truncate(text: str, limit: int = _MAX_LABEL) -> str:
 def _aggregate(
     name: str,
     metric: str,
-    scale: str,
+    direction: Direction,
     xs: Sequence[float],
     points_values: tuple[_Scored, Sequence[Any]],
     y_of: Callable[[float], float],
+    scale: str,
 ) -> tuple[list[PlotPoint], list[PlotGroup], bool]:
     """Summarise many trials per x: the best point, and the range and median of means.
 
@@ -366,7 +377,7 @@ def _aggregate(
     binned = scale != "categorical" and len({round(x, 1) for x in xs}) > PLOT_BINS
     best_points, groups = [], []
     for x, (group, raw) in sorted(_group_by_x(xs, *points_values, binned).items()):
-        best_trial, best_mean = max(group, key=_mean_of)  # the first best: the lowest number
+        best_trial, best_mean = max(group, key=lambda p: direction.key(p[1]))  # the first: lowest number
         values = sorted(map(_mean_of, group))
         middle = len(values) // 2
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
@@ -374,7 +385,7 @@ def _aggregate(
         label = (
             f"{_group_where(name, raw, binned)}: {n} trial{'s' if n != 1 else ''}; "
             f"best mean {metric} {_score(best_mean)} (trial {best_trial.number}), "
-            f"median {_score(median)}, worst {_score(values[0])}"
+            f"median {_score(median)}, worst {_score(direction.worst(values))}"
         )
         best_points.append(PlotPoint(px(x), px(y_of(best_mean)), label))
         groups.append(

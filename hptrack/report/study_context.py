@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._csv import csv_table
-from .._format import number
+from .._format import better_note, number
 from ..errors import HptrackError
 from ..query import export_rows
 from .context import (
@@ -73,7 +73,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
     failed = [t for t in trials if t.status == "failed"]
     scorer_failed = [t for t in trials if t.score_errors]
     tied, tie_test = _tied_with_best(study, trials, ranked)
-    plots = param_plots(ranked, metric)
+    plots = param_plots(ranked, metric, study.direction)
     return StudyReport(
         anchor=anchor,
         name=study.name,
@@ -81,6 +81,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         search=study.search,
         metric=metric,
         metrics=tuple(study.metrics),
+        better=better_note(study.direction),
         n_folds=study.n_folds,
         n_trials=study.n_trials,
         n_complete=counts["complete"],
@@ -105,7 +106,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         csv=_csv_download(study, trials),
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
-        insight=insight(_importance(study, trials), trials, ranked, metric),
+        insight=insight(_importance(study, trials), trials, ranked, metric, study.direction),
     )
 
 
@@ -258,7 +259,9 @@ def _csv_download(study: Study, trials: Sequence[Trial]) -> CsvDownload:
     writes every column.
     """
     other_ranks = [f"rank_test_{m}" for m in study.metrics[1:]]
-    rows = export_rows(trials, study.metrics, leave_out=[*_NOT_DOWNLOADED, *other_ranks])
+    rows = export_rows(
+        trials, study.metrics, leave_out=[*_NOT_DOWNLOADED, *other_ranks], direction=study.direction
+    )
     columns = _download_columns(rows, study.metrics, study.n_folds)
     values = columns[:-1]  # then the error column, by its last line
     text = csv_table(columns, ([*map(row.get, values), _error_line(row.get("error"))] for row in rows))

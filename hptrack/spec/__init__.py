@@ -5,7 +5,8 @@ metrics, and its search space (trial ``i`` of a grid or a random search, never e
 from __future__ import annotations
 
 from .diff import diff_specs
-from .metrics import check_metrics, check_metrics_fit, metric_kind
+from .direction import DIRECTIONS, MAXIMIZE, MAXIMIZING, MINIMIZE, MINIMIZING, Direction
+from .metrics import check_metrics, check_metrics_fit, check_scorer_direction, metric_kind
 from .resolve import make_estimator, resolve
 from .space import (
     DISTRIBUTIONS,
@@ -33,14 +34,21 @@ from .study import (
 
 __all__ = [
     "DEFAULT_METRIC",
+    "DIRECTIONS",
     "DISTRIBUTIONS",
+    "MAXIMIZE",
+    "MAXIMIZING",
+    "MINIMIZE",
+    "MINIMIZING",
     "NONE_STRING",
     "CVSpec",
     "Candidates",
+    "Direction",
     "Distribution",
     "StudySpec",
     "check_metrics",
     "check_metrics_fit",
+    "check_scorer_direction",
     "check_study_name",
     "diff_specs",
     "distinct_candidates",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SpecError
+from .direction import MINIMIZE
 from .study import DEFAULT_METRIC, StudySpec, _did_you_mean
 
 
@@ -22,6 +23,31 @@ def check_metrics(spec: StudySpec) -> None:
                 f"{_did_you_mean(metric, sorted(names | {DEFAULT_METRIC}))} "
                 "(see sklearn.metrics.get_scorer_names(), or 'score' for the estimator's own)"
             )
+    check_scorer_direction(spec.metrics[0], spec.direction, spec.source)
+
+
+def check_scorer_direction(metric: str, direction: str, source: str) -> None:
+    """Refuse ``direction = "minimize"`` when the ranking ``metric`` is a scikit-learn scorer.
+
+    scikit-learn's scorers are greater-is-better (a loss is a ``neg_*`` scorer), so
+    minimizing one ranks the worst configuration first. ``"score"`` (an estimator's own
+    ``score()``, which may be a loss) and any name that is not a scorer (an objective
+    function's own metric) may be minimized.
+    """
+    if direction != MINIMIZE or metric == DEFAULT_METRIC:
+        return
+    from sklearn.metrics import get_scorer_names
+
+    if metric not in get_scorer_names():
+        return
+    if metric.startswith("neg_"):
+        fix = f"{metric!r} is already a negated loss, best when highest; remove direction"
+    else:
+        fix = "use a neg_* scorer (e.g. 'neg_log_loss') and remove direction, or remove direction"
+    raise SpecError(
+        f"{source}: direction = 'minimize' with metric {metric!r}, a scikit-learn scorer, which "
+        f"is greater-is-better; {fix}"
+    )
 
 
 # Scorers that average over a binary target's positive class (scikit-learn's default

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from .direction import MAXIMIZE, MINIMIZE, parse_direction
 from .space import DISTRIBUTIONS, Distribution
 
 if sys.version_info >= (3, 11):
@@ -37,6 +38,7 @@ TOP_KEYS = (
     "estimator",
     "data",
     "metrics",
+    "direction",
     "train_scores",
     "error_score",
     "fixed",
@@ -132,6 +134,7 @@ class StudySpec:
     n_trials: int | None = None
     seed: int = 0
     metrics: tuple[str, ...] = (DEFAULT_METRIC,)
+    direction: str = MAXIMIZE  # of the first metric (SPEC section 11)
     train_scores: bool = False
     error_score: float | str = math.nan
     fixed: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +152,8 @@ class StudySpec:
             "estimator": self.estimator,
             "data": self.data,
             "metrics": list(self.metrics),
+            # only when minimizing: a maximizing spec (the default) stays as every store holds it
+            **({"direction": MINIMIZE} if self.direction == MINIMIZE else {}),
             "train_scores": self.train_scores,
             "error_score": self.error_score,
             "fixed": dict(self.fixed),
@@ -221,6 +226,7 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     for key in ("estimator", "data"):
         _check_import_path(raw[key], key, fail)
     metrics = _parse_metrics(raw, fail)
+    direction = parse_direction(raw.get("direction", MAXIMIZE), f"{source}: ")
     train_scores = _parse_train_scores(raw.get("train_scores", False), fail)
     error_score = _parse_error_score(raw.get("error_score", math.nan), fail)
     fixed = raw.get("fixed", {})
@@ -245,6 +251,7 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         n_trials=n_trials,
         seed=seed,
         metrics=metrics,
+        direction=direction,
         train_scores=train_scores,
         error_score=error_score,
         fixed=dict(fixed),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StudyNotFoundError
+from ..spec.direction import MAXIMIZING, Direction
 from ._codec import iso_from_us, iso_sql
 from .records import STATUSES, FoldRecord, StoredStudy
 
@@ -101,13 +102,16 @@ def study_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def study_summary_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     """Per study, in creation order: name, search, n_trials, metrics (JSON), code and data
-    hash, created, and the numbers of complete and failed trials and the best score."""
+    hash, created, and the numbers of complete and failed trials and the best score (the lowest
+    for a spec with ``direction = "minimize"``, :class:`~hptrack.spec.Direction`)."""
     return conn.execute(
         """
         SELECT s.name, s.search, s.n_trials, s.metrics, s.code_hash, s.data_hash, s.created,
             (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete'),
             (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'failed'),
-            (SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete')
+            CASE WHEN json_extract(s.spec, '$.direction') = 'minimize'
+                THEN (SELECT min(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete')
+                ELSE (SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete') END
         FROM studies s ORDER BY s.id
         """
     ).fetchall()
@@ -125,18 +129,19 @@ def status_counts(conn: sqlite3.Connection, study_id: int) -> dict[str, int]:
     return counts
 
 
-def best_score(conn: sqlite3.Connection, study_id: int) -> float | None:
-    """The highest ranking score of a complete trial, or None."""
+def best_score(conn: sqlite3.Connection, study_id: int, direction: Direction = MAXIMIZING) -> float | None:
+    """The best ranking score of a complete trial (highest, or lowest when minimizing), or None."""
     return conn.execute(
-        "SELECT max(score) FROM trials WHERE study_id = ? AND status = 'complete'", (study_id,)
+        f"SELECT {direction.sql_best}(score) FROM trials WHERE study_id = ? AND status = 'complete'",
+        (study_id,),
     ).fetchone()[0]
 
 
-def best_number(conn: sqlite3.Connection, study_id: int) -> int | None:
+def best_number(conn: sqlite3.Connection, study_id: int, direction: Direction = MAXIMIZING) -> int | None:
     """The best complete trial by the ranking score (lowest number among ties), or None."""
     row = conn.execute(
         "SELECT number FROM trials WHERE study_id = ? AND status = 'complete' AND score IS NOT "
-        "NULL ORDER BY score DESC, number LIMIT 1",
+        f"NULL ORDER BY score {direction.sql_order}, number LIMIT 1",
         (study_id,),
     ).fetchone()
     return None if row is None else int(row[0])
@@ -152,11 +157,12 @@ def trial_rows(
     statuses: Sequence[str] | None = None,
     number: int | None = None,
     best_first: bool = False,
+    direction: Direction = MAXIMIZING,
     limit: int | None = None,
     after: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """Trial rows: id, number, params, status, score, seed, code_hash, data_hash, started,
-    finished, host, pid; by number, or ``best_first`` by score (then number).
+    finished, host, pid; by number, or ``best_first`` by score in ``direction`` (then number).
 
     ``statuses`` must come from :data:`STATUSES` (they are written into the SQL as literals,
     which lets SQLite use its indexes).
@@ -173,7 +179,7 @@ def trial_rows(
     if number is not None or after is not None:  # one trial, or a page after a number
         where += " AND t.number = ?" if number is not None else " AND t.number > ?"
         args.append(int(number if number is not None else after))  # type: ignore[arg-type]
-    order = " ORDER BY t.score DESC, t.number" if best_first else " ORDER BY t.number"
+    order = f" ORDER BY t.score {direction.sql_order}, t.number" if best_first else " ORDER BY t.number"
     if number is not None:
         order = ""
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
@@ -222,12 +228,16 @@ def metric_names(conn: sqlite3.Connection, study_id: int) -> dict[int, str]:
     return dict(conn.execute("SELECT id, name FROM metrics WHERE study_id = ?", (study_id,)).fetchall())
 
 
-def complete_scores(conn: sqlite3.Connection, study_id: int, *, at_least: float) -> list[float]:
-    """The ranking scores of complete trials that are ``at_least`` this high (index-backed)."""
+def complete_scores(
+    conn: sqlite3.Connection, study_id: int, *, at_least: float, direction: Direction = MAXIMIZING
+) -> list[float]:
+    """The ranking scores of complete trials that are ``at_least`` this good in ``direction``
+    (this high, or this low when minimizing; index-backed)."""
     return [
         row[0]
         for row in conn.execute(
-            "SELECT score FROM trials WHERE study_id = ? AND status = 'complete' AND score >= ?",
+            "SELECT score FROM trials WHERE study_id = ? AND status = 'complete' AND score "
+            f"{direction.sql_at_least} ?",
             (study_id, at_least),
         )
     ]
