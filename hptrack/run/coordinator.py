@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 # Spec fields whose change leaves every stored fold's key valid: a new study name reuses them.
-_EXTENDING_FIELDS = frozenset({"space", "n_trials", "metrics"})
+_EXTENDING_FIELDS = frozenset({"space", "n_trials", "metrics", "direction"})
 
 
 def check_compatible(plan: StudyPlan, stored: StoredStudy, *, allow_code_change: bool) -> StudyPlan:
