@@ -117,11 +117,13 @@ def test_python_api_agrees_with_the_cli(tmp_path: Path, invoke: Invoke) -> None:
     with Store(db, readonly=True) as store:
         study = store.study("loss")
         assert study.direction == Direction(minimize=True) and study.spec["direction"] == "minimize"
-        assert study.direction_of("score") is not None
+        assert study.direction_of("score") == MINIMIZING
         trials = study.trials()
         lowest = min(trials, key=lambda t: t.mean["score"])
         assert study.best().number == lowest.number
         assert study.trials(top=1)[0].number == lowest.number
+        doubled = study.trials(sort="score", params={"scale": 2.0})  # sorted in Python, not SQL
+        assert [t.mean["score"] for t in doubled] == sorted(t.mean["score"] for t in doubled)
         assert study.tied_with_best().best == lowest.number
         ranks = study.cv_results()["rank_test_score"]
         assert list(ranks) == [t.rank for t in trials]

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
-from ..spec.direction import Direction
+from ..spec.direction import MAXIMIZING, Direction
 from ..store.dumps import dump_study
 from .export import StudyTables
 from .importance import StudyImportance
@@ -112,7 +112,7 @@ class Study(
             The study's :attr:`direction` (``spec["direction"]``, maximize when absent) for
             the ranking metric; greater-is-better for every other metric.
         """
-        return self.direction if metric == self.metric else Direction()
+        return self.direction if metric == self.metric else MAXIMIZING
 
     def counts(self) -> dict[str, int]:
         """Number of trials per status.

@@ -5,13 +5,13 @@
 ties, ``compare``'s regression gate, the store's best-first SQL and the report's "best so
 far" and colours all ask it, instead of comparing scores themselves. Only the ranking (first)
 metric has a direction; every other metric stays greater-is-better
-(:meth:`Direction.of_metric`).
+(``Study.direction_of``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,11 @@ DIRECTIONS = (MAXIMIZE, MINIMIZE)
 @dataclass(frozen=True)
 class Direction:
     """Greater-is-better (``minimize=False``) or lower-is-better (``minimize=True``).
+
+    Parameters
+    ----------
+    minimize : bool, default=False
+        Whether lower values are better (a loss).
 
     Examples
     --------
@@ -45,11 +50,6 @@ class Direction:
         """The direction of a stored spec dict; one without ``direction`` (every spec written
         before it existed) maximizes."""
         return cls.named(spec.get("direction", MAXIMIZE))
-
-    @classmethod
-    def of_metric(cls, spec: Mapping[str, Any], metrics: Sequence[str], metric: str) -> Direction:
-        """The direction of ``metric``: the spec's for the ranking (first) metric, else maximize."""
-        return cls.of_spec(spec) if metrics and metric == metrics[0] else MAXIMIZING
 
     @property
     def name(self) -> str:
@@ -87,11 +87,11 @@ class Direction:
 
     def best(self, values: Iterable[float]) -> float:
         """The best of (non-empty, NaN-free) ``values``."""
-        return max(values, key=self.key)
+        return min(values) if self.minimize else max(values)
 
     def worst(self, values: Iterable[float]) -> float:
         """The worst of (non-empty, NaN-free) ``values``."""
-        return min(values, key=self.key)
+        return max(values) if self.minimize else min(values)
 
     def gain(self, new: float, old: float) -> float:
         """How much better ``new`` is than ``old`` (negative: worse): ``new - old`` when
