@@ -140,7 +140,7 @@ def _pair_not_compared(a: StudyReport, b: StudyReport, why: str) -> PairComparis
 def _best_text(best: Any) -> str:
     """``0.9512 ± 0.0101 (trial 3)``."""
     if best is None:
-        return "no complete trial"
+        return "no ranked trial"
     return f"{number(best.mean, missing=MISSING)} ± {number(best.std, missing=MISSING)} (trial {best.number})"
 
 
