@@ -197,6 +197,13 @@ def trial_text(
     return "\n".join(lines)
 
 
+def _direction_of(spec: Mapping[str, Any]) -> Direction:
+    """The ranking metric's direction in a stored spec (maximize when it has none)."""
+    from .query import Direction
+
+    return Direction.of_spec(spec)
+
+
 def study_text(info: Mapping[str, Any]) -> str:
     prov = info["provenance"]
     env = prov.get("environment", {})
@@ -209,7 +216,8 @@ def study_text(info: Mapping[str, Any]) -> str:
         f"  trials:      {counts['complete']} complete, {counts['failed']} failed, "
         f"{counts['running']} running, {counts['pending']} pending",
         *_prefix_fits_lines(info),
-        f"  metrics:     {', '.join(info['metrics'])} (ranked by {info['metrics'][0]})",
+        f"  metrics:     {', '.join(info['metrics'])} (ranked by {info['metrics'][0]}"
+        f"{better_note(_direction_of(info.get('spec') or {}), ', {}')})",
         f"  seed:        {info['seed']}",
         f"  estimator:   {prov.get('estimator', '-')}",
         f"  cv:          {prov.get('cv', '-')}",

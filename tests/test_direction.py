@@ -109,6 +109,7 @@ def test_minimize_ranks_the_lowest_loss_first_everywhere(tmp_path: Path, invoke:
     text = invoke("trials", "loss", "--store", db, "--top", "2").stdout
     assert "score (mean ± std, lower is better)" in text
     assert "lower is better" in invoke("best", "loss", "--store", db).stdout
+    assert "metrics:     score (ranked by score, lower is better)" in invoke("show", "loss", "--store", db).stdout
 
 
 def test_python_api_agrees_with_the_cli(tmp_path: Path, invoke: Invoke) -> None:

@@ -5,7 +5,7 @@ metrics, and its search space (trial ``i`` of a grid or a random search, never e
 from __future__ import annotations
 
 from .diff import diff_specs
-from .direction import DIRECTIONS, MAXIMIZE, MAXIMIZING, MINIMIZE, MINIMIZING, Direction
+from .direction import DIRECTIONS, MAXIMIZE, MAXIMIZING, MINIMIZE, MINIMIZING, Direction, parse_direction
 from .metrics import check_metrics, check_metrics_fit, check_scorer_direction, metric_kind
 from .resolve import make_estimator, resolve
 from .space import (
@@ -59,6 +59,7 @@ __all__ = [
     "make_estimator",
     "metric_kind",
     "only_lists",
+    "parse_direction",
     "random_candidates",
     "resolve",
     "sample_candidate",
