@@ -109,7 +109,8 @@ def test_minimize_ranks_the_lowest_loss_first_everywhere(tmp_path: Path, invoke:
     text = invoke("trials", "loss", "--store", db, "--top", "2").stdout
     assert "score (mean ± std, lower is better)" in text
     assert "lower is better" in invoke("best", "loss", "--store", db).stdout
-    assert "metrics:     score (ranked by score, lower is better)" in invoke("show", "loss", "--store", db).stdout
+    shown = invoke("show", "loss", "--store", db).stdout
+    assert "metrics:     score (ranked by score, lower is better)" in shown
 
 
 def test_python_api_agrees_with_the_cli(tmp_path: Path, invoke: Invoke) -> None:
@@ -161,7 +162,8 @@ def test_report_ranks_and_shades_the_lowest_loss_best(tmp_path: Path, invoke: In
     assert f"Best configuration: trial {best}</h2>" in html
     assert "ranked by mean score, lowest first (lower is better)" in html
     assert "line: the best so far, lower is better" in html
-    cells = re.findall(r'<title>[^<]*: mean score ([-\d.]+) \(\d+ trial\(s\)\)</title>\n<rect class="q(\d)"', html)
+    cell = r'<title>[^<]*: mean score ([-\d.]+) \(\d+ trial\(s\)\)</title>\n<rect class="q(\d)"'
+    cells = re.findall(cell, html)
     assert len(cells) == 8
     shade = {float(mean): int(q) for mean, q in cells}
     assert shade[min(shade)] == 8 and shade[max(shade)] == 0  # the darkest shade is the best
