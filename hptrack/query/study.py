@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HptrackError, SpecError, TrialNotFoundError
-from ..store import STATUSES, StudyDump, json_safe, reads
 from ..spec.direction import MAXIMIZING, Direction
+from ..store import STATUSES, StudyDump, json_safe, reads
 from ..store.dumps import dump_study
 from .export import StudyTables
 from .importance import StudyImportance
