@@ -24,6 +24,7 @@ from ..spec import (
     check_metrics,
     check_metrics_fit,
     make_estimator,
+    make_objective,
     only_lists,
     resolve,
     space_candidates,
@@ -40,6 +41,7 @@ from .data import (
     resolve_loader,
     resolved_cv_kind,
 )
+from .objective import Objective, ObjectiveMetric
 from .plan import StudyPlan, apply_seeds, build_plan
 
 
@@ -70,6 +72,8 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     SpecError
         Anything about the spec that cannot run (before the store is touched).
     """
+    if spec.objective is not None:
+        return objective_plan(spec)
     forget_user_modules(spec)
     before = set(sys.modules)
     estimator = make_estimator(spec)
@@ -119,6 +123,51 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         },
         error_score=spec.error_score,
         return_train_score=spec.train_scores,
+    )
+
+
+def objective_plan(spec: StudySpec) -> StudyPlan:
+    """:func:`plan_from_spec` of a spec that names an ``objective`` (SPEC section 11).
+
+    The same checks and the same builder as for an estimator; the objective takes the
+    estimator's place (:class:`~hptrack.run.objective.Objective`), the metrics name the keys
+    ``fn`` returns, and ``fold.seed`` is the study seed (recorded as the trials' ``seed``).
+    """
+    forget_user_modules(spec)
+    before = set(sys.modules)
+    fn = make_objective(spec)
+    loader = resolve_loader(spec)
+    X, y, groups = load_data(spec, loader)
+    imported = [name for name in sys.modules if name not in before]
+    fixed = {k: to_param(v) for k, v in spec.fixed.items()}
+    objective = Objective(fn, spec.objective or "", spec.seed, fixed)
+    check_cv_target(spec, objective, y)
+    splitter = make_splitter(spec, objective, y)
+    splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
+    candidates = spec_candidates(spec)
+    identity = spec_identity(spec.to_dict())
+    identity["cv"] = {**identity["cv"], "kind": resolved_cv_kind(spec, objective, y)}
+    return build_plan(
+        spec.name,
+        search=spec.search,
+        spec=identity,
+        estimator=objective,
+        candidates=candidates,
+        samples=Candidates(
+            len(candidates), partial(_sample_seed, spec.seed) if spec.search == "random" else _no_seed
+        ),
+        seeds={"seed": spec.seed},
+        seed=spec.seed,
+        scorers={m: ObjectiveMetric(m) for m in spec.metrics},
+        cv=splitter,
+        splits=splits,
+        X=X,
+        y=y,
+        data=data_identity(X, y, groups),
+        code=code_fingerprint([fn, loader], base_dir=spec.base_dir, modules=imported),
+        base_dir=spec.base_dir,
+        origin={"spec_file": spec.source, "spec_cv_kind": spec.cv.kind, "process_local": {}},
+        error_score=spec.error_score,
     )
 
 

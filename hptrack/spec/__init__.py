@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .diff import diff_specs
 from .metrics import check_metrics, check_metrics_fit, metric_kind
-from .resolve import make_estimator, resolve
+from .resolve import make_estimator, make_objective, resolve
 from .space import (
     DISTRIBUTIONS,
     Candidates,
@@ -49,6 +49,7 @@ __all__ = [
     "lazy_random",
     "load_spec",
     "make_estimator",
+    "make_objective",
     "metric_kind",
     "only_lists",
     "random_candidates",
