@@ -19,6 +19,7 @@ from .._csv import csv_table
 from .._format import number
 from ..errors import HptrackError
 from ..query import export_rows
+from .curves import curve_section
 from .context import (
     ERROR_LINES,
     FULL_TABLE_ROWS,
@@ -106,6 +107,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
         insight=insight(_importance(study, trials), trials, ranked, metric),
+        curves=curve_section(study, ranked),
     )
 
 
