@@ -40,6 +40,7 @@ __all__ = [
     "StoreError",
     "StudyNotFoundError",
     "TrialNotFoundError",
+    "search",
 ]
 
 
@@ -52,4 +53,8 @@ def __getattr__(name: str) -> Any:  # PEP 562: load scikit-learn only when asked
         from . import search
 
         return getattr(search, name)
+    if name == "search":  # the package, callable as search(fn, space, data=..., ...)
+        import importlib
+
+        return importlib.import_module(".search", __name__)
     raise AttributeError(f"module 'hptrack' has no attribute {name!r}")

@@ -127,18 +127,50 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
 
 
 def objective_plan(spec: StudySpec) -> StudyPlan:
-    """:func:`plan_from_spec` of a spec that names an ``objective`` (SPEC section 11).
-
-    The same checks and the same builder as for an estimator; the objective takes the
-    estimator's place (:class:`~hptrack.run.objective.Objective`), the metrics name the keys
-    ``fn`` returns, and ``fold.seed`` is the study seed (recorded as the trials' ``seed``).
-    """
+    """:func:`plan_from_spec` of a spec that names an ``objective`` (SPEC section 11)."""
     forget_user_modules(spec)
     before = set(sys.modules)
     fn = make_objective(spec)
     loader = resolve_loader(spec)
     X, y, groups = load_data(spec, loader)
     imported = [name for name in sys.modules if name not in before]
+    code = code_fingerprint([fn, loader], base_dir=spec.base_dir, modules=imported)
+    origin = {"spec_file": spec.source, "spec_cv_kind": spec.cv.kind, "process_local": {}}
+    return build_objective_plan(spec, fn, (X, y, groups), code=code, origin=origin)
+
+
+def build_objective_plan(
+    spec: StudySpec,
+    fn: Any,
+    data: tuple[Any, Any, Any],
+    *,
+    code: tuple[str, dict[str, Any]],
+    origin: dict[str, Any],
+) -> StudyPlan:
+    """The plan of an objective study: the same checks and builder as for an estimator.
+
+    The objective takes the estimator's place (:class:`~hptrack.run.objective.Objective`),
+    the metrics name the keys ``fn`` returns, and ``fold.seed`` is the study seed (recorded
+    as the trials' ``seed``). Shared by specs and :func:`hptrack.search`.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The validated spec (``spec.objective`` names ``fn``).
+    fn : callable
+        The objective.
+    data : (X, y, groups)
+        The loaded data.
+    code : (str, dict)
+        :func:`hptrack.identity.code_fingerprint` of ``fn`` (and the data loader).
+    origin : dict
+        Provenance that says where the plan came from.
+
+    Returns
+    -------
+    StudyPlan
+    """
+    X, y, groups = data
     fixed = {k: to_param(v) for k, v in spec.fixed.items()}
     objective = Objective(fn, spec.objective or "", spec.seed, fixed)
     check_cv_target(spec, objective, y)
@@ -164,9 +196,9 @@ def objective_plan(spec: StudySpec) -> StudyPlan:
         X=X,
         y=y,
         data=data_identity(X, y, groups),
-        code=code_fingerprint([fn, loader], base_dir=spec.base_dir, modules=imported),
+        code=code,
         base_dir=spec.base_dir,
-        origin={"spec_file": spec.source, "spec_cv_kind": spec.cv.kind, "process_local": {}},
+        origin=origin,
         error_score=spec.error_score,
     )
 
