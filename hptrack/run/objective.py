@@ -12,8 +12,8 @@ traceback recorded, and follows ``error_score`` as a failing fit does):
 
 - return anything but a dict of ``{metric: number}`` holding every metric of the spec
   (a non-dict, a missing key, a value that is not a real number);
-- change ``params`` (a canonical copy is compared after the call: the recorded params
-  must be those that ran; copy them first, ``dict(params)``);
+- change ``params`` (a copy is compared after the call, key by key and value by value:
+  the recorded params must be those that ran; copy them first, ``dict(params)``);
 - write into ``fold.train``/``fold.val`` (read-only views of the splits every fold of the
   process shares: numpy refuses the write);
 - report a step that is not a whole number larger than the last one, or a value that
@@ -242,7 +242,7 @@ class ObjectiveInputs:
         train, val = self.splits[task.fold]
         fold = Fold(task.fold, self.objective.seed, train, val, (self.X, self.y))
         params = {**self.objective.fixed, **task.params}
-        before = canonical_json(params)
+        before = dict(params)  # values are immutable (numbers, strings, tuples): a shallow copy tells
         start = time.perf_counter()
         try:
             returned = self.objective.fn(params, fold)
@@ -252,13 +252,13 @@ class ObjectiveInputs:
             return self._failed(task, exc, error_score, time.perf_counter() - start, fold._close())
         return FoldResult(task.trial_id, task.number, task.fold, test, None, elapsed, 0.0, curve=fold._close())
 
-    def _scores(self, returned: Any, params: Mapping[str, Any], before: str) -> dict[str, float]:
+    def _scores(self, returned: Any, params: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, float]:
         """The recorded metrics of what ``fn`` returned; ValueError/TypeError for what it may not do."""
         name = self.objective.name
-        if canonical_json(params) != before:
+        if params.keys() != before.keys() or any(params[k] is not v for k, v in before.items()):
             raise ValueError(
-                f"objective {name} changed its params argument (now {canonical_json(params)}, was "
-                f"{before}); the recorded params must be those that ran: copy them first, dict(params)"
+                f"objective {name} changed its params argument (now {_text(params)}, was "
+                f"{_text(before)}); the recorded params must be those that ran: copy them first, dict(params)"
             )
         if not isinstance(returned, Mapping):
             raise TypeError(
@@ -298,6 +298,13 @@ def _format_error(exc: BaseException) -> str:
     if tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next  # raised in fn, not by the checks of what it returned
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _text(params: Mapping[str, Any]) -> str:
+    try:
+        return canonical_json(params)
+    except TypeError:
+        return repr(dict(params))
 
 
 def _short(value: Any) -> str:
