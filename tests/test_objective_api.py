@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
@@ -98,3 +100,14 @@ def test_search_is_the_package_and_the_function():
 
     assert hptrack.search is package and callable(hptrack.search)
     assert hptrack.search.GridSearchCV is hptrack.GridSearchCV
+
+
+def test_a_python_study_is_resumed_from_python_not_the_cli(tmp_path, invoke):
+    db = tmp_path / "h.db"
+    study = hptrack.search(objective, {"noise": [0.0, 1.0]}, data=(X, Y), metrics=["neg_distance"], cv=2,
+                           fixed={"epochs": 1}, store=db, max_trials=1)
+    result = invoke("resume", study.name, "--store", db)
+    assert result.exit_code == 2
+    assert "its hptrack.search(...) call continues the study" in result.stderr
+    curves = invoke("curves", study.name, "0", "--store", db, "--json")
+    assert curves.exit_code == 0 and len(json.loads(curves.stdout)) == 2

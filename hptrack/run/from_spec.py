@@ -250,9 +250,10 @@ def spec_from_store(stored: StoredStudy) -> StudySpec:
     """
     api = stored.provenance.get("api")
     if api and not stored.provenance.get("spec_file"):
+        again = "its hptrack.search(...) call" if api == "hptrack.search" else "its fit()"
         raise SpecError(
             f"study {stored.name!r} was recorded by {api} from Python, so the store holds no spec "
-            "to resume it from; resume it by running the same script again (its fit() continues "
+            f"to resume it from; resume it by running the same script again ({again} continues "
             f"the study); hptrack trials/best/report {stored.name} work on it as they are"
         )
     base_dir = Path(stored.provenance.get("base_dir") or ".")
