@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
          " ".join(f"{v * 1e6:.2f}" for v in found["point"])],
     ]
     clock = "CPU time" if args.cpu else "wall time"
-    print(f"objective tracking overhead ({clock}): {small} vs {large} trials x {FOLDS} folds, {rounds} rounds")
+    sizes = f"{small} vs {large} trials x {FOLDS} folds, {rounds} rounds"
+    print(f"objective tracking overhead ({clock}): {sizes}")
     print("| overhead | median | target | rounds |")
     print("|---|---|---|---|")
     for row in rows:

@@ -209,7 +209,8 @@ def curves(study: str, number: int | None, store_path: Path, as_json: bool) -> N
     if as_json:
         emit_json([c.to_dict() for c in found])
     elif not found:
-        click.echo(f"study {study!r} has no learning curves (an objective's fold.report records them)", err=True)
+        message = f"study {study!r} has no learning curves (an objective's fold.report records them)"
+        click.echo(message, err=True)
     else:
         from ..query import fold_bands
 

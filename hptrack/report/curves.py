@@ -130,7 +130,8 @@ def _plot(name: str, bands: Sequence[CurveBand], colour: dict[int, int], label: 
         upper = [f"{px(to_x(s))},{px(to_y(hi))}" for s, _, _, hi in series]
         lower = [f"{px(to_x(s))},{px(to_y(lo))}" for s, _, lo, _ in reversed(series)]
         step, median, low, high = series[-1]
-        title = f"{label[band.trial]}: {name} {number(median)} at step {step} (folds {number(low)} to {number(high)})"
+        folds = f"folds {number(low)} to {number(high)}"
+        title = f"{label[band.trial]}: {name} {number(median)} at step {step} ({folds})"
         lines.append(
             CurveLine(
                 band.trial,

@@ -145,7 +145,9 @@ def make_splitter(spec: StudySpec, estimator: Any, y: Any) -> Any:
     from sklearn.utils.multiclass import type_of_target
 
     cv = spec.cv
-    classifier = _estimator(estimator) and is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass")
+    classifier = (
+        _estimator(estimator) and is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass")
+    )
     kind = resolved_cv_kind(spec, estimator, y)
     random_state = spec.seed if cv.shuffle else None
     if kind == "holdout":

@@ -250,9 +250,12 @@ class ObjectiveInputs:
             test = self._scores(returned, params, before)
         except Exception as exc:
             return self._failed(task, exc, error_score, time.perf_counter() - start, fold._close())
-        return FoldResult(task.trial_id, task.number, task.fold, test, None, elapsed, 0.0, curve=fold._close())
+        curve = fold._close()
+        return FoldResult(task.trial_id, task.number, task.fold, test, None, elapsed, 0.0, curve=curve)
 
-    def _scores(self, returned: Any, params: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, float]:
+    def _scores(
+        self, returned: Any, params: Mapping[str, Any], before: Mapping[str, Any]
+    ) -> dict[str, float]:
         """The recorded metrics of what ``fn`` returned; ValueError/TypeError for what it may not do."""
         name = self.objective.name
         if params.keys() != before.keys() or any(params[k] is not v for k, v in before.items()):

@@ -132,7 +132,9 @@ def search(
     return Store(path, readonly=True).study(plan.name)
 
 
-def _spec(fn: Any, space: Mapping[str, Any], *, study: str | None, direction: str | None, **options: Any) -> StudySpec:
+def _spec(
+    fn: Any, space: Mapping[str, Any], *, study: str | None, direction: str | None, **options: Any
+) -> StudySpec:
     """The arguments as a validated spec (the spec parser's checks and messages)."""
     if direction is not None and direction not in _DIRECTIONS:
         raise SpecError(f"direction = {direction!r} must be 'maximize' or 'minimize'")
