@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._format import number
+from .._format import number, params_text
 from .context import Tick
 from .plots import _linear, _nice_ticks, px
-from .text import value_text
 
 if TYPE_CHECKING:
     from ..query import CurveBand, Study, Trial
@@ -24,7 +23,7 @@ TOP_CONFIGS = 3  # configurations drawn per curve: the best by the ranking metri
 
 _WIDTH, _HEIGHT = 480, 280
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64.0, 464.0, 16.0, 232.0
-_COLOURS = (0, 4, 7)  # q/qs classes far apart on the colour scheme, best first
+_COLOURS = (2, 5, 7)  # q/qs classes apart on the colour scheme and visible in light and dark, best first
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,7 @@ def curve_section(study: Study, ranked: Sequence[Trial]) -> CurvesSection | None
 
 
 def _label(trial: Trial) -> str:
-    params = " ".join(f"{k}={value_text(v)}" for k, v in sorted(trial.params.items()))
-    return f"#{trial.number} {params}".strip()
+    return f"#{trial.number} {params_text(trial.params)}".strip()  # floats to 4 significant digits
 
 
 def _finite(band: CurveBand) -> list[tuple[int, float, float, float]]:
