@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import sqlite3
 import textwrap
@@ -98,3 +99,18 @@ def test_sigkill_an_objective_study_then_resume_equals_uninterrupted(tmp_path):
     conn.close()
     assert len(rows) == len(set(rows)) == N_TRIALS * N_FOLDS
     assert sorted(curves) == sorted(rows)  # every fold's curve, none twice
+
+
+def test_two_processes_share_one_objective_study_each_trial_once(tmp_path):
+    spec, db = write_spec(tmp_path), tmp_path / "shared.db"
+    procs = [start("run", spec, "--store", db, cwd=tmp_path) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+    fitted = [re.search(r"(\d+) trial\(s\) run now \((\d+) folds fitted\)", err) for _, err in outputs]
+    assert all(fitted), [err for _, err in outputs]
+    assert sum(int(m.group(1)) for m in fitted) == N_TRIALS  # every trial evaluated exactly once
+    assert sum(int(m.group(2)) for m in fitted) == N_TRIALS * N_FOLDS
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM curves").fetchone()[0] == N_TRIALS * N_FOLDS
+    conn.close()
