@@ -1,7 +1,8 @@
 """hptrack: reproducible, auditable grid and random search, recorded in one SQLite file.
 
 The search classes are drop-ins for scikit-learn's and load it lazily, so
-``import hptrack`` (and the query commands) stay fast.
+``import hptrack`` (and the query commands) stay fast; ``hptrack.search(fn, space,
+data=(X, y), ...)`` runs any training code (an objective function) the same way.
 """
 
 from __future__ import annotations
