@@ -1,7 +1,8 @@
 """hptrack: reproducible, auditable grid and random search, recorded in one SQLite file.
 
 The search classes are drop-ins for scikit-learn's and load it lazily, so
-``import hptrack`` (and the query commands) stay fast.
+``import hptrack`` (and the query commands) stay fast; ``hptrack.search(fn, space,
+data=(X, y), ...)`` runs any training code (an objective function) the same way.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "StoreError",
     "StudyNotFoundError",
     "TrialNotFoundError",
+    "search",
 ]
 
 
@@ -52,4 +54,8 @@ def __getattr__(name: str) -> Any:  # PEP 562: load scikit-learn only when asked
         from . import search
 
         return getattr(search, name)
+    if name == "search":  # the package, callable as search(fn, space, data=..., ...)
+        import importlib
+
+        return importlib.import_module(".search", __name__)
     raise AttributeError(f"module 'hptrack' has no attribute {name!r}")

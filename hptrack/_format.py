@@ -437,3 +437,28 @@ def importance_text(result: Any) -> str:
     rest = 1.0 - sum(s.share for s in result.params) - sum(s.share for s in result.pairs)
     lines += ["", f"higher-order interactions: {number(max(rest, 0.0), 3)}"]
     return "\n".join(lines)
+
+
+def curves_text(bands: Sequence[Any], *, by_step: bool) -> str:
+    """``hptrack curves``: per trial and value, where its curve starts and ends (median over
+    folds, the folds' range at the end); ``by_step``: one row per step of each value."""
+    if by_step:
+        rows = [
+            [str(b.trial), b.name, str(step), number(m), f"{number(lo)} - {number(hi)}"]
+            for b in bands
+            for step, m, lo, hi in zip(b.steps, b.median, b.low, b.high)
+        ]
+        return table(["#", "value", "step", "median", "fold range"], rows)
+    rows = [
+        [
+            str(b.trial),
+            b.name,
+            str(b.n_folds),
+            f"{len(b.steps)} ({b.steps[0]} - {b.steps[-1]})" if b.steps else "0",
+            number(b.median[0]) if b.steps else "-",
+            number(b.median[-1]) if b.steps else "-",
+            f"{number(b.low[-1])} - {number(b.high[-1])}" if b.steps else "-",
+        ]
+        for b in bands
+    ]
+    return table(["#", "value", "folds", "steps", "first", "last", "last fold range"], rows)

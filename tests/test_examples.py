@@ -74,3 +74,27 @@ def test_python_api_example(tmp_path):
     studies = json.loads(hptrack("studies", "--store", db, "--json", cwd=tmp_path).stdout)
     assert [s["name"] for s in studies] == ["breast-cancer-lr"]
     assert studies[0]["n_complete"] == 4
+
+
+def _run_objective_example(tmp_path, spec, name):
+    db = tmp_path / "ex.db"
+    done = hptrack("run", EXAMPLES / spec, "--store", db, "--max-trials", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(hptrack("show", name, "--store", db, "--json", cwd=tmp_path).stdout)
+    assert set(info["spec"]["space"]) == {"learning_rate", "batch_size", "n_layers", "units", "l2"}
+    assert info["spec"]["objective"] == f"{spec.removesuffix('.toml')}:objective"
+    curves = json.loads(hptrack("curves", name, "0", "--store", db, "--json", cwd=tmp_path).stdout)
+    assert len(curves) == 3  # one per fold, a point per epoch
+    assert all(c["steps"] == list(range(15)) for c in curves)
+    assert set(curves[0]["values"]) == {"train_loss", "val_loss", "val_accuracy"}
+    verify = hptrack("verify", name, "--trials", "1", "--store", db, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr  # seeded from fold.seed: bit for bit
+
+
+def test_numpy_mlp_objective_example(tmp_path):
+    _run_objective_example(tmp_path, "numpy_mlp.toml", "digits-numpy-mlp")
+
+
+def test_torch_mlp_objective_example(tmp_path):
+    pytest.importorskip("torch")
+    _run_objective_example(tmp_path, "mlp_torch.toml", "digits-torch-mlp")

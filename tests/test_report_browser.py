@@ -410,3 +410,21 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_objective_report_with_learning_curves_renders_in_headless_chromium(tmp_path: Path) -> None:
+    examples = ROOT / "examples"
+    db, out = tmp_path / "mlp.db", tmp_path / "mlp.html"
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(examples / "numpy_mlp.toml"), "--store", str(db), "--max-trials", "2", "--report", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    with Chromium(CHROMIUM, tmp_path / "profile") as chromium:
+        check = chromium.open(out.resolve().as_uri())
+        curves = chromium.evaluate('document.querySelectorAll("section.curves figure.curve-plot").length')
+        lines = chromium.evaluate('document.querySelectorAll("section.curves polyline.curve-line").length')
+    assert check.problems == [] and check.requests == [], (check.problems, check.requests)
+    assert curves == 3 and lines == 3 * 2  # train_loss, val_loss, val_accuracy; the 2 trials run

@@ -1,5 +1,5 @@
 """Commands that read the store: ``studies``, ``trials``, ``best``, ``show``, ``importance``,
-``export``, ``report``, ``history``, ``compare``.
+``curves``, ``export``, ``report``, ``history``, ``compare``.
 """
 
 from __future__ import annotations
@@ -190,6 +190,33 @@ def importance(study: str, store_path: Path, metric: str | None, as_json: bool) 
         emit_json(result.to_dict())
     else:
         click.echo(_format.importance_text(result))
+
+
+@cli.command()
+@click.argument("study")
+@click.argument("number", required=False, type=int)
+@store_option
+@json_option
+def curves(study: str, number: int | None, store_path: Path, as_json: bool) -> None:
+    """Show the learning curves STUDY's objective reported with fold.report(step, ...).
+
+    Without NUMBER: one row per trial and value, from its first step to its last (the
+    median over folds, and the folds' range at the last step). With NUMBER: that trial's
+    median and fold range at every step. --json: one object per (trial, fold).
+
+    Example: hptrack curves mlp-numpy 3 --json
+    """
+    with open_store(store_path) as store:
+        found = store.study(study).curves(number)
+    if as_json:
+        emit_json([c.to_dict() for c in found])
+    elif not found:
+        message = f"study {study!r} has no learning curves (an objective's fold.report records them)"
+        click.echo(message, err=True)
+    else:
+        from ..query import fold_bands
+
+        click.echo(_format.curves_text(fold_bands(found), by_step=number is not None))
 
 
 def _warn_provenance(study: Any) -> None:

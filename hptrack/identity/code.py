@@ -27,8 +27,12 @@ from .._json import canonical_json, hash_value, identity_params, sha256_text, sh
 def _is_user_module(module: Any) -> bool:
     """True for a module that is the user's own code, not stdlib or an installed package."""
     path = getattr(module, "__file__", None)
-    if not path:
+    if not path or not os.path.isabs(path):  # torch.ops' namespaces say __file__ = "_ops.py"
         return False
+    top = str(getattr(module, "__name__", "")).partition(".")[0]
+    parent = sys.modules.get(top)
+    if parent is not None and parent is not module and not _is_user_module(parent):
+        return False  # a submodule of an installed package is the package's, wherever it says it is
     resolved = real_path(path)
     if "site-packages" in resolved or "dist-packages" in resolved:
         return False

@@ -25,6 +25,7 @@ from __future__ import annotations
 from ..spec.direction import Direction
 from ..store import STATUSES, StudyDump, TrialDump
 from .compare import BestOf, ConfigDelta, StudyComparison, StudySide, compare_studies, differences
+from .curves import Curve, CurveBand, fold_bands
 from .export import cv_results_layout, export_rows
 from .provenance import HashUse
 from .ranking import min_rank, min_ranks
@@ -37,6 +38,9 @@ from .ties import ALPHA, TiesWithBest, fold_size_ratio
 from .trials import Trial
 
 __all__ = [
+    "Curve",
+    "CurveBand",
+    "fold_bands",
     "ALPHA",
     "RUN_STATUSES",
     "STATUSES",

@@ -3,7 +3,7 @@
 Every query is read-only SQL from :mod:`hptrack.store.reads` on the store's
 connection; returned trials and summaries are frozen snapshots. Methods with a module of
 their own are mixed in from it: pending pages, ties, run history, provenance, tables,
-importance and paged exports.
+importance, paged exports and learning curves.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..spec.direction import MAXIMIZING, Direction
 from ..store import STATUSES, StudyDump, json_safe, reads
 from ..store.dumps import dump_study
+from .curves import StudyCurves
 from .export import StudyTables
 from .importance import StudyImportance
 from .pending import StudyPending
@@ -33,7 +34,14 @@ from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
 class Study(
-    StudyProvenance, StudyTables, StudyImportance, StudyExport, StudyTies, StudyHistory, StudyPending
+    StudyProvenance,
+    StudyTables,
+    StudyImportance,
+    StudyExport,
+    StudyTies,
+    StudyHistory,
+    StudyPending,
+    StudyCurves,
 ):
     """A study in a store: its spec and provenance, and queries over its trials.
 

@@ -331,6 +331,7 @@ class StudyReport:
     n_reused_folds: int  # folds taken from earlier fits instead of refitting
     history: History | None = None  # None: the store recorded no run of this study
     insight: Any = None  # report.insight.Insight: importance and the analysis figures (built there)
+    curves: Any = None  # report.curves.CurvesSection: an objective's learning curves (None: none)
 
 
 @dataclass(frozen=True)

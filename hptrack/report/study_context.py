@@ -19,6 +19,7 @@ from .._csv import csv_table
 from .._format import better_note, number
 from ..errors import HptrackError
 from ..query import export_rows
+from .curves import curve_section
 from .context import (
     ERROR_LINES,
     FULL_TABLE_ROWS,
@@ -107,6 +108,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
         insight=insight(_importance(study, trials), trials, ranked, metric, study.direction),
+        curves=curve_section(study, ranked),
     )
 
 

@@ -289,6 +289,7 @@ class _Run:
                 error=result.error,
                 fold_key=self.keys.get((result.number, result.fold)),
                 score_errors=result.score_errors,
+                curve=result.curve,
             )
             self.prefix_fitted += result.prefix_fitted
             self.prefix_reused += result.prefix_reused

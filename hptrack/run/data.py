@@ -17,6 +17,7 @@ from ..errors import SpecError
 from ..identity import data_fingerprint
 from ..identity.code import _is_user_module, real_path
 from ..spec import StudySpec, resolve
+from ..spec.resolve import spec_folders
 
 
 def forget_user_modules(spec: StudySpec) -> None:
@@ -27,7 +28,7 @@ def forget_user_modules(spec: StudySpec) -> None:
     the last run.
     """
     base = spec.base_dir.resolve()
-    for path in (spec.estimator, spec.data):
+    for path in (spec.objective or spec.estimator, spec.data):
         top = path.partition(":")[0].split(".")[0]
         loaded = sys.modules.get(top)
         file = getattr(loaded, "__file__", None)
@@ -38,12 +39,15 @@ def forget_user_modules(spec: StudySpec) -> None:
         if Path(file).resolve().is_relative_to(base) or _is_user_module(loaded):
             for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
                 del sys.modules[name]
-    prefix = str(base) + os.sep
-    for name, module in list(sys.modules.items()):  # helpers those modules import
+    # helpers those modules import, beside this spec or another one run in this process (a
+    # `helper.py` of another folder would otherwise shadow this spec's own)
+    prefixes = tuple({str(base) + os.sep, *(real_path(d) + os.sep for d in spec_folders())})
+    for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if name == "__main__" or name.split(".")[0] == "hptrack" or not file or "site-packages" in file:
             continue
-        if real_path(file).startswith(prefix) and _is_user_module(module):
+        here = real_path(file).startswith(prefixes)
+        if (here or not os.path.exists(file)) and _is_user_module(module):  # or its file is gone
             del sys.modules[name]
 
 
@@ -141,7 +145,9 @@ def make_splitter(spec: StudySpec, estimator: Any, y: Any) -> Any:
     from sklearn.utils.multiclass import type_of_target
 
     cv = spec.cv
-    classifier = is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass")
+    classifier = (
+        _estimator(estimator) and is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass")
+    )
     kind = resolved_cv_kind(spec, estimator, y)
     random_state = spec.seed if cv.shuffle else None
     if kind == "holdout":
@@ -161,9 +167,14 @@ def resolved_cv_kind(spec: StudySpec, estimator: Any, y: Any) -> str:
     from sklearn.base import is_classifier
     from sklearn.utils.multiclass import type_of_target
 
-    if is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass"):
+    if _estimator(estimator) and is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass"):
         return "stratified"
     return "kfold"
+
+
+def _estimator(estimator: Any) -> bool:
+    """Whether ``estimator`` is one (an objective study's is a function: no classifier, no regressor)."""
+    return hasattr(estimator, "get_params")
 
 
 def check_cv_target(spec: StudySpec, estimator: Any, y: Any) -> None:
@@ -180,7 +191,7 @@ def check_cv_target(spec: StudySpec, estimator: Any, y: Any) -> None:
     from sklearn.utils.multiclass import type_of_target
 
     fix = 'use [cv] kind = "kfold"'
-    if is_regressor(estimator):
+    if _estimator(estimator) and is_regressor(estimator):
         raise SpecError(
             f"{spec.source}: [cv] kind = 'stratified' keeps class proportions, but estimator = "
             f"{spec.estimator!r} is a regressor; {fix}"

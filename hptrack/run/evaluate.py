@@ -56,6 +56,7 @@ class FoldResult:
     score_errors: dict[str, str] | None = None  # metric -> traceback of its failing scorer
     prefix_fitted: int = 0  # pipeline prefix steps fitted (and cached) by this fold
     prefix_reused: int = 0  # pipeline prefix steps taken from the prefix cache
+    curve: bytes | None = None  # an objective's reported points (hptrack.store.curves.pack_curve)
 
 
 @dataclass(frozen=True)

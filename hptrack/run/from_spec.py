@@ -24,6 +24,7 @@ from ..spec import (
     check_metrics,
     check_metrics_fit,
     make_estimator,
+    make_objective,
     only_lists,
     resolve,
     space_candidates,
@@ -40,6 +41,7 @@ from .data import (
     resolve_loader,
     resolved_cv_kind,
 )
+from .objective import Objective, ObjectiveMetric
 from .plan import StudyPlan, apply_seeds, build_plan
 
 
@@ -70,6 +72,8 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     SpecError
         Anything about the spec that cannot run (before the store is touched).
     """
+    if spec.objective is not None:
+        return objective_plan(spec)
     forget_user_modules(spec)
     before = set(sys.modules)
     estimator = make_estimator(spec)
@@ -122,6 +126,83 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     )
 
 
+def objective_plan(spec: StudySpec) -> StudyPlan:
+    """:func:`plan_from_spec` of a spec that names an ``objective`` (SPEC section 11)."""
+    forget_user_modules(spec)
+    before = set(sys.modules)
+    fn = make_objective(spec)
+    loader = resolve_loader(spec)
+    X, y, groups = load_data(spec, loader)
+    imported = [name for name in sys.modules if name not in before]
+    code = code_fingerprint([fn, loader], base_dir=spec.base_dir, modules=imported)
+    origin = {"spec_file": spec.source, "spec_cv_kind": spec.cv.kind, "process_local": {}}
+    return build_objective_plan(spec, fn, (X, y, groups), code=code, origin=origin)
+
+
+def build_objective_plan(
+    spec: StudySpec,
+    fn: Any,
+    data: tuple[Any, Any, Any],
+    *,
+    code: tuple[str, dict[str, Any]],
+    origin: dict[str, Any],
+) -> StudyPlan:
+    """The plan of an objective study: the same checks and builder as for an estimator.
+
+    The objective takes the estimator's place (:class:`~hptrack.run.objective.Objective`),
+    the metrics name the keys ``fn`` returns, and ``fold.seed`` is the study seed (recorded
+    as the trials' ``seed``). Shared by specs and :func:`hptrack.search`.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The validated spec (``spec.objective`` names ``fn``).
+    fn : callable
+        The objective.
+    data : (X, y, groups)
+        The loaded data.
+    code : (str, dict)
+        :func:`hptrack.identity.code_fingerprint` of ``fn`` (and the data loader).
+    origin : dict
+        Provenance that says where the plan came from.
+
+    Returns
+    -------
+    StudyPlan
+    """
+    X, y, groups = data
+    fixed = {k: to_param(v) for k, v in spec.fixed.items()}
+    objective = Objective(fn, spec.objective or "", spec.seed, fixed)
+    check_cv_target(spec, objective, y)
+    splitter = make_splitter(spec, objective, y)
+    splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
+    candidates = spec_candidates(spec)
+    identity = spec_identity(spec.to_dict())
+    identity["cv"] = {**identity["cv"], "kind": resolved_cv_kind(spec, objective, y)}
+    return build_plan(
+        spec.name,
+        search=spec.search,
+        spec=identity,
+        estimator=objective,
+        candidates=candidates,
+        samples=Candidates(
+            len(candidates), partial(_sample_seed, spec.seed) if spec.search == "random" else _no_seed
+        ),
+        seeds={"seed": spec.seed},
+        seed=spec.seed,
+        scorers={m: ObjectiveMetric(m) for m in spec.metrics},
+        cv=splitter,
+        splits=splits,
+        X=X,
+        y=y,
+        data=data_identity(X, y, groups),
+        code=code,
+        base_dir=spec.base_dir,
+        origin=origin,
+        error_score=spec.error_score,
+    )
+
+
 def _split_hint(spec: StudySpec) -> str:
     """How to fix a spec whose splitter cannot split its data."""
     if spec.cv.kind == "holdout":
@@ -169,9 +250,10 @@ def spec_from_store(stored: StoredStudy) -> StudySpec:
     """
     api = stored.provenance.get("api")
     if api and not stored.provenance.get("spec_file"):
+        again = "its hptrack.search(...) call" if api == "hptrack.search" else "its fit()"
         raise SpecError(
             f"study {stored.name!r} was recorded by {api} from Python, so the store holds no spec "
-            "to resume it from; resume it by running the same script again (its fit() continues "
+            f"to resume it from; resume it by running the same script again ({again} continues "
             f"the study); hptrack trials/best/report {stored.name} work on it as they are"
         )
     base_dir = Path(stored.provenance.get("base_dir") or ".")

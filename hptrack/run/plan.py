@@ -33,6 +33,7 @@ from ..identity import (
 from ..spec import Candidates
 from ..store import StudyRecord
 from .evaluate import FoldInputs, FoldResult, FoldTask
+from .objective import Objective, ObjectiveInputs
 from .prefix import DEFAULT_CACHE_BYTES, plan_prefix
 from .scoring import ScoreKey
 
@@ -50,8 +51,9 @@ class StudyPlan:
 
     Attributes
     ----------
-    inputs : FoldInputs
-        What every fold evaluation reads (estimator, data, splits, scorers, options).
+    inputs : FoldInputs or ObjectiveInputs
+        What every fold evaluation reads (estimator, data, splits, scorers, options); an
+        objective study's (:class:`~hptrack.run.objective.Objective` as its estimator).
     scorer_ids : dict
         Each metric's scorer identity (None: unknown, so its folds are never reused).
     unstable : list of str
@@ -83,25 +85,31 @@ class StudyPlan:
     user_modules: list[str] = field(default_factory=list)  # files a remote worker must import
     unstable: list[str] = field(default_factory=list)
     cache_bytes: int = DEFAULT_CACHE_BYTES  # the prefix cache's cap; 0 shares no pipeline prefix
-    inputs: FoldInputs = field(init=False, repr=False)
+    inputs: FoldInputs | ObjectiveInputs = field(init=False, repr=False)
     scorer_ids: dict[str, str | None] = field(init=False, repr=False)
     _key_base: str | None = field(init=False, repr=False)
     _split_hashes: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Compute the derived identities once."""
-        inputs = FoldInputs(
-            estimator=self.estimator,
-            X=self.X,
-            y=self.y,
-            splits=self.splits,
-            scorers=self.scorers,
-            error_score=self.error_score,
-            return_train_score=self.return_train_score,
-            fit_params=self.fit_params,
-            prefix=self._prefix(),
-            cache_bytes=self.cache_bytes,
-        )
+        inputs: FoldInputs | ObjectiveInputs
+        if isinstance(self.estimator, Objective):  # fn(params, fold) in place of fit and score
+            inputs = ObjectiveInputs(
+                self.estimator, self.X, self.y, self.splits, tuple(self.scorers), self.error_score
+            )
+        else:
+            inputs = FoldInputs(
+                estimator=self.estimator,
+                X=self.X,
+                y=self.y,
+                splits=self.splits,
+                scorers=self.scorers,
+                error_score=self.error_score,
+                return_train_score=self.return_train_score,
+                fit_params=self.fit_params,
+                prefix=self._prefix(),
+                cache_bytes=self.cache_bytes,
+            )
         key_base = self._fold_key_base()
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "scorer_ids", {m: _scorer_identity(s) for m, s in self.scorers.items()})
@@ -123,8 +131,8 @@ class StudyPlan:
             return None
         try:
             return fold_key_base(
-                estimator=self.estimator,
-                estimator_version=package_version(type(self.estimator).__module__),
+                estimator=_identity(self.estimator),
+                estimator_version=package_version(_module(self.estimator)),
                 code_hash=self.code_hash,
                 data_hash=self.data_hash,
                 train_scores=self.return_train_score,
@@ -268,6 +276,16 @@ class StudyPlan:
         return replace(self, code_hash=code_hash, code_info=dict(code_info))
 
 
+def _identity(estimator: Any) -> Any:
+    """What fingerprints ``estimator``: itself, or an objective's function and seed."""
+    return estimator.identity if isinstance(estimator, Objective) else estimator
+
+
+def _module(estimator: Any) -> str:
+    """The module whose package version is recorded: the estimator's class's, or the objective's."""
+    return estimator.module if isinstance(estimator, Objective) else type(estimator).__module__
+
+
 def _scorer_identity(scorer: Any) -> str | None:
     """A scorer's identity; one key of a dict-returning callable is the callable's plus the key."""
     if isinstance(scorer, ScoreKey):
@@ -330,7 +348,7 @@ def unstable_values(
         ``"estimator.params.x: <repr>"``, ``"param x: <repr>"``, ``"data fit:x ..."``
         lines; empty when every fingerprint is stable.
     """
-    found = [f"estimator.{u}" for u in describe(estimator).unstable]
+    found = [f"estimator.{u}" for u in describe(_identity(estimator)).unstable]
     for params in candidates.values if isinstance(candidates, Candidates) else candidates:
         found += [f"param {u}" for u in describe(params).unstable]
     found += [f"data {d.get('name')} {u}" for d in data_info for u in d.get("unstable", ())]
@@ -421,7 +439,7 @@ def build_plan(
         "base_dir": str(base_dir),
         **origin,
         "git": git_state(base_dir),
-        "environment": environment(type(estimator).__module__),
+        "environment": environment(_module(estimator)),
         "estimator": repr(estimator),
         "cv": repr(cv),
         "seeds": dict(seeds),

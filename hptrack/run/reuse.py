@@ -84,7 +84,9 @@ def copy_of(task: FoldTask, source: ReusableFold, plan: StudyPlan) -> tuple[Fold
     test = {m: value(source.test[m]) for m in plan.metrics}
     train = {m: value(source.train.get(m)) for m in plan.metrics} if plan.return_train_score else None
     fit_time, score_time = value(source.fit_time), value(source.score_time)
-    result = FoldResult(task.trial_id, task.number, task.fold, test, train, fit_time, score_time)
+    result = FoldResult(
+        task.trial_id, task.number, task.fold, test, train, fit_time, score_time, curve=source.curve
+    )
     record = FoldRecord(
         fold=task.fold,
         test=test,
@@ -93,5 +95,6 @@ def copy_of(task: FoldTask, source: ReusableFold, plan: StudyPlan) -> tuple[Fold
         score_time=score_time,
         fold_key=source.fold_key,
         origin=source.origin,
+        curve=source.curve,
     )
     return result, record

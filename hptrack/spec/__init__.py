@@ -7,7 +7,7 @@ from __future__ import annotations
 from .diff import diff_specs
 from .direction import DIRECTIONS, MAXIMIZE, MAXIMIZING, MINIMIZE, MINIMIZING, Direction, parse_direction
 from .metrics import check_metrics, check_metrics_fit, check_scorer_direction, metric_kind
-from .resolve import make_estimator, resolve
+from .resolve import make_estimator, make_objective, resolve
 from .space import (
     DISTRIBUTIONS,
     Candidates,
@@ -57,6 +57,7 @@ __all__ = [
     "lazy_random",
     "load_spec",
     "make_estimator",
+    "make_objective",
     "metric_kind",
     "only_lists",
     "parse_direction",

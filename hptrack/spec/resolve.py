@@ -5,6 +5,7 @@ beside the spec file included, with hints that name what to do when one cannot b
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
@@ -17,6 +18,11 @@ from .study import StudySpec, _did_you_mean, _one_line, to_param
 
 
 _SPEC_DIRS: set[str] = set()  # folders of specs put on sys.path: a spec's own, not installed code
+
+
+def spec_folders() -> list[str]:
+    """The folders of specs this process put on ``sys.path`` (their modules are the user's)."""
+    return sorted(_SPEC_DIRS)
 
 
 def _importable_from(base_dir: Path, module_name: str) -> None:
@@ -167,3 +173,32 @@ def make_estimator(spec: StudySpec) -> Any:
     if spec.fixed:
         estimator.set_params(**{k: to_param(v) for k, v in spec.fixed.items()})
     return estimator
+
+
+def make_objective(spec: StudySpec) -> Any:
+    """The spec's objective function, checked to be callable as ``fn(params, fold)``.
+
+    Raises
+    ------
+    SpecError
+        It cannot be imported (close names suggested), is not a function, or does not take
+        two positional arguments.
+    """
+    assert spec.objective is not None
+    fn = resolve(spec.objective, base_dir=spec.base_dir, key="objective", source=spec.source)
+    where = f"{spec.source}: objective = {spec.objective!r}"
+    if isinstance(fn, type) or not callable(fn):
+        raise SpecError(
+            f"{where} is a {type(fn).__name__}, not a function; name a function "
+            "fn(params, fold) that returns a dict of metric -> float"
+        )
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError as exc:
+        raise SpecError(
+            f"{where} cannot be called as fn(params, fold): {_one_line(exc)}; give it two "
+            "parameters, e.g. def objective(params, fold)"
+        ) from exc
+    except ValueError:  # no signature to read (a builtin): calling it will tell
+        pass
+    return fn

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ._objective import check_plain_metric, code_key
 from .direction import MAXIMIZE, MINIMIZE, parse_direction
 from .space import DISTRIBUTIONS, Distribution
 
@@ -36,6 +37,7 @@ TOP_KEYS = (
     "n_trials",
     "seed",
     "estimator",
+    "objective",
     "data",
     "metrics",
     "direction",
@@ -56,7 +58,6 @@ DEFAULT_METRIC = "score"  # the estimator's own ``score`` method
 REQUIRED_KEYS = {  # key: an example of what to add
     "name": 'name = "digits-svc"',
     "search": 'search = "grid"',
-    "estimator": 'estimator = "sklearn.svm:SVC"',
     "data": 'data = "sklearn.datasets:load_digits"',
     "space": "a [space] table, e.g. C = [0.1, 1, 10]",
 }
@@ -141,6 +142,7 @@ class StudySpec:
     cv: CVSpec = field(default_factory=CVSpec)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<spec>"
+    objective: str | None = None  # "module:fn", called as fn(params, fold), instead of an estimator
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data: what is stored, compared and hashed (no paths)."""
@@ -149,7 +151,7 @@ class StudySpec:
             "search": self.search,
             "n_trials": self.n_trials,
             "seed": self.seed,
-            "estimator": self.estimator,
+            **({"objective": self.objective} if self.objective else {"estimator": self.estimator}),
             "data": self.data,
             "metrics": list(self.metrics),
             # only when minimizing: a maximizing spec (the default) stays as every store holds it
@@ -223,11 +225,14 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         raise fail(f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}")
     n_trials = _parse_n_trials(raw.get("n_trials"), search, fail)  # checked in the order of the file
     seed = _parse_seed(raw.get("seed", 0), fail)
-    for key in ("estimator", "data"):
+    runs = code_key(raw, fail)
+    for key in (runs, "data"):
         _check_import_path(raw[key], key, fail)
-    metrics = _parse_metrics(raw, fail)
+    metrics = _parse_metrics(raw, fail, objective=runs == "objective")
     direction = parse_direction(raw.get("direction", MAXIMIZE), f"{source}: ")
     train_scores = _parse_train_scores(raw.get("train_scores", False), fail)
+    if train_scores and runs == "objective":
+        raise fail("train_scores applies to an estimator; an objective returns train metrics itself")
     error_score = _parse_error_score(raw.get("error_score", math.nan), fail)
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, dict):
@@ -245,7 +250,8 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     return StudySpec(
         name=name,
         search=search,
-        estimator=raw["estimator"],
+        estimator=raw.get("estimator", ""),
+        objective=raw.get("objective"),
         data=raw["data"],
         space=space,
         n_trials=n_trials,
@@ -282,7 +288,9 @@ def _parse_seed(seed: object, fail: Any) -> int:
     return seed
 
 
-def _parse_metrics(raw: Mapping[str, Any], fail: Any) -> tuple[str, ...]:
+def _parse_metrics(raw: Mapping[str, Any], fail: Any, *, objective: bool = False) -> tuple[str, ...]:
+    if objective and "metrics" not in raw:
+        raise fail('an objective needs metrics = the keys its fn returns (the first ranks), e.g. ["loss"]')
     metrics = raw.get("metrics", [DEFAULT_METRIC])
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -294,6 +302,8 @@ def _parse_metrics(raw: Mapping[str, Any], fail: Any) -> tuple[str, ...]:
     for metric in metrics:
         if not isinstance(metric, str):
             raise fail(f'metrics: {metric!r} is not a scorer name; use strings such as "accuracy"')
+        if objective:
+            check_plain_metric(metric, fail)
     duplicates = sorted({m for m in metrics if metrics.count(m) > 1})
     if duplicates:
         raise fail(f"metrics = {metrics!r} lists {duplicates[0]!r} twice; keep one")

@@ -2,7 +2,7 @@
 
 A batch costs one SELECT of its trials' status and metric ids, one multi-row INSERT per table
 (``folds``, ``scores`` for the metrics after the first, ``fold_keys``, ``fold_notes`` when a
-fold failed or was reused), one SELECT of the
+fold failed or was reused, ``curves`` when an objective reported a learning curve), one SELECT of the
 recorded folds of the trials it touched, one UPDATE of the trials it finished and one of the
 run's counters, however many folds it holds (up to :data:`_VARIABLES` bound values per
 statement). Every function runs inside the caller's transaction; table names are our own.
@@ -105,6 +105,7 @@ def insert_folds(
     scores: list[tuple[Any, ...]] = []
     keys: list[tuple[Any, ...]] = []
     notes: list[tuple[Any, ...]] = []
+    curves: list[tuple[Any, ...]] = []
     first: dict[tuple[int, int], FoldRecord] = {}
     for trial_id, record in new:  # a pair repeated in the batch: its first was inserted
         first.setdefault((trial_id, record.fold), record)
@@ -121,10 +122,13 @@ def insert_folds(
         note = _note(record)
         if any(v is not None for v in note):
             notes.append((trial_id, record.fold, *note))
+        if record.curve is not None:
+            curves.append((trial_id, record.fold, record.curve))
     for table, columns, table_rows in (
         ("scores", "trial_id, fold, metric_id, test, train", scores),
         ("fold_keys", "key, trial_id, fold", keys),
         ("fold_notes", "trial_id, fold, error, origin, score_errors", notes),
+        ("curves", "trial_id, fold, points", curves),
     ):
         for chunk in _chunks(table_rows, len(columns.split(","))):
             values, args = _values(chunk)

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from ._codec import key_hex
-from .reads import TRIAL_HOST, fold_data, rows_as_dicts
+from .reads import TRIAL_HOST, fold_data, has_table, rows_as_dicts
 from .records import StudyDump, TrialDump
 
 
@@ -45,11 +45,23 @@ def dump_study(conn: sqlite3.Connection, study_id: int, name: str) -> StudyDump:
             (study_id,),
         )
     )
+    curves = {
+        (t, f): bytes(blob)
+        for t, f, blob in (
+            conn.execute(
+                "SELECT c.trial_id, c.fold, c.points FROM curves c JOIN trials t ON t.id = c.trial_id "
+                "WHERE t.study_id = ?",
+                (study_id,),
+            )
+            if has_table(conn, "curves")
+            else ()
+        )
+    }
     study.pop("id", None)
     return StudyDump(
         name=name,
         row=study,
-        trials=_trial_dumps(trials, folds, scores, keys, run_of),
+        trials=_trial_dumps(trials, folds, scores, keys, run_of, curves),
         runs=rows_as_dicts(conn, "SELECT * FROM runs WHERE study_id = ? ORDER BY id", (study_id,)),
     )
 
@@ -60,6 +72,7 @@ def _trial_dumps(
     scores: list[tuple[Any, ...]],
     keys: dict[tuple[int, int], str | None],
     run_of: dict[tuple[int, int], int | None],
+    curves: dict[tuple[int, int], bytes],
 ) -> list[TrialDump]:
     """Group fold and score rows (:func:`~hptrack.store.reads.fold_data`) under their trials (ids dropped)."""
     fold_rows: dict[int, dict[int, dict[str, Any]]] = {}
@@ -73,6 +86,7 @@ def _trial_dumps(
             "score_errors": errors,
             "fold_key": keys.get((trial_id, fold)),
             "run_id": run_of.get((trial_id, fold)),
+            "curve": curves.get((trial_id, fold)),
         }
     score_rows: dict[int, dict[int, dict[str, dict[str, Any]]]] = {}
     for trial_id, fold, metric, test, train in scores:

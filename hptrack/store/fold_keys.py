@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._codec import key_int, seconds_from_us
+from .curves import fold_curves
 from .records import ReusableFold
 
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -71,12 +72,15 @@ def reusable_folds(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, l
             "JOIN metrics m ON m.study_id = t.study_id AND m.id = sc.metric_id ORDER BY 13, 2, 5",
             chunk,
         ).fetchall()  # at most a few candidates per key: a key copied across many studies stays cheap
-        _collect_reusable(rows, asked, found)
+        _collect_reusable(rows, asked, found, fold_curves(conn, [row[1] for row in rows]))
     return found
 
 
 def _collect_reusable(
-    rows: list[tuple[Any, ...]], asked: dict[int, list[str]], found: dict[str, list[ReusableFold]]
+    rows: list[tuple[Any, ...]],
+    asked: dict[int, list[str]],
+    found: dict[str, list[ReusableFold]],
+    curves: dict[tuple[int, int], bytes],
 ) -> None:
     """Fold the joined (fold, score) rows of :func:`reusable_folds` into ReusableFolds, under the
     keys asked for."""
@@ -99,6 +103,7 @@ def _collect_reusable(
                     test={},
                     train={},
                     scorers=scorers_of.setdefault(study, json.loads(scorers) if scorers else {}),
+                    curve=curves.get((trial_id, fold)),
                 )
                 for key in asked[value]
             ]

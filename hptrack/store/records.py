@@ -72,6 +72,7 @@ class FoldRecord:
     # metric -> traceback of a scorer that failed on a fold whose fit succeeded: that metric
     # holds error_score, the fold is not failed (``folds.score_errors``, canonical JSON)
     score_errors: dict[str, str] | None = None
+    curve: bytes | None = None  # an objective's learning curve (hptrack.store.curves.pack_curve)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class ReusableFold:
     test: dict[str, float | None]
     train: dict[str, float | None]
     scorers: dict[str, str | None]  # the stored study's scorer identity per metric
+    curve: bytes | None = None  # an objective's learning curve, copied with the scores
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,7 @@ def _fold_record(trial: TrialDump, fold: int) -> FoldRecord:
         fold_key=row.get("fold_key"),
         origin=json.loads(row["origin"]) if row.get("origin") else None,
         score_errors=json.loads(row["score_errors"]) if row.get("score_errors") else None,
+        curve=row.get("curve"),
     )
 
 

@@ -1,6 +1,6 @@
 """The store's schema: ordered migrations keyed on ``PRAGMA user_version``.
 
-Tables (schema 5)
+Tables (schema 6)
 -----------------
 studies    one row per study: ``name``, ``search``, ``n_trials``, ``n_folds``, ``metrics`` (JSON
            list, the ranking metric first), ``seed``, ``spec`` and ``spec_hash``, ``code_hash``
@@ -40,6 +40,9 @@ runs       one row per invocation that touched a study (command, user, host, pid
            prefix cache's counters: ``prefix_fitted``, the fits of pipeline steps before the
            final estimator it did, and ``prefix_reused``, those it took from the cache instead
            (in memory, within the run); 0 for a run that fitted no pipeline, or recorded before.
+curves     (schema 6) an objective's learning curve, one row per fold that reported one:
+           ``(trial_id, fold)`` (unique) and ``points``, a BLOB of the value names, the steps
+           and a steps x values float64 table (:mod:`hptrack.store.curves`).
 
 Indexes: ``trials (study_id, number)`` (unique), ``trials_by_status (study_id, status,
 number)`` (claims, counts), ``trials_by_score (study_id, score DESC)`` of complete trials
@@ -260,12 +263,29 @@ def _v5_prefix_fits(db: Database) -> None:
     _statements(db, _V5)
 
 
+# Learning curves (issue 23): what an objective reported through ``fold.report(step, ...)``,
+# one row per fold, its points packed in one BLOB (``store/curves.py``).
+_V6 = """
+CREATE TABLE curves (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    fold INTEGER NOT NULL,
+    points BLOB NOT NULL
+);
+CREATE UNIQUE INDEX curves_by_fold ON curves (trial_id, fold)
+"""
+
+
+def _v6_curves(db: Database) -> None:
+    _statements(db, _V6)
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_initial,
     _v2_fold_keys,
     _v3_runs,
     _v4_compact,
     _v5_prefix_fits,
+    _v6_curves,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
