@@ -159,6 +159,8 @@ def test_pending_trials_are_listed_without_limit(write_spec: SpecWriter, invoke:
     assert [line.split()[0] for line in text.stdout.splitlines()[2:4]] == ["1", "2"]
     top = json.loads(invoke("trials", "tiny", "--store", db, "--status", "pending", "--top", "1", "--json").stdout)
     assert [t["number"] for t in top] == [1]
+    csv = invoke("trials", "tiny", "--store", db, "--status", "pending", "--csv").stdout.splitlines()
+    assert [line.split(",")[:3] for line in csv[1:]] == [["1", "pending", "0.1"], ["2", "pending", "1.0"]]
 
 
 def test_too_many_pending_trials_without_limit_is_an_error_naming_limit(

@@ -78,13 +78,18 @@ def trials(
     with open_store(store_path) as store:
         found = store.study(study)
         _warn_provenance(found)
-        if as_csv:  # the export's rows and CSV, in this listing's order
-            click.echo(csv_text(found.to_records(status=status, sort=sort_metric, top=top)), nl=False)
-            return
         if status == "pending":  # stored or never claimed, params from the space
             rows = found.pending(offset=offset, limit=limit or top or _all_pending(found, store_path))
+        elif as_csv:  # the export's rows and CSV, in this listing's order
+            click.echo(csv_text(found.to_records(status=status, sort=sort_metric, top=top)), nl=False)
+            return
         else:
             rows = found.trials(status=status, sort=sort_metric, top=top)
+        if as_csv:
+            from ..query import export_rows
+
+            click.echo(csv_text(export_rows(rows, found.metrics)), nl=False)
+            return
         ties = found.tied_with_best() if rows else None  # nothing listed: no test to describe
     if as_json:
         emit_json([{**t.to_dict(), **(ties.for_trial(t.number) if ties else {})} for t in rows])
