@@ -146,6 +146,12 @@ def connect_dask(address: str, *, timeout: str = "10s") -> Any:
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         message = " ".join(str(exc).split())
         raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {message}") from exc
+    except Exception as exc:  # something answered, not as a scheduler (an HTTP port, a dashboard)
+        message = " ".join(str(exc).split())
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address!r}: {type(exc).__name__}: {message}; is it "
+            "the scheduler's address (port 8786 by default, not the dashboard's 8787)?"
+        ) from exc
 
 
 def _refuse_refused(address: Any) -> None:

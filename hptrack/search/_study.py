@@ -126,7 +126,8 @@ def unseeded(search: Any, cv: Any, params: dict[str, Any], candidates: list[dict
 
 def _space_names(search: Any) -> set[str]:
     """The parameter names of a grid or random search's space (one dict or a list of them)."""
-    space = search_space(search)[1] if search_space(search)[0] in ("grid", "random") else {}
+    kind, space, _ = search_space(search)
+    space = space if kind in ("grid", "random") else {}
     spaces = [space] if isinstance(space, dict) else list(space)
     return {key for one in spaces if isinstance(one, dict) for key in one}
 
