@@ -424,16 +424,18 @@ def importance_text(result: Any) -> str:
         how = "no intervals: one fold"
     lines = [f"importance of {result.study} ({result.metric}): {result.note}", how, ""]
 
+    interval = [f"{level} interval"] if result.resamples else []  # one fold: no interval column
+
     def rows(shares: Any) -> list[list[str]]:
         out = []
         for s in shares:
-            interval = f"{number(s.low, 3)} - {number(s.high, 3)}"
-            out.append([" x ".join(s.params), number(s.share, 3), interval])
+            low_high = [f"{number(s.low, 3)} - {number(s.high, 3)}"] if interval else []
+            out.append([" x ".join(s.params), number(s.share, 3), *low_high])
         return out
 
-    lines.append(table(["parameter", "share", f"{level} interval"], rows(result.params)))
+    lines.append(table(["parameter", "share", *interval], rows(result.params)))
     if result.pairs:
-        lines += ["", table(["pair", "share", f"{level} interval"], rows(result.pairs))]
+        lines += ["", table(["pair", "share", *interval], rows(result.pairs))]
     rest = 1.0 - sum(s.share for s in result.params) - sum(s.share for s in result.pairs)
     lines += ["", f"higher-order interactions: {number(max(rest, 0.0), 3)}"]
     return "\n".join(lines)

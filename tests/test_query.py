@@ -64,7 +64,9 @@ def test_trials_filters(store):
     assert [t.number for t in study.trials(sort="accuracy")] == [0, 1, 2, 3]
     assert [t.number for t in study.trials(sort="accuracy", status="complete", top=2)] == [0, 1]
     assert [t.params for t in study.trials(params={"n_neighbors": 20})] == [{"n_neighbors": 20}]
-    assert study.trials(params={"n_neighbors": "1'; DROP TABLE trials; --"}) == []  # bound, not spliced
+    with pytest.raises(SpecError, match="never matches: its recorded values are numbers"):
+        study.trials(params={"n_neighbors": "1'; DROP TABLE trials; --"})  # a str for a number
+    assert len(study.trials()) == 4  # and never spliced into SQL
     assert {t.number for t in study.trials(min_score={"accuracy": 0.9})} == {0, 1, 2}
     assert study.trials(status="failed") == []
     with pytest.raises(SpecError, match="did you mean 'complete'"):

@@ -366,11 +366,6 @@ BAD_SPECS = [
         id="group-folds",
     ),
     pytest.param(
-        {"data": "tinydata:load_groups", "cv": {"kind": "group", "folds": 3, "shuffle": True}},
-        "[cv] shuffle = true does not apply to kind = 'group'",
-        id="group-shuffle",
-    ),
-    pytest.param(
         {"cv": {"kind": "holdout", "folds": 3}},
         "[cv] folds = 3 does not apply to kind = 'holdout' (one split); remove it and set test_size",
         id="holdout-folds",

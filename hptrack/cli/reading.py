@@ -78,15 +78,18 @@ def trials(
     with open_store(store_path) as store:
         found = store.study(study)
         _warn_provenance(found)
-        if as_csv:  # the export's rows and CSV, in this listing's order
+        if status == "pending":  # stored or never claimed, params from the space
+            rows = found.pending(offset=offset, limit=limit or top or _all_pending(found, store_path))
+        elif as_csv:  # the export's rows and CSV, in this listing's order
             click.echo(csv_text(found.to_records(status=status, sort=sort_metric, top=top)), nl=False)
             return
-        if limit is not None:
-            rows = found.pending(offset=offset, limit=limit)
         else:
             rows = found.trials(status=status, sort=sort_metric, top=top)
-            if status == "pending":
-                _note_unclaimed(found, len(rows), store_path)
+        if as_csv:
+            from ..query import export_rows
+
+            click.echo(csv_text(export_rows(rows, found.metrics)), nl=False)
+            return
         ties = found.tied_with_best() if rows else None  # nothing listed: no test to describe
     if as_json:
         emit_json([{**t.to_dict(), **(ties.for_trial(t.number) if ties else {})} for t in rows])
@@ -157,16 +160,22 @@ def show(study: str, number: int | None, store_path: Path, as_json: bool) -> Non
         click.echo(text + errors)
 
 
-def _note_unclaimed(study: Any, listed: int, store_path: Path) -> None:
-    """On stderr: how many pending trials were never claimed (not stored, so not listed)."""
-    unclaimed = study.counts()["pending"] - listed
-    if unclaimed > 0:
+# `trials --status pending` without --limit lists every pending trial up to this many;
+# more is a one-line error naming --limit (a page), never a partial list that reads as all.
+PENDING_AT_ONCE = 1000
+
+
+def _all_pending(study: Any, store_path: Path) -> int:
+    """How many pending trials to list without --limit: all of them, or refuse above the cap."""
+    pending = study.counts()["pending"]
+    if pending > PENDING_AT_ONCE:
         store = "" if store_path == Path("hptrack.db") else f" --store {shlex.quote(str(store_path))}"
-        click.echo(
-            f"{unclaimed} more pending trial(s) never claimed yet (stored once claimed); list them with "
-            f"`hptrack trials {shlex.quote(study.name)}{store} --status pending --limit 100 --offset 0`",
-            err=True,
+        raise HptrackError(
+            f"study {study.name!r} has {pending} pending trials, more than --status pending lists "
+            f"without --limit ({PENDING_AT_ONCE}); page through them with "
+            f"`hptrack trials {shlex.quote(study.name)}{store} --status pending --limit 100 --offset 0`"
         )
+    return max(pending, 1)
 
 
 @cli.command()

@@ -18,7 +18,7 @@ from those means shows how much the shares move with fold-to-fold variation. The
 interval is the 2.5th to 97.5th percentile over the resamples. For the forest, the trees'
 partitions are kept and only their leaf values are recomputed per resample, so the
 interval reflects the folds, not the forest's own randomness. A study with one fold
-(holdout) has no interval (``low = high = share``).
+(holdout) has no interval: ``low`` and ``high`` are None (``null`` in JSON).
 """
 
 from __future__ import annotations
@@ -48,14 +48,15 @@ class Share:
         One name (a main effect) or two (an interaction).
     share : float
         Share of the variance of the mean test score, in [0, 1].
-    low, high : float
-        The interval over fold resamples (:data:`CONFIDENCE`).
+    low, high : float or None
+        The interval over fold resamples (:data:`CONFIDENCE`); None with one fold, which
+        has nothing to resample.
     """
 
     params: tuple[str, ...]
     share: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """``{"params": [...], "share", "low", "high"}``.
@@ -309,8 +310,8 @@ def _share(names: tuple[str, ...], values: Any) -> Share:
 
     values = np.clip(np.where(np.abs(values) < 1e-12, 0.0, values), 0.0, 1.0)  # rounding noise is 0
     share = float(values[0])
-    if len(values) < 2:
-        return Share(names, share, share, share)
+    if len(values) < 2:  # one fold: no resamples, no interval
+        return Share(names, share, None, None)
     tail = (1.0 - CONFIDENCE) / 2
     low, high = np.quantile(values[1:], [tail, 1.0 - tail])
     return Share(names, share, float(min(low, share)), float(max(high, share)))

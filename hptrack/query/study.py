@@ -8,7 +8,6 @@ importance, paged exports and learning curves.
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 import sqlite3
@@ -30,7 +29,7 @@ from .runs import StudyHistory
 from .streaming import StudyExport
 from .summary import StudySummary
 from .ties import StudyTies
-from .trials import Trial, build_trials, check_statuses, nan_for_none
+from .trials import Trial, build_trials, check_params_filter, check_statuses, nan_for_none, unknown_name
 
 
 class Study(
@@ -196,11 +195,7 @@ class Study(
     def _check_metric(self, metric: str) -> str:
         """``metric``, if the study records it; else a SpecError naming the closest one."""
         if metric not in self.metrics:
-            close = difflib.get_close_matches(metric, self.metrics, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(
-                f"study {self.name!r} has no metric {metric!r}{hint} (recorded: {', '.join(self.metrics)})"
-            )
+            raise unknown_name(self.name, "metric", metric, self.metrics)
         return metric
 
     def trials(
@@ -237,7 +232,8 @@ class Study(
         Raises
         ------
         SpecError
-            An unknown status or metric (with the closest name), or ``top < 1``.
+            An unknown status, metric or parameter (with the closest name), a ``params``
+            value of a type the parameter never has, or ``top < 1``.
         """
         statuses = check_statuses(status)
         if top is not None and top < 1:
@@ -254,6 +250,7 @@ class Study(
         rows = reads.trial_rows(self._conn, self.id, statuses=statuses)
         trials = self._build(rows, whole_study=statuses is None)
         if params:
+            check_params_filter(self.name, params, trials, self.spec)
             wanted = json.loads(json.dumps(params))
             trials = [t for t in trials if all(t.params.get(k) == v for k, v in wanted.items())]
         if min_score:
@@ -299,9 +296,15 @@ class Study(
         Raises
         ------
         TrialNotFoundError
-            The study has no such trial.
+            The study has no such trial, or trial ``number`` is pending and was never
+            claimed (so it has no row yet; :meth:`pending` lists it).
         """
         rows = reads.trial_rows(self._conn, self.id, number=int(number))
+        if not rows and 0 <= int(number) < self.n_trials:  # stored once claimed (lazy trials)
+            raise TrialNotFoundError(
+                f"trial {int(number)} of study {self.name!r} is pending (not run yet); continue the study with "
+                f"`hptrack resume {shlex.quote(self.name)}{self._store_option()}`"
+            )
         if not rows:
             raise TrialNotFoundError(
                 f"study {self.name!r} has no trial {number!r} (trials are numbered 0 to {self.n_trials - 1})"

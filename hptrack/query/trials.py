@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,3 +274,61 @@ def check_statuses(status: str | Iterable[str] | None) -> list[str] | None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise SpecError(f"unknown status {s!r}{hint} (one of {', '.join(STATUSES)})")
     return statuses
+
+
+def unknown_name(study: str, what: str, name: object, known: Sequence[str]) -> SpecError:
+    """``study 'x' has no metric 'acuracy'; did you mean 'accuracy'? (recorded: ...)``.
+
+    The one message for a name a study does not record: a metric, a parameter.
+    """
+    close = []
+    if isinstance(name, str):
+        close = [k for k in known if k.lower() == name.lower()] or difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return SpecError(f"study {study!r} has no {what} {name!r}{hint} (recorded: {', '.join(known)})")
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a filter that can never match: numbers, strings, booleans, None, ..."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "booleans"
+    if isinstance(value, (int, float)):
+        return "numbers"
+    return {str: "strings", list: "lists", dict: "dicts"}.get(type(value), type(value).__name__)
+
+
+def check_params_filter(
+    study: str, wanted: Mapping[str, Any], trials: Sequence[Trial], spec: Mapping[str, Any]
+) -> None:
+    """Refuse a ``params=`` filter that cannot match: a name the study does not search, or
+    a value of a type none of its recorded values has (``"1"`` for a numeric ``C``).
+
+    Raises
+    ------
+    SpecError
+        Naming the closest parameter, or the type the recorded values have.
+    """
+    space = spec.get("space") or {}
+    names = set().union(*(s for s in ([space] if isinstance(space, Mapping) else space)))
+    names.update(k for t in trials for k in t.params)
+    fixed = spec.get("fixed") or {}
+    for key, value in wanted.items():
+        if key in fixed and key not in names:
+            raise SpecError(
+                f"study {study!r} does not search {key!r}: it is fixed to {fixed[key]!r} for every trial; "
+                f"filter on a searched parameter ({', '.join(sorted(names))})"
+            )
+        if names and key not in names:
+            raise unknown_name(study, "parameter", key, sorted(names, key=str))
+        recorded: dict[str, Any] = {}  # kind -> the first such value, as an example
+        for t in trials:
+            if key in t.params:
+                recorded.setdefault(_kind(t.params[key]), t.params[key])
+        if recorded and _kind(json.loads(json.dumps(value))) not in recorded:
+            kinds, example = " or ".join(sorted(recorded)), next(iter(recorded.values()))
+            raise SpecError(
+                f"study {study!r}: params {key!r} = {value!r} never matches: its recorded values are "
+                f"{kinds} (e.g. {example!r}); pass one of those"
+            )

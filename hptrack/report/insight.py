@@ -42,8 +42,8 @@ class Bar:
     label: str
     y: str
     width: str
-    low: str
-    high: str
+    low: str | None  # None: no interval (one fold)
+    high: str | None
     text: str
     title: str
     pair: bool
@@ -213,10 +213,11 @@ def _importance_chart(result: Importance) -> ImportanceChart:
             label=" × ".join(s.params),
             y=px(top + row * i + 4),
             width=px(x(s.share) - _LEFT),
-            low=px(x(s.low)),
-            high=px(x(s.high)),
+            low=None if s.low is None else px(x(s.low)),
+            high=None if s.high is None else px(x(s.high)),
             text=number(s.share, 2),
-            title=f"{' × '.join(s.params)}: {number(s.share, 3)} ({number(s.low, 3)} to {number(s.high, 3)})",
+            title=f"{' × '.join(s.params)}: {number(s.share, 3)}"
+            + ("" if s.low is None else f" ({number(s.low, 3)} to {number(s.high, 3)})"),
             pair=len(s.params) == 2,
         )
         for i, s in enumerate(items)

@@ -4,6 +4,7 @@ split with its splitter, fingerprint the data (no scikit-learn at import).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -154,7 +155,17 @@ def make_splitter(spec: StudySpec, estimator: Any, y: Any) -> Any:
         holdout = StratifiedShuffleSplit if classifier else ShuffleSplit
         return holdout(n_splits=1, test_size=cv.test_size, random_state=spec.seed)
     if kind == "group":
-        return GroupKFold(n_splits=cv.folds)
+        if not cv.shuffle:
+            return GroupKFold(n_splits=cv.folds)
+        if "shuffle" not in inspect.signature(GroupKFold).parameters:
+            import sklearn
+
+            raise SpecError(
+                f"{spec.source}: [cv] shuffle = true with kind = 'group' needs scikit-learn >= 1.6 "
+                f"(GroupKFold(shuffle=...)), but {sklearn.__version__} is installed; remove shuffle "
+                "or upgrade scikit-learn"
+            )
+        return GroupKFold(n_splits=cv.folds, shuffle=True, random_state=random_state)
     if kind == "stratified":
         return StratifiedKFold(n_splits=cv.folds, shuffle=cv.shuffle, random_state=random_state)
     return KFold(n_splits=cv.folds, shuffle=cv.shuffle, random_state=random_state)
@@ -175,6 +186,29 @@ def resolved_cv_kind(spec: StudySpec, estimator: Any, y: Any) -> str:
 def _estimator(estimator: Any) -> bool:
     """Whether ``estimator`` is one (an objective study's is a function: no classifier, no regressor)."""
     return hasattr(estimator, "get_params")
+
+
+def check_cv_groups(spec: StudySpec, estimator: Any, y: Any, groups: Any) -> None:
+    """Refuse groups from the data loader when ``[cv] kind`` is not ``"group"``.
+
+    scikit-learn's other splitters ignore groups (and say so in a warning), so the loader's
+    groups would silently play no part in the folds.
+
+    Raises
+    ------
+    SpecError
+        Naming the kind in use and ``[cv] kind = "group"`` as the fix.
+    """
+    if groups is None:
+        return
+    kind = resolved_cv_kind(spec, estimator, y)
+    if kind == "group":
+        return
+    written = f"[cv] kind = {kind!r}" if spec.cv.kind is not None else f"[cv] kind (default {kind!r})"
+    raise SpecError(
+        f"{spec.source}: data = {spec.data!r} returned groups (X, y, groups), but {written} ignores "
+        'them; set [cv] kind = "group" to keep each group within one fold, or return (X, y)'
+    )
 
 
 def check_cv_target(spec: StudySpec, estimator: Any, y: Any) -> None:

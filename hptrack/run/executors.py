@@ -9,6 +9,7 @@ in this process, writes them to the store.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,11 +140,51 @@ def connect_dask(address: str, *, timeout: str = "10s") -> Any:
         raise MissingDependencyError(
             "--dask needs dask.distributed: pip install 'hptrack[dask]' (or 'dask[distributed]')"
         ) from exc
+    _refuse_refused(address)
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         message = " ".join(str(exc).split())
         raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {message}") from exc
+    except Exception as exc:  # something answered, not as a scheduler (an HTTP port, a dashboard)
+        message = " ".join(str(exc).split())
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address!r}: {type(exc).__name__}: {message}; is it "
+            "the scheduler's address (port 8786 by default, not the dashboard's 8787)?"
+        ) from exc
+
+
+def _refuse_refused(address: Any) -> None:
+    """Fail at once when a TCP scheduler address is malformed or nothing listens there.
+
+    ``distributed.Client`` retries a refused connection until its timeout (and a client
+    that failed to start can hang on exit); a refusal is final, so a one-second probe
+    answers it. A slow or unresolvable host, another scheme (``inproc://``) or a cluster
+    object is left to the client and its timeout.
+    """
+    if not isinstance(address, str):
+        return
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    try:
+        host, port = get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        if parse_address(address)[0] not in ("tcp", "tls"):
+            return
+        message = " ".join(str(exc).split())
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address!r}: {message}; pass tcp://HOST:PORT"
+        ) from exc
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except ConnectionRefusedError as exc:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address!r}: connection refused (nothing listens on "
+            f"port {port} of {host}); start one there (`dask scheduler --port {port}`) or pass the "
+            "address of a running one"
+        ) from exc
+    except OSError:  # timed out, unresolvable, unreachable: the client's own timeout decides
+        return
 
 
 def make_executor(n_jobs: int | None = 1, dask: Any = None) -> SerialExecutor:

@@ -32,6 +32,7 @@ from ..spec import (
 )
 from ..store import StoredStudy
 from .data import (
+    check_cv_groups,
     check_cv_target,
     compute_splits,
     data_identity,
@@ -83,6 +84,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     imported = [name for name in sys.modules if name not in before]  # `import helper` at import time
     check_metrics_fit(spec, estimator, y)
     check_cv_target(spec, estimator, y)
+    check_cv_groups(spec, estimator, y, groups)
     splitter = make_splitter(spec, estimator, y)
     splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
     seeds = apply_seeds(estimator, spec.seed, fixed=[*spec.fixed, *spec.space])
@@ -174,6 +176,7 @@ def build_objective_plan(
     fixed = {k: to_param(v) for k, v in spec.fixed.items()}
     objective = Objective(fn, spec.objective or "", spec.seed, fixed)
     check_cv_target(spec, objective, y)
+    check_cv_groups(spec, objective, y, groups)
     splitter = make_splitter(spec, objective, y)
     splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
     candidates = spec_candidates(spec)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._json import canonical_json
+from .randomness import unseeded_params
 
 logger = logging.getLogger("hptrack")
 
@@ -336,18 +337,17 @@ def plain_scorer(scorer: Any) -> bool:
 
 
 def unseeded_randomness(estimator: Any) -> str:
-    """``"random_state=None"`` (or a RandomState) if ``estimator`` draws from unfixed randomness, else ""."""
-    import numpy as np
+    """``"random_state=None"`` (or a RandomState) if ``estimator`` draws from unfixed randomness, else "".
 
+    A ``random_state`` that :mod:`hptrack.run.randomness` shows unused (``PCA`` with the
+    full solver, ...) does not count.
+    """
     try:
         params = estimator.get_params(deep=True)
     except Exception:  # not an estimator we can read: treat as unfixed
         return "params that cannot be read"
-    for name, value in params.items():
-        if name == "random_state" or name.endswith("__random_state"):
-            if value is None or isinstance(value, (np.random.RandomState, np.random.Generator)):
-                return f"{name}={'None' if value is None else type(value).__name__}"
-    return ""
+    found = unseeded_params(estimator, params, instances=True)
+    return found[0] if found else ""
 
 
 def _any_value(params: Any) -> bool:

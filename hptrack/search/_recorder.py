@@ -70,6 +70,7 @@ class Recording:
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
         self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
+        self.unseeded_split: str | None = None  # repr of a splitter whose split is drawn afresh
         self.prefix: str | None = None  # set with the plan (when reuse is on)
         self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
         self._exit = ExitStack()
@@ -120,6 +121,7 @@ class Recording:
         """Number the batch, open the study on the first one, and find its stored folds."""
         n_splits = self.search.n_splits_
         outcome, splits = _splits(cv, self.data)
+        self.unseeded_split = repr(cv) if outcome == "unseeded" else None
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
             return
@@ -146,7 +148,7 @@ class Recording:
         fixed = None if callable(search.scoring) else _study.scorers_by_metric(search)
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
         params = search.estimator.get_params(deep=True)
-        self.unseeded = _study.unseeded(search, checked_cv(search), params)
+        self.unseeded = _study.unseeded(search, checked_cv(search), params, candidates)
         self.observed = _study.observed_by_callbacks(search, candidates, params)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
         split_hash = _study.splits_hash(splits)
@@ -244,6 +246,8 @@ class Recording:
                 continue
             batch.served[(cand, split)] = self._result(record.test, record.train, record)
             batch.done.add((cand, split))
+        if batch.served and self.unseeded_split is not None:  # a split drawn afresh each fit
+            _study.say_served_unseeded(writer.path, self.plan.name, len(batch.served), self.unseeded_split)
 
     def _serve_reused(self) -> None:
         """Copy folds other studies evaluated under the same key (one query), commit, serve."""

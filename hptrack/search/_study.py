@@ -20,6 +20,7 @@ from sklearn.model_selection import ParameterGrid
 from .._json import canonical_json, hash_value, sha256_text
 from ..identity import code_fingerprint, split_fingerprint
 from ..run import ScoreKey, StudyPlan, build_plan
+from ..run.randomness import random_state_unused, unseeded_params
 
 logger = logging.getLogger("hptrack")
 _SAID: set[tuple[Path, str]] = set()  # (store, text) already logged by this process
@@ -89,20 +90,46 @@ def say_once(store: Path, text: str) -> None:
         logger.warning("hptrack: %s", text)
 
 
-def unseeded(search: Any, cv: Any, params: dict[str, Any]) -> list[str]:
-    """Where this search draws from unseeded randomness (``random_state=None``); ``params`` are
-    the estimator's ``get_params(deep=True)``."""
+def say_served_unseeded(store: Path, study: str, n_served: int, cv: str) -> None:
+    """Log that stored folds were served although the splitter draws a new split each fit.
+
+    They were scored on an earlier fit's split; scikit-learn, fitting now, would have drawn
+    another one and not reproduced them. Served all the same (the study is resumed, and its
+    stored trials are never overwritten), and said, like the other drop-in notices.
+    """
+    say_once(
+        store,
+        f"study {study!r}: served {n_served} stored fold result(s) although cv={cv} shuffles "
+        "without a seed: they were scored on an earlier fit's split, which this fit's new split "
+        "would not have reproduced; set the splitter's random_state to an int (or fit a new "
+        "study) to score the split scikit-learn draws now",
+    )
+
+
+def unseeded(search: Any, cv: Any, params: dict[str, Any], candidates: list[dict[str, Any]]) -> list[str]:
+    """Where this search draws from unseeded randomness (``random_state=None``) that is used.
+
+    ``params`` are the estimator's ``get_params(deep=True)``; ``candidates`` the first batch,
+    whose names (with the search space's) are what the search varies. An unseeded
+    ``random_state`` that :mod:`hptrack.run.randomness` shows unused (``SVC`` without
+    ``probability``, ``Ridge`` with its default solver, an unshuffled splitter) is not listed.
+    """
     found = []
     if "random_state" in search.get_params(deep=False) and search.random_state is None:
         found.append(f"{type(search).__name__}(random_state=None)")
-    found += [
-        f"estimator param {key}=None"
-        for key, value in sorted(params.items())
-        if (key == "random_state" or key.endswith("__random_state")) and value is None
-    ]
-    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
+    searched = {key for candidate in candidates for key in candidate} | _space_names(search)
+    found += [f"estimator param {entry}" for entry in unseeded_params(search.estimator, params, searched)]
+    if getattr(cv, "random_state", 0) is None and not random_state_unused(cv):
         found.append(f"cv={cv!r}")
     return found
+
+
+def _space_names(search: Any) -> set[str]:
+    """The parameter names of a grid or random search's space (one dict or a list of them)."""
+    kind, space, _ = search_space(search)
+    space = space if kind in ("grid", "random") else {}
+    spaces = [space] if isinstance(space, dict) else list(space)
+    return {key for one in spaces if isinstance(one, dict) for key in one}
 
 
 def observed_by_callbacks(search: Any, candidates: list[dict[str, Any]], params: dict[str, Any]) -> list[str]:

@@ -387,10 +387,6 @@ def _parse_cv(raw: object, fail: Any) -> CVSpec:
             f"[cv] test_size = {test_size!r} applies only to kind = 'holdout'; remove it, "
             "or set kind = 'holdout'"
         )
-    if kind == "group" and shuffle:
-        raise fail(
-            "[cv] shuffle = true does not apply to kind = 'group' (GroupKFold does not shuffle); remove it"
-        )
     return CVSpec(kind=kind, folds=folds, shuffle=shuffle, test_size=float(test_size))
 
 
