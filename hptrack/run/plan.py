@@ -222,6 +222,8 @@ class StudyPlan:
             trial_seeds=[],
             scorers=self.scorer_identities(),
             n_trials=len(self.candidates),
+            # stored once: a claimed trial whose seeds equal it stores none of its own
+            trial_seed=canonical_json(self.trial_seeds[0]) if len(self.trial_seeds) else None,
         )
 
     def trial_row(self, number: int) -> tuple[str, str]:
