@@ -34,7 +34,14 @@ from . import _study
 from ._data import FitData
 from ._sklearn_shim import checked_cv, evaluate_with
 
-FLUSH_SECONDS = 0.1  # folds quicker than this share a commit (at most this much work is lost on a kill)
+# Quick folds share a commit: one is written once FLUSH_SECONDS passed since the last write, or,
+# where a commit costs more than COMMIT_SHARE of that (a slow disk, a slowed interpreter),
+# once the commit's own CPU time is at most COMMIT_SHARE of the time since; never later than
+# FLUSH_MAX_SECONDS. A kill loses at most that much work (and the fold in flight).
+FLUSH_SECONDS = 0.1
+COMMIT_SHARE = 0.01
+FLUSH_MAX_SECONDS = 1.0
+_interval = [FLUSH_SECONDS]  # the last commit's interval in this process: the next fit starts from it
 
 
 @dataclass
@@ -67,6 +74,7 @@ class Recording:
         self.claimed: set[int] = set()
         self.pending: list[tuple[int, FoldRecord]] = []  # committed by :meth:`flush`
         self.flushed = time.monotonic()
+        self.flush_after = _interval[0]  # seconds from one write of queued folds to the next
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
         self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
@@ -136,6 +144,8 @@ class Recording:
         self.batch = _Batch(self.offset, candidates, n_splits, keys)
         if self.stored is not None:
             self._claim()
+        elif self.writer is not None and self.metrics is not None:  # the scorers are known
+            self._open()
 
     def _start(self, candidates: list[dict[str, Any]], splits: list[Any] | None) -> None:
         """The first batch: the study's identity, the store, the stored study if any."""
@@ -195,17 +205,24 @@ class Recording:
             )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
         self.prefix = self.plan.inputs.prefix if search.reuse else None
-        if scorers is not None:
-            self._open()
 
     def _open(self) -> None:
-        """Create or check the stored study; record this fit as one run of it."""
+        """Create or check the stored study, record this fit as one run of it, claim the batch.
+
+        A study this creates is created, run and claimed in one transaction (nothing to
+        recover, and its candidates are the batch's); a stored one is checked and its run
+        recorded in one (nothing is written when it is refused), then claimed in another.
+        """
         writer, plan = self.writer, self.plan
         assert writer is not None and plan is not None
-        with writer.transaction():  # one commit: nothing is written when the study is refused
-            self.stored, _ = open_study(writer, plan, allow_code_change=self.search.allow_code_change)
+        with writer.transaction():
+            self.stored, created = open_study(writer, plan, allow_code_change=self.search.allow_code_change)
             self._exit.enter_context(writer.run_record(self.stored.id, command_line(sys.argv)))
+            if created:
+                self._claim()
+                return
             writer.recover_abandoned(self.stored.id)
+        self._claim()
 
     def _claim(self) -> None:
         """Add the batch's trials, claim the pending ones, read the stored folds, serve them."""
@@ -344,19 +361,19 @@ class Recording:
         scorers = _study.scorers_by_metric(self.search, self.metrics)
         self.plan = replace(self.plan, scorers=scorers)
         self._open()
-        self._claim()
 
     def _commit(self, number: int, record: FoldRecord) -> None:
         """Queue one fold of trial ``number``; write the queue if the last write is old enough.
 
-        A fold that took ``FLUSH_SECONDS`` or more is written as soon as it is done; quicker
-        ones share a transaction, so a killed script loses at most ``FLUSH_SECONDS`` of work
-        (or the fold in flight) while near-free fits do not pay one commit each.
+        A fold that took ``flush_after`` seconds or more (``FLUSH_SECONDS``; more where a
+        commit is slow, see :meth:`flush`) is written as soon as it is done; quicker ones share
+        a transaction, so a killed script loses at most that much work (or the fold in flight)
+        while near-free fits do not pay one commit each.
         """
         batch = self.batch
         assert batch is not None
         self.pending.append((batch.trial_ids[number], record))
-        if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+        if time.monotonic() - self.flushed >= self.flush_after:
             self.flush()
 
     def flush(self) -> None:
@@ -366,7 +383,11 @@ class Recording:
         if not pending or writer is None or stored is None:
             return
         self.pending = []
+        cpu = time.thread_time()
         statuses = writer.commit_folds(pending, n_folds=stored.n_folds, rank_metric=stored.metrics[0])
+        # the commit's CPU time (not a wait for another writer's lock) sets the next interval
+        self.flush_after = min(max(FLUSH_SECONDS, (time.thread_time() - cpu) / COMMIT_SHARE), FLUSH_MAX_SECONDS)
+        _interval[0] = self.flush_after
         self.claimed.difference_update(t for (t, _), status in zip(pending, statuses) if status is not None)
 
     def _result(self, test: dict[str, Any], train: dict[str, Any] | None, record: Any) -> dict[str, Any]:

@@ -147,9 +147,17 @@ class Writer:
         """
         db = self._writer()
         conn = db.conn
-        if conn.in_transaction:
-            with db.atomic():
+        if conn.in_transaction:  # one savepoint name: nested ones release the innermost, and
+            # its statements stay in the connection's cache (sqlite-utils names each anew)
+            conn.execute("SAVEPOINT hptrack")
+            try:
                 yield db
+            except BaseException:
+                if conn.in_transaction:  # an error may have ended the whole transaction
+                    conn.execute("ROLLBACK TO SAVEPOINT hptrack")
+                    conn.execute("RELEASE SAVEPOINT hptrack")
+                raise
+            conn.execute("RELEASE SAVEPOINT hptrack")
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
