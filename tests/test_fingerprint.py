@@ -262,6 +262,30 @@ def test_shallow_params_are_get_params_of_any_estimator() -> None:
     changed = SVC(C=3)
     changed.set_params(C=7)
     assert shallow_params(changed)["C"] == 7
+
+
+def test_deep_params_are_get_params_deep_of_any_estimator() -> None:
+    """Keys, values and scikit-learn's order, nested estimators and overridden get_params included."""
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ExpSineSquared
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from hptrack._json import deep_params
+
+    values = [
+        SVC(C=3, kernel="linear"),
+        BaggingClassifier(SVC(gamma=0.5), n_estimators=3),
+        GaussianProcessRegressor(RBF(2.0) + ExpSineSquared()),
+        make_pipeline(StandardScaler(), BaggingClassifier(SVC())),
+        _OwnParams(a=5),
+        Model(alpha=0.25, n_jobs=2),
+    ]
+    for value in values * 2:  # the second time from the names kept per class
+        expected = value.get_params(deep=True)
+        assert list(deep_params(value).items()) == list(expected.items())
     assert canonical_json(_OwnParams(a=5)) == (
         '{"class":"test_fingerprint._OwnParams","params":{"a":5,"extra":"reported"}}'
     )

@@ -696,3 +696,18 @@ def test_a_rerun_with_workers_serves_the_stored_folds(tmp_path):
     for key in ("mean_fit_time", "mean_score_time"):
         assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
     assert_cv_results_equal(again.cv_results_, first.cv_results_)
+
+
+def test_default_study_name_is_the_hash_of_spec_data_splits_and_candidates():
+    """The derived name a re-run must find again: sha256 of the canonical JSON of the four,
+    as hptrack 0.x computed it (``hash_value`` of the list), floats, NaN and estimators included."""
+    import json
+
+    from hptrack._json import canonical_json, hash_value
+    from hptrack.search._study import study_name
+
+    search = hptrack.GridSearchCV(SVC(), {"C": [0.1, 1.0]})
+    spec = {"search": "grid", "space": {"C": [0.1, 1.0]}, "metrics": {"score": "x"}, "nan": float("nan")}
+    candidates = [{"C": 0.1, "kernel": "rbf"}, {"C": 1e-300, "estimator": SVC(C=2.5)}, {"C": float("nan")}]
+    expected = hash_value([spec, "d" * 64, "s" * 64, json.loads(canonical_json(candidates))])
+    assert study_name(search, spec, "d" * 64, "s" * 64, candidates, unstable=False) == f"SVC-{expected[:12]}"

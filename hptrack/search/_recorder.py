@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._json import describe
+from .._json import deep_params, describe
 from ..errors import SpecMismatchError
 from ..identity import fold_split_hash
 from ..run import FoldTask, StudyPlan, choose_reused, copy_of, open_study, unstable_values
@@ -155,7 +155,7 @@ class Recording:
         self.data.fingerprint()
         fixed = None if callable(search.scoring) else _study.scorers_by_metric(search)
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
-        params = search.estimator.get_params(deep=True)
+        params = deep_params(search.estimator)
         self.unseeded = _study.unseeded(search, checked_cv(search), params)
         self.observed = _study.observed_by_callbacks(search, candidates, params)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
