@@ -11,14 +11,11 @@ back from joblib workers are committed when their batch returns. Only this proce
 
 from __future__ import annotations
 
-import copy
 import math
-import numbers
 import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -31,7 +28,7 @@ from ..run import FoldTask, StudyPlan, choose_reused, copy_of, open_study, unsta
 from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
-from ._data import FitData
+from ._data import FitData, placeholder_splits, reproducible_splits
 from ._sklearn_shim import checked_cv, evaluate_with
 
 # Quick folds share a commit: one is written once FLUSH_SECONDS passed since the last write, or,
@@ -127,7 +124,7 @@ class Recording:
     def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> None:
         """Number the batch, open the study on the first one, and find its stored folds."""
         n_splits = self.search.n_splits_
-        outcome, splits = _splits(cv, self.data)
+        outcome, splits = reproducible_splits(cv, self.data)
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
             return
@@ -177,7 +174,7 @@ class Recording:
             spec=spec,
             candidates=candidates,
             scorers=scorers or {"score": search.scoring},
-            splits=splits if splits is not None else _placeholder_splits(search.n_splits_),
+            splits=splits if splits is not None else placeholder_splits(search.n_splits_),
             data=self.data,
             provenance=provenance,
             unstable=values,
@@ -434,38 +431,6 @@ class _RemoteView:
 
     def batch_done(self, out: list[dict[str, Any]]) -> None:
         """Workers write nothing."""
-
-
-def _splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
-    """``("ok", splits)`` as scikit-learn will compute them, ``("unseeded", None)`` if they are
-    not reproducible, ``("error", None)`` if splitting raises (scikit-learn raises it then).
-
-    Splits copies of ``cv`` (a ``RandomState`` in it is left as scikit-learn will find it),
-    warnings silenced (scikit-learn's own split warns); a splitter drawing from the global
-    random state is not called at all (that would change scikit-learn's draw).
-    """
-    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
-        return "unseeded", None
-    # an int seed, or no shuffling: one split; else (a RandomState) split twice and compare
-    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))  # a one-time
-            # splitter or a RandomState is left for scikit-learn's own call
-            again = first if seeded else list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
-    except Exception:
-        return "error", None
-    if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
-        return "unseeded", None
-    return "ok", first
-
-
-def _placeholder_splits(n_splits: int) -> list[Any]:
-    """Empty folds standing for splits that cannot be reproduced (nothing is keyed on them)."""
-    import numpy as np
-
-    return [(np.arange(0), np.arange(0)) for _ in range(n_splits)]
 
 
 def _served(served: dict[tuple[int, int], dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any] | None:
