@@ -78,6 +78,27 @@ def reproducible_splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
     return "ok", first
 
 
+class GivenSplits:
+    """A splitter that yields splits already computed: scikit-learn's search is handed the splits
+    :func:`reproducible_splits` took from a copy of its splitter instead of splitting again."""
+
+    def __init__(self, splits: list[Any]) -> None:
+        self.splits = splits
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None, **params: Any) -> Any:
+        return iter(self.splits)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
+
+
+def same_splits_again(cv: Any) -> bool:
+    """Whether splitting ``cv`` again gives what :func:`reproducible_splits` took from a copy:
+    one of scikit-learn's own splitters (no side effects), seeded with an int or not shuffling."""
+    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
+    return seeded and type(cv).__module__.startswith("sklearn.model_selection.")
+
+
 def placeholder_splits(n_splits: int) -> list[Any]:
     """Empty folds standing for splits that cannot be reproduced (nothing is keyed on them)."""
     import numpy as np

@@ -28,7 +28,7 @@ from ..run import FoldTask, StudyPlan, choose_reused, copy_of, open_study, unsta
 from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
-from ._data import FitData, placeholder_splits, reproducible_splits
+from ._data import FitData, GivenSplits, placeholder_splits, reproducible_splits, same_splits_again
 from ._sklearn_shim import checked_cv, evaluate_with
 
 # Quick folds share a commit: one is written once FLUSH_SECONDS passed since the last write, or,
@@ -90,9 +90,10 @@ class Recording:
 
         def evaluate(candidate_params: Any, cv: Any = None, more_results: Any = None, **kwargs: Any) -> Any:
             candidates = list(candidate_params)
-            self._prepare(candidates, checked_cv(self.search, cv))
+            splits = self._prepare(candidates, checked_cv(self.search, cv))
+            given = GivenSplits(splits) if splits is not None else cv  # split once, not twice
             try:
-                return inner(candidates, cv=cv, more_results=more_results, **kwargs)
+                return inner(candidates, cv=given, more_results=more_results, **kwargs)
             finally:
                 self.offset += len(candidates)
                 self.batch = None
@@ -122,13 +123,17 @@ class Recording:
 
     # ------------------------------------------------------------------ per batch
 
-    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> None:
-        """Number the batch, open the study on the first one, and find its stored folds."""
+    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> list[Any] | None:
+        """Number the batch, open the study on the first one, and find its stored folds.
+
+        Returns the splits scikit-learn's own split of ``cv`` would give (:func:`same_splits_again`),
+        to hand it rather than split twice, or None.
+        """
         n_splits = self.search.n_splits_
         outcome, splits = reproducible_splits(cv, self.data)
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
-            return
+            return None
         if self.plan is None:
             self._start(candidates, splits)
         assert self.plan is not None
@@ -144,6 +149,7 @@ class Recording:
             self._claim()
         elif self.writer is not None and self.metrics is not None:  # the scorers are known
             self._open()
+        return splits if splits is not None and same_splits_again(cv) else None
 
     def _start(self, candidates: list[dict[str, Any]], splits: list[Any] | None) -> None:
         """The first batch: the study's identity, the store, the stored study if any."""
