@@ -328,6 +328,21 @@ def shallow_params(value: Any) -> Any:
     return {name: getattr(value, name) for name in names}
 
 
+def deep_params(value: Any) -> dict[str, Any]:
+    """``value.get_params(deep=True)``, through :func:`shallow_params` (names kept per class).
+
+    Keys in scikit-learn's order: a param's own nested params (``param__name``), then the param.
+    """
+    if not (_is_base_estimators(type(value), "get_params") and _is_base_estimators(type(value), "_get_param_names")):
+        return dict(value.get_params(deep=True))
+    out: dict[str, Any] = {}
+    for key, param in shallow_params(value).items():
+        if hasattr(param, "get_params") and not isinstance(param, type):
+            out.update((f"{key}__{k}", v) for k, v in deep_params(param).items())
+        out[key] = param
+    return out
+
+
 def _is_base_estimators(cls: type, name: str) -> bool:
     """Whether ``cls.name`` is scikit-learn's ``BaseEstimator.name`` (not overridden)."""
     method = getattr(cls, name, None)

@@ -262,6 +262,61 @@ def test_shallow_params_are_get_params_of_any_estimator() -> None:
     changed = SVC(C=3)
     changed.set_params(C=7)
     assert shallow_params(changed)["C"] == 7
+
+
+def test_deep_params_are_get_params_deep_of_any_estimator() -> None:
+    """Keys, values and scikit-learn's order, nested estimators and overridden get_params included."""
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ExpSineSquared
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from hptrack._json import deep_params
+
+    values = [
+        SVC(C=3, kernel="linear"),
+        BaggingClassifier(SVC(gamma=0.5), n_estimators=3),
+        GaussianProcessRegressor(RBF(2.0) + ExpSineSquared()),
+        make_pipeline(StandardScaler(), BaggingClassifier(SVC())),
+        _OwnParams(a=5),
+        Model(alpha=0.25, n_jobs=2),
+    ]
+    for value in values * 2:  # the second time from the names kept per class
+        expected = value.get_params(deep=True)
+        assert list(deep_params(value).items()) == list(expected.items())
     assert canonical_json(_OwnParams(a=5)) == (
         '{"class":"test_fingerprint._OwnParams","params":{"a":5,"extra":"reported"}}'
     )
+
+
+def test_estimator_repr_kept_per_process_is_repr_whatever_changed() -> None:
+    """The provenance's repr of a drop-in's estimator, kept per class and plain params: equal
+    to ``repr`` after a set_params, under either print setting, for a class defined again with
+    other defaults under the same name, and for params it does not keep (an estimator)."""
+    import sklearn
+    from sklearn.base import BaseEstimator
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.svm import SVC
+
+    from hptrack.run.plan import estimator_repr
+
+    def defined(default: float) -> type:
+        class Tuned(BaseEstimator):
+            def __init__(self, alpha: float = default, kind: str = "a") -> None:
+                self.alpha, self.kind = alpha, kind
+
+        return Tuned
+
+    first, again = defined(1.0), defined(2.0)  # a notebook cell run twice, edited between
+    values = [SVC(), SVC(C=3), SVC(C=3.0), first(alpha=2.0), again(alpha=2.0), BaggingClassifier(SVC(C=2))]
+    for changed_only in (True, False):
+        with sklearn.config_context(print_changed_only=changed_only):
+            for value in values * 2:
+                assert estimator_repr(value) == repr(value)
+    svc = SVC(C=3)
+    estimator_repr(svc)
+    svc.set_params(C=5, kernel="linear")
+    assert estimator_repr(svc) == repr(svc) == "SVC(C=5, kernel='linear')"
+    assert estimator_repr(first(alpha=2.0)) != estimator_repr(again(alpha=2.0))

@@ -696,3 +696,52 @@ def test_a_rerun_with_workers_serves_the_stored_folds(tmp_path):
     for key in ("mean_fit_time", "mean_score_time"):
         assert np.array_equal(again.cv_results_[key], first.cv_results_[key])
     assert_cv_results_equal(again.cv_results_, first.cv_results_)
+
+
+def test_default_study_name_is_the_hash_of_spec_data_splits_and_candidates():
+    """The derived name a re-run must find again: sha256 of the canonical JSON of the four,
+    as hptrack 0.x computed it (``hash_value`` of the list), floats, NaN and estimators included."""
+    import json
+
+    from hptrack._json import canonical_json, hash_value
+    from hptrack.search._study import study_name
+
+    search = hptrack.GridSearchCV(SVC(), {"C": [0.1, 1.0]})
+    spec = {"search": "grid", "space": {"C": [0.1, 1.0]}, "metrics": {"score": "x"}, "nan": float("nan")}
+    candidates = [{"C": 0.1, "kernel": "rbf"}, {"C": 1e-300, "estimator": SVC(C=2.5)}, {"C": float("nan")}]
+    expected = hash_value([spec, "d" * 64, "s" * 64, json.loads(canonical_json(candidates))])
+    assert study_name(search, spec, "d" * 64, "s" * 64, candidates, unstable=False) == f"SVC-{expected[:12]}"
+
+
+class _CountingKFold(ms.KFold):
+    """A user's splitter: its split may have side effects, so scikit-learn's fit must call it."""
+
+    calls = 0
+
+    def split(self, X, y=None, groups=None):
+        type(self).calls += 1
+        return super().split(X, y, groups)
+
+
+@pytest.mark.parametrize(
+    "cv", [ms.KFold(4, shuffle=True, random_state=3), ms.ShuffleSplit(3, test_size=0.3, random_state=1), 3]
+)
+def test_splits_handed_to_scikit_learn_are_its_own(tmp_path, cv):
+    """A scikit-learn splitter seeded with an int (or not shuffling) is split once, by hptrack,
+    and scikit-learn's search is handed those splits: every fold scores as scikit-learn's own."""
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.5, 5.0]}
+    ours = hptrack.GridSearchCV(SVC(), grid, cv=cv, store=tmp_path / "s.db").fit(X, y)
+    theirs = ms.GridSearchCV(SVC(), grid, cv=cv).fit(X, y)
+    for key in [k for k in theirs.cv_results_ if k.startswith("split")]:
+        assert list(ours.cv_results_[key]) == list(theirs.cv_results_[key]), key
+
+
+def test_a_users_splitter_is_still_split_by_scikit_learn(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    _CountingKFold.calls = 0
+    ms.GridSearchCV(SVC(), {"C": [1.0]}, cv=_CountingKFold(3)).fit(X, y)
+    theirs = _CountingKFold.calls
+    _CountingKFold.calls = 0
+    hptrack.GridSearchCV(SVC(), {"C": [1.0]}, cv=_CountingKFold(3), store=tmp_path / "s.db").fit(X, y)
+    assert _CountingKFold.calls == theirs + 1  # hptrack's copy, then every call scikit-learn makes

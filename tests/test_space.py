@@ -226,3 +226,15 @@ def test_same_random_spec_into_two_stores_gives_identical_results(
     )
     assert all(len(t["scores"]["accuracy"]) == 3 for t in one)
     assert all(t["seed"]["random_state"] == 5 for t in one)
+
+
+def test_distinct_random_trials_read_in_any_order_are_the_ones_read_in_order():
+    """A released claim is taken again after later trials were drawn: trial 0 asked after
+    trial 3 is the same trial 0 (it raised ValueError from islice)."""
+    from hptrack.spec.space import lazy_random
+
+    space = {"a": [1, 2, 3], "b": ["x", "y"]}
+    in_order = lazy_random(space, 0, 5, distinct=True)
+    expected = [in_order[i] for i in range(5)]
+    shuffled = lazy_random(space, 0, 5, distinct=True)
+    assert [shuffled[i] for i in (3, 0, 4, 1, 2)] == [expected[i] for i in (3, 0, 4, 1, 2)]

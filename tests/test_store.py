@@ -877,3 +877,31 @@ def test_a_store_written_by_run_keeps_each_fold_score_within_80_bytes(write_spec
     empty = _vacuumed_size(db_path, tmp_path / "empty.db", empty=True)
     at_4000 = empty + (size - empty) * 4
     assert at_4000 / (4 * n_scores) <= 80, (size, empty)
+
+
+@pytest.mark.parametrize("search", ["grid", "random"])
+def test_seeds_the_trials_of_a_run_share_are_stored_once(write_spec, db_path, invoke, search):
+    """A trial claimed by ``hptrack run`` stores no seeds of its own when they are the study's
+    (``studies.trial_seed``), and reads them back whole: 18 bytes a trial otherwise (SPEC section 8)."""
+    extra = {"n_trials": 4} if search == "random" else {}
+    spec = write_spec(
+        search=search,
+        estimator="sklearn.dummy:DummyClassifier",
+        metrics=["accuracy"],
+        fixed={"strategy": "prior"},
+        space={"constant": [0, 1, 2, 3]},
+        **extra,
+    )
+    assert invoke("run", spec, "--store", db_path).exit_code == 0
+    with closing(sqlite3.connect(db_path)) as conn:
+        (shared,) = conn.execute("SELECT trial_seed FROM studies").fetchone()
+        own = conn.execute("SELECT number, seed FROM trials ORDER BY number").fetchall()
+    trials = sorted(Store(db_path, readonly=True).study("tiny").trials(), key=lambda t: t.number)
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert json.loads(shared) == trials[0].seed and trials[0].seed["random_state"] == 0
+    if search == "grid":  # one seed for the whole grid: no trial stores its own
+        assert own == [(n, None) for n in range(4)]
+        assert all(t.seed == trials[0].seed for t in trials)
+    else:  # each random trial has its own sample seed: all but the first store it
+        assert own[0] == (0, None) and all(seed is not None for _, seed in own[1:])
+        assert [json.loads(seed) for _, seed in own[1:]] == [t.seed for t in trials[1:]]

@@ -1,7 +1,10 @@
-"""The data of one drop-in ``fit``, routed as scikit-learn routes it, and its fingerprint."""
+"""The data of one drop-in ``fit``, routed as scikit-learn routes it, its fingerprint and its splits."""
 
 from __future__ import annotations
 
+import copy
+import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +13,7 @@ from sklearn.utils import indexable
 from sklearn.utils.metadata_routing import process_routing
 
 from .._json import hash_value
+from ..identity import fold_split_hash
 from ..run import data_identity
 
 
@@ -47,3 +51,56 @@ class FitData:
 def _plain_data(value: Any) -> bool:
     """Whether ``value`` is data that is not an array (a list, a tuple): scikit-learn may treat it apart."""
     return value is not None and not hasattr(value, "shape")
+
+
+def reproducible_splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
+    """``("ok", splits)`` as scikit-learn will compute them, ``("unseeded", None)`` if they are
+    not reproducible, ``("error", None)`` if splitting raises (scikit-learn raises it then).
+
+    Splits copies of ``cv`` (a ``RandomState`` in it is left as scikit-learn will find it),
+    warnings silenced (scikit-learn's own split warns); a splitter drawing from the global
+    random state is not called at all (that would change scikit-learn's draw).
+    """
+    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
+        return "unseeded", None
+    # an int seed, or no shuffling: one split; else (a RandomState) split twice and compare
+    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))  # a one-time
+            # splitter or a RandomState is left for scikit-learn's own call
+            again = first if seeded else list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
+    except Exception:
+        return "error", None
+    if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
+        return "unseeded", None
+    return "ok", first
+
+
+class GivenSplits:
+    """A splitter that yields splits already computed: scikit-learn's search is handed the splits
+    :func:`reproducible_splits` took from a copy of its splitter instead of splitting again."""
+
+    def __init__(self, splits: list[Any]) -> None:
+        self.splits = splits
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None, **params: Any) -> Any:
+        return iter(self.splits)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
+
+
+def same_splits_again(cv: Any) -> bool:
+    """Whether splitting ``cv`` again gives what :func:`reproducible_splits` took from a copy:
+    one of scikit-learn's own splitters (no side effects), seeded with an int or not shuffling."""
+    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
+    return seeded and type(cv).__module__.startswith("sklearn.model_selection.")
+
+
+def placeholder_splits(n_splits: int) -> list[Any]:
+    """Empty folds standing for splits that cannot be reproduced (nothing is keyed on them)."""
+    import numpy as np
+
+    return [(np.arange(0), np.arange(0)) for _ in range(n_splits)]

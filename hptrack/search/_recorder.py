@@ -11,30 +11,35 @@ back from joblib workers are committed when their batch returns. Only this proce
 
 from __future__ import annotations
 
-import copy
 import math
-import numbers
 import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._json import describe
+from .._json import deep_params, describe
 from ..errors import SpecMismatchError
 from ..identity import fold_split_hash
 from ..run import FoldTask, StudyPlan, choose_reused, copy_of, open_study, unstable_values
 from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
-from ._data import FitData
+from ._data import FitData, GivenSplits, placeholder_splits, reproducible_splits, same_splits_again
 from ._sklearn_shim import checked_cv, evaluate_with
 
-FLUSH_SECONDS = 0.1  # folds quicker than this share a commit (at most this much work is lost on a kill)
+# Quick folds share a commit: one is written once FLUSH_SECONDS passed since the last write, or,
+# where a commit costs more than COMMIT_SHARE of that (a slow disk, a slowed interpreter such
+# as valgrind's), once the last commit's own CPU time is at most COMMIT_SHARE of the time
+# since; never later than FLUSH_MAX_SECONDS. A kill loses at most that much work (and the
+# fold in flight). A commit of a few folds takes ~0.3 ms of CPU here: 0.3% of FLUSH_SECONDS.
+FLUSH_SECONDS = 0.1
+COMMIT_SHARE = 0.003
+FLUSH_MAX_SECONDS = 1.0
+_interval = [FLUSH_SECONDS]  # the last commit's interval in this process: the next fit starts from it
 
 
 @dataclass
@@ -67,6 +72,7 @@ class Recording:
         self.claimed: set[int] = set()
         self.pending: list[tuple[int, FoldRecord]] = []  # committed by :meth:`flush`
         self.flushed = time.monotonic()
+        self.flush_after = _interval[0]  # seconds from one write of queued folds to the next
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
         self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
@@ -85,9 +91,10 @@ class Recording:
 
         def evaluate(candidate_params: Any, cv: Any = None, more_results: Any = None, **kwargs: Any) -> Any:
             candidates = list(candidate_params)
-            self._prepare(candidates, checked_cv(self.search, cv))
+            splits = self._prepare(candidates, checked_cv(self.search, cv))
+            given = GivenSplits(splits) if splits is not None else cv  # split once, not twice
             try:
-                return inner(candidates, cv=cv, more_results=more_results, **kwargs)
+                return inner(candidates, cv=given, more_results=more_results, **kwargs)
             finally:
                 self.offset += len(candidates)
                 self.batch = None
@@ -117,14 +124,18 @@ class Recording:
 
     # ------------------------------------------------------------------ per batch
 
-    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> None:
-        """Number the batch, open the study on the first one, and find its stored folds."""
+    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> list[Any] | None:
+        """Number the batch, open the study on the first one, and find its stored folds.
+
+        Returns the splits scikit-learn's own split of ``cv`` would give (:func:`same_splits_again`),
+        to hand it rather than split twice, or None.
+        """
         n_splits = self.search.n_splits_
-        outcome, splits = _splits(cv, self.data)
+        outcome, splits = reproducible_splits(cv, self.data)
         self.unseeded_split = repr(cv) if outcome == "unseeded" else None
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
-            return
+            return None
         if self.plan is None:
             self._start(candidates, splits)
         assert self.plan is not None
@@ -138,6 +149,9 @@ class Recording:
         self.batch = _Batch(self.offset, candidates, n_splits, keys)
         if self.stored is not None:
             self._claim()
+        elif self.writer is not None and self.metrics is not None:  # the scorers are known
+            self._open()
+        return splits if splits is not None and same_splits_again(cv) else None
 
     def _start(self, candidates: list[dict[str, Any]], splits: list[Any] | None) -> None:
         """The first batch: the study's identity, the store, the stored study if any."""
@@ -147,7 +161,7 @@ class Recording:
         self.data.fingerprint()
         fixed = None if callable(search.scoring) else _study.scorers_by_metric(search)
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
-        params = search.estimator.get_params(deep=True)
+        params = deep_params(search.estimator)
         self.unseeded = _study.unseeded(search, checked_cv(search), params, candidates)
         self.observed = _study.observed_by_callbacks(search, candidates, params)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
@@ -169,7 +183,7 @@ class Recording:
             spec=spec,
             candidates=candidates,
             scorers=scorers or {"score": search.scoring},
-            splits=splits if splits is not None else _placeholder_splits(search.n_splits_),
+            splits=splits if splits is not None else placeholder_splits(search.n_splits_),
             data=self.data,
             provenance=provenance,
             unstable=values,
@@ -197,17 +211,24 @@ class Recording:
             )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
         self.prefix = self.plan.inputs.prefix if search.reuse else None
-        if scorers is not None:
-            self._open()
 
     def _open(self) -> None:
-        """Create or check the stored study; record this fit as one run of it."""
+        """Create or check the stored study, record this fit as one run of it, claim the batch.
+
+        A study this creates is created, run and claimed in one transaction (nothing to
+        recover, and its candidates are the batch's); a stored one is checked and its run
+        recorded in one (nothing is written when it is refused), then claimed in another.
+        """
         writer, plan = self.writer, self.plan
         assert writer is not None and plan is not None
-        with writer.transaction():  # one commit: nothing is written when the study is refused
-            self.stored, _ = open_study(writer, plan, allow_code_change=self.search.allow_code_change)
+        with writer.transaction():
+            self.stored, created = open_study(writer, plan, allow_code_change=self.search.allow_code_change)
             self._exit.enter_context(writer.run_record(self.stored.id, command_line(sys.argv)))
+            if created:
+                self._claim()
+                return
             writer.recover_abandoned(self.stored.id)
+        self._claim()
 
     def _claim(self) -> None:
         """Add the batch's trials, claim the pending ones, read the stored folds, serve them."""
@@ -348,19 +369,19 @@ class Recording:
         scorers = _study.scorers_by_metric(self.search, self.metrics)
         self.plan = replace(self.plan, scorers=scorers)
         self._open()
-        self._claim()
 
     def _commit(self, number: int, record: FoldRecord) -> None:
         """Queue one fold of trial ``number``; write the queue if the last write is old enough.
 
-        A fold that took ``FLUSH_SECONDS`` or more is written as soon as it is done; quicker
-        ones share a transaction, so a killed script loses at most ``FLUSH_SECONDS`` of work
-        (or the fold in flight) while near-free fits do not pay one commit each.
+        A fold that took ``flush_after`` seconds or more (``FLUSH_SECONDS``; more where a
+        commit is slow, see :meth:`flush`) is written as soon as it is done; quicker ones share
+        a transaction, so a killed script loses at most that much work (or the fold in flight)
+        while near-free fits do not pay one commit each.
         """
         batch = self.batch
         assert batch is not None
         self.pending.append((batch.trial_ids[number], record))
-        if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+        if time.monotonic() - self.flushed >= self.flush_after:
             self.flush()
 
     def flush(self) -> None:
@@ -370,7 +391,11 @@ class Recording:
         if not pending or writer is None or stored is None:
             return
         self.pending = []
+        cpu = time.thread_time()
         statuses = writer.commit_folds(pending, n_folds=stored.n_folds, rank_metric=stored.metrics[0])
+        # the commit's CPU time (not a wait for another writer's lock) sets the next interval
+        self.flush_after = min(max(FLUSH_SECONDS, (time.thread_time() - cpu) / COMMIT_SHARE), FLUSH_MAX_SECONDS)
+        _interval[0] = self.flush_after
         self.claimed.difference_update(t for (t, _), status in zip(pending, statuses) if status is not None)
 
     def _result(self, test: dict[str, Any], train: dict[str, Any] | None, record: Any) -> dict[str, Any]:
@@ -417,38 +442,6 @@ class _RemoteView:
 
     def batch_done(self, out: list[dict[str, Any]]) -> None:
         """Workers write nothing."""
-
-
-def _splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
-    """``("ok", splits)`` as scikit-learn will compute them, ``("unseeded", None)`` if they are
-    not reproducible, ``("error", None)`` if splitting raises (scikit-learn raises it then).
-
-    Splits copies of ``cv`` (a ``RandomState`` in it is left as scikit-learn will find it),
-    warnings silenced (scikit-learn's own split warns); a splitter drawing from the global
-    random state is not called at all (that would change scikit-learn's draw).
-    """
-    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
-        return "unseeded", None
-    # an int seed, or no shuffling: one split; else (a RandomState) split twice and compare
-    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))  # a one-time
-            # splitter or a RandomState is left for scikit-learn's own call
-            again = first if seeded else list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
-    except Exception:
-        return "error", None
-    if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
-        return "unseeded", None
-    return "ok", first
-
-
-def _placeholder_splits(n_splits: int) -> list[Any]:
-    """Empty folds standing for splits that cannot be reproduced (nothing is keyed on them)."""
-    import numpy as np
-
-    return [(np.arange(0), np.arange(0)) for _ in range(n_splits)]
 
 
 def _served(served: dict[tuple[int, int], dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any] | None:

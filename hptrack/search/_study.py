@@ -17,7 +17,7 @@ from typing import Any
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid
 
-from .._json import canonical_json, hash_value, sha256_text
+from .._json import canonical_json, sha256_text, shallow_params
 from ..identity import code_fingerprint, split_fingerprint
 from ..run import ScoreKey, StudyPlan, build_plan
 from ..run.randomness import random_state_unused, unseeded_params
@@ -115,7 +115,7 @@ def unseeded(search: Any, cv: Any, params: dict[str, Any], candidates: list[dict
     ``probability``, ``Ridge`` with its default solver, an unshuffled splitter) is not listed.
     """
     found = []
-    if "random_state" in search.get_params(deep=False) and search.random_state is None:
+    if "random_state" in shallow_params(search) and search.random_state is None:
         found.append(f"{type(search).__name__}(random_state=None)")
     searched = {key for candidate in candidates for key in candidate} | _space_names(search)
     found += [f"estimator param {entry}" for entry in unseeded_params(search.estimator, params, searched)]
@@ -155,7 +155,7 @@ def observed_by_callbacks(search: Any, candidates: list[dict[str, Any]], params:
 
 def search_space(search: Any) -> tuple[str, Any, Any]:
     """``(kind, space, n_trials)`` of the search: grid, random, or a custom ``_run_search``."""
-    params = search.get_params(deep=False)
+    params = shallow_params(search)
     if "param_grid" in params and _own_run_search(search, "GridSearchCV"):
         return "grid", search.param_grid, len(ParameterGrid(search.param_grid))
     if "param_distributions" in params and _own_run_search(search, "RandomizedSearchCV"):
@@ -220,8 +220,9 @@ def study_name(
         return str(search.study)
     if unstable:
         return f"{type(search.estimator).__name__}-{uuid.uuid4().hex[:12]}"
-    try:
-        digest = hash_value([spec, data_hash, split_hash, json.loads(canonical_json(candidates))])
+    try:  # hash_value([spec, data_hash, split_hash, candidates]), each part made canonical once
+        parts = (canonical_json(spec), canonical_json(data_hash), canonical_json(split_hash), canonical_json(candidates))
+        digest = sha256_text(f"[{','.join(parts)}]")
     except TypeError:
         digest = uuid.uuid4().hex  # no stable identity: a study of its own
     return f"{type(search.estimator).__name__}-{digest[:12]}"

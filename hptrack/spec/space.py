@@ -202,7 +202,7 @@ def lazy_random(
     draws = _distinct_draws(distributions, seed)
 
     def item(i: int) -> dict[str, Any]:
-        drawn.extend(itertools.islice(draws, i + 1 - len(drawn)))
+        drawn.extend(itertools.islice(draws, max(0, i + 1 - len(drawn))))  # any order
         return convert(drawn[i])
 
     return Candidates(n_trials, item, values)

@@ -54,11 +54,12 @@ class _Kept:
     def request(self) -> None:
         """Checkpoint after :data:`CHECKPOINT_DELAY` seconds with no further request."""
         with self.wake:
-            self.due = time.monotonic() + CHECKPOINT_DELAY
+            idle, self.due = self.due is None, time.monotonic() + CHECKPOINT_DELAY
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="hptrack-checkpoint", daemon=True)
                 self.thread.start()
-            self.wake.notify()
+            elif idle:  # else the thread wakes at the earlier due time and waits for the rest:
+                self.wake.notify()  # no wake-up (and GIL hand-over) per fit of a nested search
 
     def _run(self) -> None:
         while True:

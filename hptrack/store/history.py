@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import math
 import os
 import shlex
 import socket
@@ -85,14 +86,16 @@ class _Beats:
         self.beating: set[Heartbeat] = set()
         self.wake = threading.Condition()
         self.thread: threading.Thread | None = None
+        self.asleep_until = math.inf  # when the thread wakes next, unless notified
 
     def add(self, beat: Heartbeat, interval: float) -> None:
         with self.wake:
-            self.due[beat] = time.monotonic() + interval
+            due = self.due[beat] = time.monotonic() + interval
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="hptrack-heartbeat", daemon=True)
                 self.thread.start()
-            self.wake.notify()
+            elif due < self.asleep_until:  # else it wakes in time: no wake-up (and GIL hand-over)
+                self.wake.notify()  # per fit of a nested search
 
     def remove(self, beat: Heartbeat) -> None:
         deadline = time.monotonic() + 5.0  # a beat waiting on a busy store does not hold its caller longer
@@ -106,8 +109,9 @@ class _Beats:
             with self.wake:
                 now = time.monotonic()
                 ready = [beat for beat, due in self.due.items() if due <= now]
-                if not ready:
-                    self.wake.wait(min(self.due.values()) - now if self.due else None)
+                if not ready:  # idle, it looks again every HEARTBEAT_SECONDS (a new beat is due no sooner)
+                    self.asleep_until = min(self.due.values()) if self.due else now + HEARTBEAT_SECONDS
+                    self.wake.wait(self.asleep_until - now)
                     continue
                 for beat in ready:
                     self.due[beat] = now + beat._interval

@@ -38,6 +38,7 @@ class StudyRecord:
     trial_seeds: list[str]  # canonical JSON of each trial's seeds, by number
     scorers: dict[str, str | None] = field(default_factory=dict)  # metric -> scorer identity
     n_trials: int | None = None  # the number of trials, claimed or not; None: len(trial_params)
+    trial_seed: str | None = None  # the seeds its trials share, stored once; None: trial_seeds[0]
 
 
 @dataclass(frozen=True)

@@ -147,9 +147,17 @@ class Writer:
         """
         db = self._writer()
         conn = db.conn
-        if conn.in_transaction:
-            with db.atomic():
+        if conn.in_transaction:  # one savepoint name: nested ones release the innermost, and
+            # its statements stay in the connection's cache (sqlite-utils names each anew)
+            conn.execute("SAVEPOINT hptrack")
+            try:
                 yield db
+            except BaseException:
+                if conn.in_transaction:  # an error may have ended the whole transaction
+                    conn.execute("ROLLBACK TO SAVEPOINT hptrack")
+                    conn.execute("RELEASE SAVEPOINT hptrack")
+                raise
+            conn.execute("RELEASE SAVEPOINT hptrack")
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -207,7 +215,7 @@ class Writer:
                         canonical_json(record.provenance),
                         now,
                         canonical_json(record.scorers),
-                        _shared_seed(record.trial_seeds),
+                        _shared_seed(record),
                     ),
                 )
                 ensure_metrics(db.conn, cursor.lastrowid, record.metrics)
@@ -477,6 +485,8 @@ _CLOSED = sqlite3.connect(":memory:", check_same_thread=False)
 _CLOSED.close()  # what a closed writer holds: any use raises ProgrammingError, as a closed connection does
 
 
-def _shared_seed(seeds: Sequence[str]) -> str | None:
+def _shared_seed(record: StudyRecord) -> str | None:
     """The seeds a study's trials share (its first trial's), stored once in ``studies.trial_seed``."""
-    return seeds[0] if seeds else None
+    if record.trial_seed is not None:
+        return record.trial_seed
+    return record.trial_seeds[0] if record.trial_seeds else None
