@@ -69,7 +69,7 @@ class Recording:
         self.flushed = time.monotonic()
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
-        self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
+        self.observed: list[str] = []  # what calls back or prints in fits: every fold fitted, none served
         self.prefix: str | None = None  # set with the plan (when reuse is on)
         self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
         self._exit = ExitStack()
@@ -147,7 +147,7 @@ class Recording:
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
         params = search.estimator.get_params(deep=True)
         self.unseeded = _study.unseeded(search, checked_cv(search), params)
-        self.observed = _study.observed_by_callbacks(search, candidates, params)
+        self.observed = _study.observed_fits(search, candidates, params)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
         split_hash = _study.splits_hash(splits)
         name = _study.study_name(
@@ -187,14 +187,15 @@ class Recording:
                 f"study {name!r}: {shown} cannot be fingerprinted; results are recorded but will "
                 "not be reused or verified bit for bit",
             )
-        if self.observed:
+        if self.observed:  # a served fold would not call back or print what its fit does
             _study.say_once(
                 self.writer.path,
-                f"{', '.join(self.observed)} has scikit-learn callbacks, which watch every fit: study "
-                f"{name!r} fits every fold again rather than serve stored ones",
+                f"{'; '.join(self.observed[:3])}{'; ...' if len(self.observed) > 3 else ''}: study "
+                f"{name!r} fits every fold again rather than serve stored ones, sharing no fitted "
+                "pipeline step, so that its fits do what scikit-learn's do",
             )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
-        self.prefix = self.plan.inputs.prefix if search.reuse else None
+        self.prefix = self.plan.inputs.prefix if search.reuse and not self.observed else None
         if scorers is not None:
             self._open()
 
