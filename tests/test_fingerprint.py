@@ -300,7 +300,7 @@ def test_estimator_repr_kept_per_process_is_repr_whatever_changed() -> None:
     from sklearn.ensemble import BaggingClassifier
     from sklearn.svm import SVC
 
-    from hptrack.run.plan import estimator_repr
+    from hptrack.run.reprs import estimator_repr
 
     def defined(default: float) -> type:
         class Tuned(BaseEstimator):

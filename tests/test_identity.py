@@ -320,7 +320,7 @@ def test_pipeline_memory_n_jobs_and_verbose_are_no_part_of_the_study(tmp_path: P
     )
     second = hptrack.GridSearchCV(two, grid, cv=3, store=db).fit(X_IRIS, Y_IRIS)
     assert second.recorded_study().name == first.recorded_study().name
-    assert _fold_rows(db) == rows  # nothing fitted again
+    assert _fold_rows(db) == rows  # nothing recorded again (a verbose pipeline is fitted again)
     assert list(second.cv_results_["mean_test_score"]) == list(first.cv_results_["mean_test_score"])
 
     assert canonical_json(one) == canonical_json(two)

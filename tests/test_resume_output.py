@@ -136,3 +136,124 @@ def test_callbacks_on_an_estimator_of_any_candidate_make_a_resumed_search_refit(
     first = fit()
     assert first and fit() == first  # the first candidate's folds are fitted again, not served
     assert "candidate param logisticregression has scikit-learn callbacks" in caplog.text
+
+
+# --------------------------------------------------------------------------- side effects of fits
+# A resumed search causes exactly the side effects of the fits scikit-learn makes, in its
+# order, or serves nothing: what calls back or prints while it fits is fitted again (and
+# recorded once); a silent cache, which only saves time, does not stop serving.
+
+
+def _masked_cache_lines(text: str) -> str:
+    text = re.sub(r"[\d.]+s, [\d.]+min", "<t>", text)  # joblib.Memory's "name - 0.0s, 0.0min"
+    return re.sub(r"total=\s*[\d.]+s", "total=<t>", text)  # a verbose Pipeline's step times
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_callbacks_see_scikit_learns_fits_in_its_order_first_run_and_re_run(refit, tmp_path):
+    from sklearn.callback import ScoringMonitor
+    from sklearn.model_selection import GridSearchCV
+
+    def logs(search_class: Any, **store: Any) -> tuple[list[tuple[Any, ...]], Any]:
+        monitor = ScoringMonitor(scoring=["accuracy"])
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=50).set_callbacks(monitor))
+        grid = {"logisticregression__C": [0.1, 1.0], "standardscaler__with_std": [True, False]}
+        search = search_class(model, grid, cv=3, scoring=["accuracy"], refit=refit and "accuracy", **store)
+        search.fit(X, Y)
+        rows = [(r["task_id_path"], r["task_name"], r["accuracy"]) for r in monitor.get_logs().data]
+        return rows, search
+
+    expected, reference = logs(GridSearchCV)
+    first, _ = logs(hptrack.GridSearchCV, store=tmp_path / "s.db")
+    again, search = logs(hptrack.GridSearchCV, store=tmp_path / "s.db")
+    assert len(expected) > 12  # every iteration of the 12 fold fits (and the refit)
+    assert first == expected
+    assert again == expected  # no fit more or less, none reordered, the same scores
+    assert [run.folds for run in search.recorded_study().history()] == [12, 0]
+    np.testing.assert_array_equal(
+        search.cv_results_["mean_test_accuracy"], reference.cv_results_["mean_test_accuracy"]
+    )
+
+
+def _agglomeration(memory: Any) -> Any:
+    from sklearn.cluster import FeatureAgglomeration
+    from sklearn.linear_model import BayesianRidge
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("ward", FeatureAgglomeration(n_clusters=2, memory=memory)), ("ridge", BayesianRidge())])
+
+
+def _anova(memory: Any) -> Any:
+    from sklearn.feature_selection import SelectPercentile, f_regression
+    from sklearn.linear_model import BayesianRidge
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("anova", SelectPercentile(memory.cache(f_regression))), ("ridge", BayesianRidge())])
+
+
+@pytest.mark.parametrize(
+    ("model", "grid"),
+    [(_agglomeration, {"ward__n_clusters": [2, 3]}), (_anova, {"anova__percentile": [25, 50]})],
+    ids=["memory-param", "cached-function"],
+)
+def test_a_verbose_joblib_memory_prints_scikit_learns_calls_on_a_re_run(
+    model, grid, tmp_path, capsys, caplog
+):
+    import joblib
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    # the gallery's plot_feature_agglomeration_vs_univariate_selection: a new cache dir each run
+    def fit(search_class: Any, run: str, **store: Any) -> tuple[str, Any]:
+        memory = joblib.Memory(tmp_path / f"cache-{run}", verbose=1)
+        search = search_class(model(memory), grid, cv=KFold(2), **store).fit(X, X[:, 0])
+        return _masked_cache_lines(capsys.readouterr().out).replace(f"cache-{run}", "cache"), search
+
+    expected, _ = fit(GridSearchCV, "sklearn")
+    first, _ = fit(hptrack.GridSearchCV, "first", store=tmp_path / "s.db")
+    again, search = fit(hptrack.GridSearchCV, "again", store=tmp_path / "s.db")
+    assert expected.count("[Memory] Calling") == 3  # each split's first fit, then the refit
+    assert first == expected
+    assert again == expected  # the folds are fitted again, in scikit-learn's order
+    assert "(verbose=1) prints while fitting" in caplog.text  # Memory or MemorizedFunc
+    assert [run.folds for run in search.recorded_study().history()] == [4, 0]  # recorded once
+
+
+def test_a_verbose_pipeline_prints_its_step_lines_on_a_re_run(tmp_path, capsys, caplog):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    def fit(search_class: Any, **store: Any) -> tuple[str, Any]:
+        model = Pipeline([("scale", StandardScaler()), ("svc", SVC())], verbose=True)
+        search = search_class(model, {"svc__C": [0.1, 1.0]}, cv=3, refit=False, **store).fit(X, Y)
+        return _masked_cache_lines(capsys.readouterr().out), search
+
+    expected, _ = fit(GridSearchCV)
+    first, _ = fit(hptrack.GridSearchCV, store=tmp_path / "s.db")
+    again, search = fit(hptrack.GridSearchCV, store=tmp_path / "s.db")
+    assert expected.count("Processing scale") == 6
+    assert first == expected
+    assert again == expected
+    assert "estimator__verbose=True prints while fitting" in caplog.text
+    assert [run.folds for run in search.recorded_study().history()] == [6, 0]  # fitted again, recorded once
+
+
+def _cached_calls(location: Any) -> int:
+    """How many calls a joblib.Memory at ``location`` has stored (one folder each)."""
+    return sum(1 for path in location.rglob("output.pkl"))
+
+
+def test_a_silent_cache_keeps_serving_and_a_pipelines_own_memory_is_scikit_learns(tmp_path, caplog):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    def fit(search_class: Any, run: str, **store: Any) -> int:
+        location = tmp_path / f"cache-{run}"
+        model = make_pipeline(StandardScaler(), SVC(), memory=joblib.Memory(location, verbose=0))
+        search_class(model, {"svc__C": [0.1, 1.0]}, cv=3, **store).fit(X, Y)
+        return _cached_calls(location)
+
+    expected = fit(GridSearchCV, "sklearn")
+    assert expected == 4  # the scaler on each of the 3 splits (the second C loads it), then the refit
+    assert fit(hptrack.GridSearchCV, "first", store=tmp_path / "s.db") == expected
+    assert fit(hptrack.GridSearchCV, "again", store=tmp_path / "s.db") == 1  # folds served: only the refit
+    assert "prints while fitting" not in caplog.text

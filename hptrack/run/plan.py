@@ -35,6 +35,7 @@ from ..store import StudyRecord
 from .evaluate import FoldInputs, FoldResult, FoldTask
 from .objective import Objective, ObjectiveInputs
 from .prefix import DEFAULT_CACHE_BYTES, plan_prefix
+from .reprs import estimator_repr
 from .scoring import ScoreKey
 
 logger = logging.getLogger(__name__)
@@ -485,34 +486,3 @@ def _user_module_files(code_info: Mapping[str, Any], base_dir: Path) -> list[str
         for relative in code_info.get("sources", {})
         if (base_dir / relative).is_file()
     ]
-
-
-_SCALARS = (bool, int, float, str, type(None))
-_REPRS: dict[tuple[Any, ...], str] = {}  # (class, print_changed_only, params) -> repr
-
-
-def estimator_repr(estimator: Any) -> str:
-    """``repr(estimator)``, computed once per process for each class and set of plain params.
-
-    scikit-learn's ``__repr__`` inspects the ``__init__`` signature to show the params that
-    differ from their defaults (~70 us, once per drop-in fit). Its text is a function of
-    the class, the ``print_changed_only`` setting and the params; it is kept only for
-    scikit-learn's own ``__repr__`` and params that are all ``bool``/``int``/``float``/
-    ``str``/None (anything else is asked each time). A class defined again (a notebook) is
-    another class: its repr is computed anew.
-    """
-    cls = type(estimator)
-    if getattr(cls.__repr__, "__qualname__", None) != "BaseEstimator.__repr__" or not hasattr(estimator, "get_params"):
-        return repr(estimator)
-    params = shallow_params(estimator)
-    if not all(type(v) in _SCALARS for v in params.values()):
-        return repr(estimator)
-    import sklearn
-
-    key = (cls, sklearn.get_config()["print_changed_only"], tuple((k, type(v), v) for k, v in params.items()))
-    text = _REPRS.get(key)
-    if text is None:
-        if len(_REPRS) >= 1024:  # many classes or params in one process: start again
-            _REPRS.clear()
-        text = _REPRS[key] = repr(estimator)
-    return text

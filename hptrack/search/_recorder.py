@@ -75,7 +75,7 @@ class Recording:
         self.flush_after = _interval[0]  # seconds from one write of queued folds to the next
         self.unseeded: list[str] = []
         self.unstable: list[str] = []
-        self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
+        self.observed: list[str] = []  # what calls back or prints in fits: every fold fitted, none served
         self.unseeded_split: str | None = None  # repr of a splitter whose split is drawn afresh
         self.prefix: str | None = None  # set with the plan (when reuse is on)
         self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
@@ -163,7 +163,7 @@ class Recording:
         spec, self.unstable = _study.study_spec(search, search.n_splits_, fixed)
         params = deep_params(search.estimator)
         self.unseeded = _study.unseeded(search, checked_cv(search), params, candidates)
-        self.observed = _study.observed_by_callbacks(search, candidates, params)
+        self.observed = _study.observed_fits(search, candidates, params)
         values = unstable_values(search.estimator, candidates, self.data.data_info)
         split_hash = _study.splits_hash(splits)
         name = _study.study_name(
@@ -203,14 +203,15 @@ class Recording:
                 f"study {name!r}: {shown} cannot be fingerprinted; results are recorded but will "
                 "not be reused or verified bit for bit",
             )
-        if self.observed:
+        if self.observed:  # a served fold would not call back or print what its fit does
             _study.say_once(
                 self.writer.path,
-                f"{', '.join(self.observed)} has scikit-learn callbacks, which watch every fit: study "
-                f"{name!r} fits every fold again rather than serve stored ones",
+                f"{'; '.join(self.observed[:3])}{'; ...' if len(self.observed) > 3 else ''}: study "
+                f"{name!r} fits every fold again rather than serve stored ones, sharing no fitted "
+                "pipeline step, so that its fits do what scikit-learn's do",
             )
         self.keyed = splits is not None and not self.unstable and self.plan.has_fold_keys
-        self.prefix = self.plan.inputs.prefix if search.reuse else None
+        self.prefix = self.plan.inputs.prefix if search.reuse and not self.observed else None
 
     def _open(self) -> None:
         """Create or check the stored study, record this fit as one run of it, claim the batch.

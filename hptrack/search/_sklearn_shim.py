@@ -113,7 +113,9 @@ def _recording_fit_and_score(estimator: Any, X: Any, y: Any, **kwargs: Any) -> d
     if stored is not None:
         _say_served(kwargs, stored)
         return stored
-    memory = fold_memory(recorder.prefix, estimator, kwargs.get("train"), kwargs.get("test"))
+    memory = None
+    if getattr(estimator, "memory", None) is None:  # a pipeline's own memory is left as scikit-learn uses it
+        memory = fold_memory(recorder.prefix, estimator, kwargs.get("train"), kwargs.get("test"))
     if memory is not None:  # steps another candidate fitted on this split are shared, bit for bit
         estimator.set_params(memory=memory)
     try:

@@ -132,25 +132,52 @@ def _space_names(search: Any) -> set[str]:
     return {key for one in spaces if isinstance(one, dict) for key in one}
 
 
-def observed_by_callbacks(search: Any, candidates: list[dict[str, Any]], params: dict[str, Any]) -> list[str]:
-    """What carries scikit-learn callbacks (``set_callbacks``) that watch the search's fold fits.
+def observed_fits(search: Any, candidates: list[dict[str, Any]], params: dict[str, Any]) -> list[str]:
+    """What watches or prints while the search's folds fit, so that a fold served from the
+    store would not do what scikit-learn's fit of it does.
 
-    The search itself, its estimator or any sub-estimator (``params``: the estimator's
-    ``get_params(deep=True)``), or an estimator among the candidates' values (any candidate);
-    empty when no fit is watched.
+    Each entry names where, and what: scikit-learn callbacks (``set_callbacks``) on the
+    search, its estimator or any sub-estimator (``params``: the estimator's
+    ``get_params(deep=True)``) or an estimator among the candidates' values; a ``verbose``
+    param that is set (the estimator's own output while it fits: the search's own
+    ``verbose`` lines are printed for served folds); a ``joblib.Memory`` or a function it
+    caches that prints its calls (``verbose`` above 0, with a location). Empty when no
+    fit is watched.
     """
-    found = [type(search).__name__] if getattr(search, "_skl_callbacks", None) else []
+    watched = bool(getattr(search, "_skl_callbacks", None))
+    found = [f"{type(search).__name__} has scikit-learn callbacks"] if watched else []
     parts = [("estimator", search.estimator), *((f"estimator__{k}", v) for k, v in params.items())]
     for candidate in candidates:
         for key, value in candidate.items():
+            where = f"candidate param {key}"
+            parts.append((where, value))
             if not isinstance(value, type) and hasattr(value, "get_params"):
-                where = f"candidate param {key}"
-                parts += [
-                    (where, value),
-                    *((f"{where}__{k}", v) for k, v in value.get_params(deep=True).items()),
-                ]
-    watched = [where for where, part in parts if getattr(part, "_skl_callbacks", None)]
-    return found + list(dict.fromkeys(watched))
+                parts += ((f"{where}__{k}", v) for k, v in value.get_params(deep=True).items())
+    for where, part in parts:
+        if getattr(part, "_skl_callbacks", None):
+            found.append(f"{where} has scikit-learn callbacks")
+        elif _prints_while_fitting(where, part):
+            found.append(f"{where}={_short(part)} prints while fitting")
+    return list(dict.fromkeys(found))
+
+
+def _prints_while_fitting(where: str, value: Any) -> bool:
+    """Whether a param (named ``where``) makes the fit print: a set ``verbose``, a verbose cache."""
+    from joblib import Memory
+    from joblib.memory import MemorizedFunc
+
+    if where.rsplit("__", 1)[-1].rsplit(" ", 1)[-1] == "verbose":  # estimator__svc__verbose, ...
+        return isinstance(value, (numbers.Number, str)) and bool(value)
+    if isinstance(value, Memory):
+        return value.store_backend is not None and (value._verbose or 0) > 0
+    return isinstance(value, MemorizedFunc) and (value._verbose or 0) > 0
+
+
+def _short(value: Any) -> str:
+    """A param value as the log names it: a cache by its class and verbosity."""
+    if hasattr(value, "_verbose"):
+        return f"{type(value).__name__}(verbose={value._verbose})"
+    return repr(value)
 
 
 def search_space(search: Any) -> tuple[str, Any, Any]:
