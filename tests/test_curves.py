@@ -9,8 +9,8 @@ import sqlite3
 import textwrap
 
 import pytest
-
 from conftest import to_toml
+
 from hptrack import Store
 
 CURVES = textwrap.dedent(

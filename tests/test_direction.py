@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-
 from conftest import to_toml
+
 from hptrack import Store
 from hptrack.query import Direction, min_ranks
 from hptrack.spec import MINIMIZING, load_spec

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import to_toml
+
 from hptrack import Store
 
 # A user's training code: a helper module it imports, and objectives that break the rules.

@@ -293,7 +293,7 @@ def test_a_ranking_metric_that_never_scored_fails_the_run_and_every_view_agrees(
         f"folds; {_MSLE_ERROR}); it is the ranking metric, so no trial is ranked: see the "
         f"score_errors of `hptrack trials tiny --store {db_path} --json`"
     )
-    assert f"Warning: metric 'neg_mean_squared_log_error' failed on every fold of the first trial" in (
+    assert "Warning: metric 'neg_mean_squared_log_error' failed on every fold of the first trial" in (
         result.stderr
     )
     assert result.stderr.endswith(f"Error: {line}\n")
@@ -311,7 +311,7 @@ def test_a_ranking_metric_that_never_scored_fails_the_run_and_every_view_agrees(
     assert best.exit_code == 2
     assert best.stderr.endswith(
         "Error: no complete trial of study 'tiny' has a 'neg_mean_squared_log_error' score (its "
-        f"scorer failed); see the score_errors of `hptrack trials tiny --json`\n"
+        "scorer failed); see the score_errors of `hptrack trials tiny --json`\n"
     )
     compared = invoke("compare", "tiny", "tiny", "--store", db_path)
     assert "best of A: none (no ranked trial)" in compared.stdout

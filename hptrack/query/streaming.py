@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import sqlite3
 
     from ..spec.direction import Direction
-
     from .trials import Trial
 
 PAGE = 2000  # trials read and written at a time

@@ -19,7 +19,6 @@ from .._csv import csv_table
 from .._format import better_note, number
 from ..errors import HptrackError
 from ..query import export_rows
-from .curves import curve_section
 from .context import (
     ERROR_LINES,
     FULL_TABLE_ROWS,
@@ -38,6 +37,7 @@ from .context import (
     Score,
     StudyReport,
 )
+from .curves import curve_section
 from .insight import insight
 from .plots import param_plots
 from .text import MISSING, duration, hash_field, page_names, param_values, timestamp, value_text

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._json import canonical_json, describe, shallow_params
+from .._json import canonical_json, describe
 from ..identity import (
     environment,
     fold_key,
