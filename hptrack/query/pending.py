@@ -50,7 +50,7 @@ def pending_rows(
         }
         params = json.loads(describe(candidates[number]).text)
         rows.append(
-            (None, number, canonical_json(params), "pending", None, canonical_json(seed)) + (None,) * 6
+            (None, number, canonical_json(params), "pending", None, canonical_json(seed)) + (None,) * 8
         )
     return rows
 

@@ -275,8 +275,14 @@ class Study(
             )
         return self._build(rows, whole_study=False)[0]
 
+    @property
+    def halving(self) -> bool:
+        """Whether this is a successive-halving study (a trial per candidate and rung)."""
+        return self.search in ("halving", "halving-random")
+
     def best(self) -> Trial:
-        """The best complete trial by the ranking metric (lowest number among ties).
+        """The best complete trial by the ranking metric (lowest number among ties); in a
+        successive-halving study, the best of the last rung, as scikit-learn's ``best_index_``.
 
         Returns
         -------
@@ -290,6 +296,9 @@ class Study(
             score of the ranking metric (its scorer failed).
         """
         trials = self.trials(status="complete", top=1)
+        if self.halving and trials:  # scikit-learn's best_index_: the best of the last rung
+            number = reads.best_number(self._conn, self.id, last_rung=True)
+            trials = [self.trial(number)] if number is not None else trials
         if trials and trials[0].rank is None:  # complete, but the ranking scorer failed
             raise HptrackError(
                 f"no complete trial of study {self.name!r} has a {self.metric!r} score (its scorer "

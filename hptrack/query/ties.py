@@ -368,7 +368,7 @@ class StudyTies:
     def _best_number(self, metric: str, folds: Mapping[int, list[float]]) -> int | None:
         """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
         if metric == self.metric:
-            return reads.best_number(self._conn, self.id)
+            return reads.best_number(self._conn, self.id, last_rung=self.halving)
         means = {n: nan_mean(v) for n, v in folds.items()}
         scored = [(-m, n) for n, m in means.items() if m is not None]
         return min(scored)[1] if scored else None

@@ -1,13 +1,28 @@
-"""``GridSearchCV`` and ``RandomizedSearchCV``: scikit-learn's, recording every trial.
+"""hptrack's drop-in searches: scikit-learn's, recording every trial.
 
-They take scikit-learn's arguments plus ``store``, ``study`` and ``seed``, keep its
-fitted attributes, and their ``cv_results_`` equal scikit-learn's on the same splits.
-Every fold is committed to the store as it finishes, so re-running the same script
-resumes where it stopped instead of starting over.
+``GridSearchCV``, ``RandomizedSearchCV``, ``HalvingGridSearchCV`` and
+``HalvingRandomSearchCV`` take scikit-learn's arguments plus ``store``, ``study`` and
+``reuse``, keep its fitted attributes, and their ``cv_results_`` equal scikit-learn's on
+the same splits. Every fold is committed to the store as it finishes, so re-running the
+same script resumes where it stopped instead of starting over. The halving classes load
+``sklearn.experimental.enable_halving_search_cv`` when first asked for.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._classes import GridSearchCV, RandomizedSearchCV
 
-__all__ = ["GridSearchCV", "RandomizedSearchCV"]
+if TYPE_CHECKING:
+    from ._halving import HalvingGridSearchCV, HalvingRandomSearchCV
+
+__all__ = ["GridSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV", "RandomizedSearchCV"]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: scikit-learn's experimental halving only when asked
+    if name in {"HalvingGridSearchCV", "HalvingRandomSearchCV"}:
+        from . import _halving
+
+        return getattr(_halving, name)
+    raise AttributeError(f"module 'hptrack.search' has no attribute {name!r}")

@@ -45,6 +45,7 @@ class _Batch:
     candidates: list[dict[str, Any]]
     n_splits: int
     keys: dict[tuple[int, int], str]
+    rungs: list[tuple[int, int]] | None = None  # successive halving: (rung, resource) per candidate
     served: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     trial_ids: dict[int, int] = field(default_factory=dict)
     done: set[tuple[int, int]] = field(default_factory=set)  # served or committed
@@ -84,7 +85,7 @@ class Recording:
 
         def evaluate(candidate_params: Any, cv: Any = None, more_results: Any = None, **kwargs: Any) -> Any:
             candidates = list(candidate_params)
-            self._prepare(candidates, checked_cv(self.search, cv))
+            self._prepare(candidates, checked_cv(self.search, cv), _rungs(more_results, len(candidates)))
             try:
                 return inner(candidates, cv=cv, more_results=more_results, **kwargs)
             finally:
@@ -116,7 +117,9 @@ class Recording:
 
     # ------------------------------------------------------------------ per batch
 
-    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> None:
+    def _prepare(
+        self, candidates: list[dict[str, Any]], cv: Any, rungs: list[tuple[int, int]] | None = None
+    ) -> None:
         """Number the batch, open the study on the first one, and find its stored folds."""
         n_splits = self.search.n_splits_
         outcome, splits = _splits(cv, self.data)
@@ -133,7 +136,7 @@ class Recording:
                 keys.update(
                     ((c, s), key) for s, key in enumerate(self.plan.fold_keys_for(params, split_hashes) or [])
                 )
-        self.batch = _Batch(self.offset, candidates, n_splits, keys)
+        self.batch = _Batch(self.offset, candidates, n_splits, keys, rungs)
         if self.stored is not None:
             self._claim()
 
@@ -215,7 +218,7 @@ class Recording:
         stop = batch.offset + len(candidates)
         params = [describe(c).text for c in candidates]  # as the study record writes them
         with writer.transaction():  # one commit; other candidates than the stored ones claim nothing
-            writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates))
+            writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates), batch.rungs)
             claims = writer.claim(
                 stored.id, len(candidates), code_hash=plan.code_hash, data_hash=plan.data_hash
             )
@@ -438,6 +441,14 @@ def _splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
     if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
         return "unseeded", None
     return "ok", first
+
+
+def _rungs(more_results: Any, n_candidates: int) -> list[tuple[int, int]] | None:
+    """Each candidate's ``(rung, resource)`` from successive halving's ``more_results``, else None."""
+    if not isinstance(more_results, dict) or "iter" not in more_results or "n_resources" not in more_results:
+        return None
+    rungs = [(int(r), int(n)) for r, n in zip(more_results["iter"], more_results["n_resources"])]
+    return rungs if len(rungs) == n_candidates else None
 
 
 def _placeholder_splits(n_splits: int) -> list[Any]:

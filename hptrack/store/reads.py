@@ -132,12 +132,21 @@ def best_score(conn: sqlite3.Connection, study_id: int) -> float | None:
     ).fetchone()[0]
 
 
-def best_number(conn: sqlite3.Connection, study_id: int) -> int | None:
-    """The best complete trial by the ranking score (lowest number among ties), or None."""
+def best_number(conn: sqlite3.Connection, study_id: int, *, last_rung: bool = False) -> int | None:
+    """The best complete trial by the ranking score (lowest number among ties), or None.
+
+    ``last_rung`` (successive halving): among the trials of the last rung with a complete
+    trial, as scikit-learn's ``best_index_`` is the best of its last iteration.
+    """
+    rung = (
+        " AND rung = (SELECT max(rung) FROM trials WHERE study_id = ? AND status = 'complete')"
+        if last_rung
+        else ""
+    )
     row = conn.execute(
         "SELECT number FROM trials WHERE study_id = ? AND status = 'complete' AND score IS NOT "
-        "NULL ORDER BY score DESC, number LIMIT 1",
-        (study_id,),
+        f"NULL{rung} ORDER BY score DESC, number LIMIT 1",
+        (study_id, study_id) if last_rung else (study_id,),
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -156,7 +165,7 @@ def trial_rows(
     after: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """Trial rows: id, number, params, status, score, seed, code_hash, data_hash, started,
-    finished, host, pid; by number, or ``best_first`` by score (then number).
+    finished, host, pid, rung, resource; by number, or ``best_first`` by score (then number).
 
     ``statuses`` must come from :data:`STATUSES` (they are written into the SQL as literals,
     which lets SQLite use its indexes).
@@ -179,7 +188,8 @@ def trial_rows(
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
     return conn.execute(  # times as iso_from_us text, formatted by SQLite (faster for many rows)
         "SELECT t.id, t.number, t.params, t.status, t.score, coalesce(t.seed, s.trial_seed), hc.hash, "
-        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {TRIAL_HOST}, t.pid FROM trials t "
+        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {TRIAL_HOST}, t.pid, t.rung, t.resource "
+        "FROM trials t "
         "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
         f"LEFT JOIN hashes hd ON hd.id = t.data_id LEFT JOIN runs r ON r.id = t.run_id {clause}",
         args,

@@ -36,16 +36,32 @@ def finish_trial(
 
 
 def insert_trials(
-    conn: sqlite3.Connection, study_id: int, first: int, params: Sequence[str], seeds: Sequence[str]
+    conn: sqlite3.Connection,
+    study_id: int,
+    first: int,
+    params: Sequence[str],
+    seeds: Sequence[str],
+    rungs: Sequence[tuple[int, int]] | None = None,
 ) -> None:
     """Insert pending trials numbered from ``first``; numbers already stored are left as they are.
 
     A seed equal to the study's ``trial_seed`` is stored as NULL (it is stored once).
+    ``rungs`` are the trials' ``(rung, resource)`` in a successive-halving study.
     """
+    if rungs is None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status) "
+            "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending')",
+            [(study_id, first + i, p, s, study_id) for i, (p, s) in enumerate(zip(params, seeds))],
+        )
+        return
     conn.executemany(
-        "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status) "
-        "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending')",
-        [(study_id, first + i, p, s, study_id) for i, (p, s) in enumerate(zip(params, seeds))],
+        "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status, rung, resource) "
+        "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending', ?, ?)",
+        [
+            (study_id, first + i, p, s, study_id, rung, resource)
+            for i, (p, s, (rung, resource)) in enumerate(zip(params, seeds, rungs))
+        ],
     )
 
 
