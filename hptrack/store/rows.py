@@ -255,10 +255,11 @@ def _insert_trial(
     finished = row.get("status") in ("complete", "failed")
     cursor = conn.execute(
         "INSERT INTO trials (study_id, number, params, seed, status, score, code_id, data_id, started, "
-        "finished, heartbeat, host, pid, run_id) VALUES (?1, ?2, ?3, "
+        "finished, heartbeat, host, pid, run_id, rung, resource) VALUES (?1, ?2, ?3, "
         "nullif(?4, (SELECT trial_seed FROM studies WHERE id = ?1)), ?5, ?6, "
         "(SELECT id FROM hashes WHERE hash = ?7), (SELECT id FROM hashes WHERE hash = ?8), ?9, ?10, ?11, "
-        "CASE WHEN ?15 AND ?12 = (SELECT host FROM runs WHERE id = ?14) THEN NULL ELSE ?12 END, ?13, ?14)",
+        "CASE WHEN ?15 AND ?12 = (SELECT host FROM runs WHERE id = ?14) THEN NULL ELSE ?12 END, ?13, ?14, "
+        "?16, ?17)",
         [
             study_id,
             row["number"],
@@ -275,6 +276,8 @@ def _insert_trial(
             row.get("pid"),
             row.get("run_id"),
             finished,
+            row.get("rung"),
+            row.get("resource"),
         ],
     )
     trial_id = int(cursor.lastrowid or 0)
