@@ -85,9 +85,10 @@ def _random(cls: Any) -> Any:
 def test_halving_equals_scikit_learn_and_a_rerun_serves_every_fold(tmp_path, digits, grid):
     X, y = digits
     make = _grid if grid else _random
-    sk_cls, our_cls = (
-        (SkHalvingGrid, hptrack.HalvingGridSearchCV) if grid else (SkHalvingRandom, hptrack.HalvingRandomSearchCV)
-    )
+    if grid:
+        sk_cls, our_cls = SkHalvingGrid, hptrack.HalvingGridSearchCV
+    else:
+        sk_cls, our_cls = SkHalvingRandom, hptrack.HalvingRandomSearchCV
     theirs = make(sk_cls).fit(X, y)
     db = tmp_path / "h.db"
     first = make(our_cls).set_params(store=db).fit(X, y)

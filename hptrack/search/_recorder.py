@@ -11,14 +11,11 @@ back from joblib workers are committed when their batch returns. Only this proce
 
 from __future__ import annotations
 
-import copy
 import math
-import numbers
 import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -32,6 +29,16 @@ from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
 from ._data import FitData
+from ._fold_results import (
+    RemoteView,
+    by_metric,
+    float_or_nan,
+    placeholder_splits,
+    rungs_of,
+    score_errors,
+    served_result,
+    splits_of,
+)
 from ._sklearn_shim import checked_cv, evaluate_with
 
 FLUSH_SECONDS = 0.1  # folds quicker than this share a commit (at most this much work is lost on a kill)
@@ -85,7 +92,7 @@ class Recording:
 
         def evaluate(candidate_params: Any, cv: Any = None, more_results: Any = None, **kwargs: Any) -> Any:
             candidates = list(candidate_params)
-            self._prepare(candidates, checked_cv(self.search, cv), _rungs(more_results, len(candidates)))
+            self._prepare(candidates, checked_cv(self.search, cv), rungs_of(more_results, len(candidates)))
             try:
                 return inner(candidates, cv=cv, more_results=more_results, **kwargs)
             finally:
@@ -113,7 +120,7 @@ class Recording:
         """What a joblib worker gets with the search: the current batch's stored results only."""
         batch = self.batch
         served = batch.served if batch is not None and not self.observed else {}
-        return (_RemoteView, (served, self.prefix))
+        return (RemoteView, (served, self.prefix))
 
     # ------------------------------------------------------------------ per batch
 
@@ -122,7 +129,7 @@ class Recording:
     ) -> None:
         """Number the batch, open the study on the first one, and find its stored folds."""
         n_splits = self.search.n_splits_
-        outcome, splits = _splits(cv, self.data)
+        outcome, splits = splits_of(cv, self.data)
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
             return
@@ -170,7 +177,7 @@ class Recording:
             spec=spec,
             candidates=candidates,
             scorers=scorers or {"score": search.scoring},
-            splits=splits if splits is not None else _placeholder_splits(search.n_splits_),
+            splits=splits if splits is not None else placeholder_splits(search.n_splits_),
             data=self.data,
             provenance=provenance,
             unstable=values,
@@ -273,7 +280,7 @@ class Recording:
     def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The stored result of this (candidate, split), or None to fit it."""
         batch = self.batch
-        return None if batch is None or self.observed else _served(batch.served, kwargs)
+        return None if batch is None or self.observed else served_result(batch.served, kwargs)
 
     def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
         """Commit a fitted fold now when this is the coordinating process and thread."""
@@ -326,8 +333,8 @@ class Recording:
             self.metrics = list(scores) if isinstance(scores, dict) else ["score"]
             self._open_with_metrics()
         assert self.metrics is not None
-        test = _by_metric(result["test_scores"], self.metrics)
-        train = _by_metric(result["train_scores"], self.metrics) if "train_scores" in result else None
+        test = by_metric(result["test_scores"], self.metrics)
+        train = by_metric(result["train_scores"], self.metrics) if "train_scores" in result else None
         record = FoldRecord(
             fold=split,
             test=test,
@@ -336,7 +343,7 @@ class Recording:
             score_time=float(result["score_time"]),
             error=result["fit_error"],
             fold_key=batch.keys.get((cand, split)),
-            score_errors=_score_errors(test, failures or [], self.search.error_score),
+            score_errors=score_errors(test, failures or [], self.search.error_score),
         )
         self._commit(batch.offset + cand, record)
         batch.done.add((cand, split))
@@ -385,108 +392,14 @@ class Recording:
             if failed:
                 error_score = search.error_score
                 return {m: error_score for m in metrics} if multimetric else error_score
-            floats = {m: _float((values or {}).get(m)) for m in metrics}
+            floats = {m: float_or_nan((values or {}).get(m)) for m in metrics}
             return floats if multimetric else floats["score"]
 
         result: dict[str, Any] = {"test_scores": scores(test)}
         if search.return_train_score:
             result["train_scores"] = scores(train)
-        result["n_test_samples"] = 0  # set from the split when served (:func:`_served`)
-        result["fit_time"] = _float(record.fit_time)
-        result["score_time"] = _float(record.score_time)
+        result["n_test_samples"] = 0  # set from the split when served (:func:`served_result`)
+        result["fit_time"] = float_or_nan(record.fit_time)
+        result["score_time"] = float_or_nan(record.score_time)
         result["fit_error"] = getattr(record, "error", None)
         return result
-
-
-class _RemoteView:
-    """A recording as a joblib worker sees it: serves the batch's stored results, writes nothing."""
-
-    def __init__(self, served: dict[tuple[int, int], dict[str, Any]], prefix: str | None = None) -> None:
-        self.served, self.prefix, self.prefix_fits = served, prefix, [0, 0]
-
-    def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored result of this (candidate, split), or None to fit it."""
-        return _served(self.served, kwargs)
-
-    def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
-        """Workers write nothing: the coordinator commits the batch when it returns."""
-
-    def failed(self, kwargs: dict[str, Any], error: str) -> None:
-        """Workers write nothing."""
-
-    def batch_done(self, out: list[dict[str, Any]]) -> None:
-        """Workers write nothing."""
-
-
-def _splits(cv: Any, data: FitData) -> tuple[str, list[Any] | None]:
-    """``("ok", splits)`` as scikit-learn will compute them, ``("unseeded", None)`` if they are
-    not reproducible, ``("error", None)`` if splitting raises (scikit-learn raises it then).
-
-    Splits copies of ``cv`` (a ``RandomState`` in it is left as scikit-learn will find it),
-    warnings silenced (scikit-learn's own split warns); a splitter drawing from the global
-    random state is not called at all (that would change scikit-learn's draw).
-    """
-    if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
-        return "unseeded", None
-    # an int seed, or no shuffling: one split; else (a RandomState) split twice and compare
-    seeded = isinstance(getattr(cv, "random_state", 0), numbers.Integral) or not getattr(cv, "shuffle", True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            first = list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))  # a one-time
-            # splitter or a RandomState is left for scikit-learn's own call
-            again = first if seeded else list(copy.deepcopy(cv).split(data.X, data.y, **data.split_params))
-    except Exception:
-        return "error", None
-    if again is not first and [fold_split_hash(*s) for s in first] != [fold_split_hash(*s) for s in again]:
-        return "unseeded", None
-    return "ok", first
-
-
-def _rungs(more_results: Any, n_candidates: int) -> list[tuple[int, int]] | None:
-    """Each candidate's ``(rung, resource)`` from successive halving's ``more_results``, else None."""
-    if not isinstance(more_results, dict) or "iter" not in more_results or "n_resources" not in more_results:
-        return None
-    rungs = [(int(r), int(n)) for r, n in zip(more_results["iter"], more_results["n_resources"])]
-    return rungs if len(rungs) == n_candidates else None
-
-
-def _placeholder_splits(n_splits: int) -> list[Any]:
-    """Empty folds standing for splits that cannot be reproduced (nothing is keyed on them)."""
-    import numpy as np
-
-    return [(np.arange(0), np.arange(0)) for _ in range(n_splits)]
-
-
-def _served(served: dict[tuple[int, int], dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored result of the (candidate, split) of a ``_fit_and_score`` call, or None."""
-    result = served.get((kwargs["candidate_progress"][0], kwargs["split_progress"][0]))
-    if result is None:
-        return None
-    return {**result, "n_test_samples": len(kwargs["test"])}
-
-
-def _score_errors(test: dict[str, float], failures: list[str], error_score: Any) -> dict[str, str] | None:
-    """Which metric each "Scoring failed" warning of a fold was about: scikit-learn warns once
-    per failed scorer, in scorer order, on the test rows first; those metrics hold ``error_score``."""
-    if not failures:
-        return None
-
-    def is_error_score(value: float) -> bool:
-        return bool(math.isnan(value)) if math.isnan(float(error_score)) else value == error_score
-
-    failed = [m for m, value in test.items() if is_error_score(value)]
-    details = [message.split("Details: \n", 1)[-1] for message in failures]
-    return dict(zip(failed, details)) or None
-
-
-def _by_metric(scores: Any, metrics: list[str]) -> dict[str, float]:
-    """A result's scores (a number or a dict) by metric."""
-    if isinstance(scores, dict):
-        return {m: _float(scores.get(m)) for m in metrics}
-    return {metrics[0]: _float(scores)}
-
-
-def _float(value: Any) -> float:
-    """A stored or returned number as a float (None: NaN)."""
-    return math.nan if value is None else float(value)
