@@ -125,10 +125,12 @@ def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWith
     if not trials:
         return "no trials match"
     tie_column = ties is not None and ties.tested
+    rungs = any(t.rung is not None for t in trials)  # successive halving: each trial's rung
     headers = [
         "#",
         "rank",
         "status",
+        *(["rung", "resource"] if rungs else []),
         *(["tied"] if tie_column else []),
         *[f"{m} (mean ± std)" for m in metrics],
     ]
@@ -140,6 +142,7 @@ def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWith
                 str(t.number),
                 str(t.rank) if t.rank is not None else "-",
                 t.status,
+                *([_cell(t.rung), _cell(t.resource)] if rungs else []),
                 *([tie_cell(ties, t.number)] if tie_column and ties is not None else []),
                 *[
                     f"{number(t.mean[m])} ± {number(t.std[m])}" if t.mean[m] is not None else "-"
@@ -151,8 +154,14 @@ def trials_table(trials: Sequence[Trial], metrics: Sequence[str], ties: TiesWith
     return table(headers, rows)
 
 
+def _cell(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def trial_text(trial: Trial, metrics: Sequence[str], *, title: str) -> str:
     lines = [title, f"  status:    {trial.status}", f"  rank:      {trial.rank or '-'}"]
+    if trial.rung is not None:
+        lines.append(f"  rung:      {trial.rung} (resource {trial.resource})")
     lines.append(f"  params:    {json.dumps(trial.params, sort_keys=True)}")
     for m in metrics:
         folds = ", ".join(number(v) for v in trial.scores[m])
@@ -178,6 +187,21 @@ def trial_text(trial: Trial, metrics: Sequence[str], *, title: str) -> str:
     return "\n".join(lines)
 
 
+def _rung_lines(info: Mapping[str, Any]) -> list[str]:
+    """A successive-halving study's rungs: settings, then candidates and resource per rung."""
+    if not info.get("rungs"):
+        return []
+    settings = info["spec"].get("halving") or {}
+    lines = ["  halving:     " + ", ".join(f"{k} {v}" for k, v in settings.items())]
+    for r in info["rungs"]:
+        best = number(r["best_score"]) if r["best_score"] is not None else "-"
+        lines.append(
+            f"    rung {r['rung']}:   {r['n_trials']} candidates ({r['n_complete']} complete), "
+            f"resource {r['resource']}, best {best}"
+        )
+    return lines
+
+
 def study_text(info: Mapping[str, Any]) -> str:
     prov = info["provenance"]
     env = prov.get("environment", {})
@@ -190,6 +214,7 @@ def study_text(info: Mapping[str, Any]) -> str:
         f"  trials:      {counts['complete']} complete, {counts['failed']} failed, "
         f"{counts['running']} running, {counts['pending']} pending",
         *_prefix_fits_lines(info),
+        *_rung_lines(info),
         f"  metrics:     {', '.join(info['metrics'])} (ranked by {info['metrics'][0]})",
         f"  seed:        {info['seed']}",
         f"  estimator:   {prov.get('estimator', '-')}",

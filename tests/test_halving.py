@@ -224,3 +224,17 @@ def test_killed_halving_script_resumes_inside_its_rung_and_equals_the_uninterrup
     assert sorted(fold_rows(db)) == sorted(set(fold_rows(db)))
     assert json.loads((tmp_path / "killed.json").read_text()) == expected
     assert trial_rungs(db) == trial_rungs(tmp_path / "whole.db")
+
+
+def test_a_merged_halving_study_keeps_each_trials_rung_and_resource(tmp_path, digits):
+    from click.testing import CliRunner
+
+    from hptrack.cli import cli
+
+    X, y = digits
+    source, target = tmp_path / "a.db", tmp_path / "b.db"
+    _grid(hptrack.HalvingGridSearchCV).set_params(store=source, study="h").fit(X, y)
+    done = CliRunner().invoke(cli, ["merge", str(source), "--store", str(target)])
+    assert done.exit_code == 0, done.output
+    assert trial_rungs(target) == trial_rungs(source)
+    assert {r[1] for r in trial_rungs(target)} == {0, 1}  # 12 candidates on 90, 6 on 180

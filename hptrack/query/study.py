@@ -20,6 +20,7 @@ from ..errors import HptrackError, SpecError, TrialNotFoundError
 from ..store import STATUSES, StudyDump, json_safe, reads
 from ..store.dumps import dump_study
 from .export import StudyTables
+from .halving import StudyHalving
 from .importance import StudyImportance
 from .pending import StudyPending
 from .provenance import StudyProvenance
@@ -32,7 +33,14 @@ from .trials import Trial, build_trials, check_statuses, nan_for_none
 
 
 class Study(
-    StudyProvenance, StudyTables, StudyImportance, StudyExport, StudyTies, StudyHistory, StudyPending
+    StudyProvenance,
+    StudyTables,
+    StudyImportance,
+    StudyExport,
+    StudyTies,
+    StudyHistory,
+    StudyPending,
+    StudyHalving,
 ):
     """A study in a store: its spec and provenance, and queries over its trials.
 
@@ -161,6 +169,7 @@ class Study(
                 "provenance": self.provenance,
                 "created": self.created,
                 **({"prefix_fits": fits.to_dict()} if fits else {}),
+                **({"rungs": [r.to_dict() for r in self.rungs()]} if self.halving else {}),
             }
         )
 

@@ -16,8 +16,16 @@ from ._classes import GridSearchCV, RandomizedSearchCV
 
 if TYPE_CHECKING:
     from ._halving import HalvingGridSearchCV, HalvingRandomSearchCV
+    from ._spec import check_halving_options, run_halving
 
-__all__ = ["GridSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV", "RandomizedSearchCV"]
+__all__ = [
+    "GridSearchCV",
+    "HalvingGridSearchCV",
+    "HalvingRandomSearchCV",
+    "RandomizedSearchCV",
+    "check_halving_options",
+    "run_halving",
+]
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: scikit-learn's experimental halving only when asked
@@ -25,4 +33,8 @@ def __getattr__(name: str) -> Any:  # PEP 562: scikit-learn's experimental halvi
         from . import _halving
 
         return getattr(_halving, name)
+    if name in {"check_halving_options", "run_halving"}:  # a spec's halving (hptrack run)
+        from . import _spec
+
+        return getattr(_spec, name)
     raise AttributeError(f"module 'hptrack.search' has no attribute {name!r}")

@@ -80,6 +80,7 @@ class Recording:
         self.observed: list[str] = []  # what has callbacks: every fold is fitted, none served
         self.prefix: str | None = None  # set with the plan (when reuse is on)
         self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
+        self.preset = getattr(search, "_hptrack_preset", None)  # a spec's halving run (._spec)
         self._exit = ExitStack()
 
     # ------------------------------------------------------------------ around scikit-learn's fit
@@ -133,6 +134,8 @@ class Recording:
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
             return
+        if self.plan is None and self.preset is not None:
+            self._start_preset(splits)
         if self.plan is None:
             self._start(candidates, splits)
         assert self.plan is not None
@@ -146,6 +149,14 @@ class Recording:
         self.batch = _Batch(self.offset, candidates, n_splits, keys, rungs)
         if self.stored is not None:
             self._claim()
+
+    def _start_preset(self, splits: list[Any] | None) -> None:
+        """A spec's halving run: the plan, the store and its open study and run are the caller's."""
+        preset = self.preset
+        self.writer, self.stored, self.plan = preset.writer, preset.stored, preset.plan
+        self.metrics = list(preset.stored.metrics)
+        self.keyed = splits is not None and not self.plan.unstable and self.plan.has_fold_keys
+        self.prefix = self.plan.inputs.prefix if self.search.reuse else None
 
     def _start(self, candidates: list[dict[str, Any]], splits: list[Any] | None) -> None:
         """The first batch: the study's identity, the store, the stored study if any."""
@@ -268,6 +279,8 @@ class Recording:
         ]
         keys = {(batch.offset + c, s): key for (c, s), key in todo.items()}
         choice = choose_reused(tasks, keys, writer.reusable_folds(keys.values()), plan)
+        if self.preset is not None:
+            self.preset.reused += len(choice.copies)
         for task, source in choice.copies:
             result, record = copy_of(task, source, plan)
             self._commit(task.number, record)
@@ -347,6 +360,8 @@ class Recording:
         )
         self._commit(batch.offset + cand, record)
         batch.done.add((cand, split))
+        if self.preset is not None:
+            self.preset.fitted += 1
 
     def _open_with_metrics(self) -> None:
         """A callable ``scoring``'s study, opened once a first result names its metrics."""
@@ -378,6 +393,8 @@ class Recording:
         self.pending = []
         statuses = writer.commit_folds(pending, n_folds=stored.n_folds, rank_metric=stored.metrics[0])
         self.claimed.difference_update(t for (t, _), status in zip(pending, statuses) if status is not None)
+        if self.preset is not None:
+            self.preset.finished_trials(statuses)
 
     def _result(self, test: dict[str, Any], train: dict[str, Any] | None, record: Any) -> dict[str, Any]:
         """A stored fold as scikit-learn's ``_fit_and_score`` returns it."""
@@ -393,7 +410,7 @@ class Recording:
                 error_score = search.error_score
                 return {m: error_score for m in metrics} if multimetric else error_score
             floats = {m: float_or_nan((values or {}).get(m)) for m in metrics}
-            return floats if multimetric else floats["score"]
+            return floats if multimetric else floats[metrics[0]]
 
         result: dict[str, Any] = {"test_scores": scores(test)}
         if search.return_train_score:

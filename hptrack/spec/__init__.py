@@ -5,6 +5,7 @@ metrics, and its search space (trial ``i`` of a grid or a random search, never e
 from __future__ import annotations
 
 from .diff import diff_specs
+from .halving import HALVING_SEARCHES, HalvingSpec, base_search
 from .metrics import check_metrics, check_metrics_fit, metric_kind
 from .resolve import make_estimator, resolve
 from .space import (
@@ -34,11 +35,14 @@ from .study import (
 __all__ = [
     "DEFAULT_METRIC",
     "DISTRIBUTIONS",
+    "HALVING_SEARCHES",
     "NONE_STRING",
     "CVSpec",
     "Candidates",
     "Distribution",
+    "HalvingSpec",
     "StudySpec",
+    "base_search",
     "check_metrics",
     "check_metrics_fit",
     "check_study_name",

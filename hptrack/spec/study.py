@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from .halving import HALVING_SEARCHES, HalvingSpec, base_search, parse_halving
 from .space import DISTRIBUTIONS, Distribution
 
 if sys.version_info >= (3, 11):
@@ -23,7 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-SEARCH_KINDS = ("grid", "random")
+SEARCH_KINDS = ("grid", "random", *HALVING_SEARCHES)
 
 
 CV_KINDS = ("kfold", "stratified", "group", "holdout")
@@ -42,6 +43,7 @@ TOP_KEYS = (
     "fixed",
     "cv",
     "space",
+    "halving",
 )
 
 
@@ -138,6 +140,7 @@ class StudySpec:
     cv: CVSpec = field(default_factory=CVSpec)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<spec>"
+    halving: HalvingSpec | None = None  # search = "halving" / "halving-random" (spec/halving.py)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data: what is stored, compared and hashed (no paths)."""
@@ -157,6 +160,7 @@ class StudySpec:
                 key: value.to_dict() if isinstance(value, Distribution) else list(value)
                 for key, value in self.space.items()
             },
+            **({"halving": self.halving.to_dict()} if self.halving is not None else {}),
         }
 
     @classmethod
@@ -215,8 +219,9 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         raise fail(str(exc)) from None
     search = raw["search"]
     if not isinstance(search, str) or search not in SEARCH_KINDS:
-        raise fail(f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}")
-    n_trials = _parse_n_trials(raw.get("n_trials"), search, fail)  # checked in the order of the file
+        kinds = ", ".join(repr(kind) for kind in SEARCH_KINDS)
+        raise fail(f"search = {search!r} must be one of {kinds}{_did_you_mean(search, SEARCH_KINDS)}")
+    n_trials = _parse_n_trials(raw.get("n_trials"), base_search(search), fail)  # in the file's order
     seed = _parse_seed(raw.get("seed", 0), fail)
     for key in ("estimator", "data"):
         _check_import_path(raw[key], key, fail)
@@ -229,7 +234,8 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
     for key, value in fixed.items():
         _check_value(value, f"[fixed] {key}", fail)
     cv = _parse_cv(raw.get("cv", {}), fail)
-    space = _parse_space(raw["space"], search, fail)
+    space = _parse_space(raw["space"], base_search(search), fail)
+    halving = parse_halving(raw.get("halving"), search, fail, cv_kind=cv.kind, metrics=metrics)
     overlap = sorted(set(space) & set(fixed))
     if overlap:
         raise fail(
@@ -251,6 +257,7 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         cv=cv,
         base_dir=base_dir,
         source=source,
+        halving=halving,
     )
 
 

@@ -151,6 +151,17 @@ def best_number(conn: sqlite3.Connection, study_id: int, *, last_rung: bool = Fa
     return None if row is None else int(row[0])
 
 
+def rung_rows(conn: sqlite3.Connection, study_id: int) -> list[tuple[Any, ...]]:
+    """Per rung of a successive-halving study, in order: rung, resource, trials, complete
+    trials and their best ranking score (none for any other study)."""
+    return conn.execute(
+        "SELECT rung, min(resource), count(*), sum(status = 'complete'), "
+        "max(CASE WHEN status = 'complete' THEN score END) FROM trials "
+        "WHERE study_id = ? AND rung IS NOT NULL GROUP BY rung ORDER BY rung",
+        (study_id,),
+    ).fetchall()
+
+
 # --------------------------------------------------------------------------- trials
 
 

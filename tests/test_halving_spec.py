@@ -1,0 +1,151 @@
+"""Specs with ``search = "halving"`` / ``"halving-random"`` and a ``[halving]`` table: run by
+scikit-learn's own halving loop, every (candidate, rung) a trial with its rung and resource;
+bad input refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
+from sklearn.svm import SVC
+
+from hptrack import Store
+
+HALVING = {
+    "search": "halving",
+    "estimator": "sklearn.svm:SVC",
+    "metrics": ["accuracy"],
+    "fixed": {},
+    "space": {"C": [0.1, 1.0, 10.0], "gamma": [0.0001, 0.001, 0.01]},
+    "halving": {"factor": 3},
+}
+
+
+def test_a_halving_spec_runs_scikit_learns_halving_and_records_each_rung(write_spec, invoke, db_path):
+    spec = write_spec(**HALVING)
+    done = invoke("run", spec, "--store", db_path)
+    assert done.exit_code == 0, done.output
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    splits = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    theirs = HalvingGridSearchCV(
+        SVC(random_state=0), HALVING["space"], factor=3, cv=splits, scoring="accuracy", random_state=0
+    ).fit(X, y)
+    trials = json.loads(invoke("trials", "tiny", "--store", db_path, "--json").stdout)
+    assert [t["rung"] for t in trials] == theirs.cv_results_["iter"].tolist()
+    assert [t["resource"] for t in trials] == theirs.cv_results_["n_resources"].tolist()
+    assert [t["params"] for t in trials] == theirs.cv_results_["params"]
+    means = [t["mean"]["accuracy"] for t in trials]
+    np.testing.assert_array_equal(means, theirs.cv_results_["mean_test_score"])
+    best = json.loads(invoke("best", "tiny", "--store", db_path, "--json").stdout)
+    assert best["number"] == theirs.best_index_ and best["rung"] == theirs.n_iterations_ - 1
+    shown = invoke("show", "tiny", "--store", db_path)
+    assert "rung 0:   9 candidates (9 complete), resource 60" in shown.stdout
+    assert "rung" in invoke("trials", "tiny", "--store", db_path).stdout.splitlines()[0]
+
+    again = invoke("run", spec, "--store", db_path)  # everything served from the store
+    assert again.exit_code == 0 and "0 trial(s) run now (0 folds fitted)" in again.stderr
+    resumed = invoke("resume", "tiny", "--store", db_path)  # from the stored spec
+    assert resumed.exit_code == 0 and "0 trial(s) run now" in resumed.stderr
+    with Store(db_path, readonly=True) as store:
+        study = store.study("tiny")
+        assert [r.n_trials for r in study.rungs()] == theirs.n_candidates_
+        assert [r.resource for r in study.rungs()] == theirs.n_resources_
+
+
+def test_halving_random_spec_and_a_param_resource(write_spec, invoke, db_path):
+    spec = write_spec(
+        search="halving-random",
+        n_trials=6,
+        estimator="sklearn.linear_model:SGDClassifier",
+        fixed={"tol": "None"},
+        space={"alpha": {"dist": "loguniform", "low": 1e-5, "high": 1.0}},
+        metrics=["accuracy"],
+        halving={"resource": "max_iter", "min_resources": 2, "max_resources": 18, "factor": 3},
+    )
+    done = invoke("run", spec, "--store", db_path)
+    assert done.exit_code == 0, done.output
+    with Store(db_path, readonly=True) as store:
+        study = store.study("tiny")
+        trials = study.trials()
+        assert study.search == "halving-random"
+        assert [(r.rung, r.resource, r.n_trials) for r in study.rungs()] == [(0, 2, 6), (1, 6, 2)]
+        assert all(t.params["max_iter"] == t.resource for t in trials)
+        first = [t.params["alpha"] for t in trials if t.rung == 0]
+    random_spec = write_spec(
+        search="random",
+        n_trials=6,
+        estimator="sklearn.linear_model:SGDClassifier",
+        fixed={"tol": "None", "max_iter": 2},
+        space={"alpha": {"dist": "loguniform", "low": 1e-5, "high": 1.0}},
+        metrics=["accuracy"],
+        name="plain",
+        filename="plain.toml",
+    )
+    assert invoke("run", random_spec, "--store", db_path).exit_code == 0
+    with Store(db_path, readonly=True) as store:  # the same draws as a random search's trials
+        assert [t.params["alpha"] for t in store.study("plain").trials()] == first
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"halving": {"resource": "max_iterr", "max_resources": 10}},
+            "[halving] resource = 'max_iterr' is neither \"n_samples\" nor a parameter of SVC; "
+            "did you mean 'max_iter'?",
+        ),
+        (
+            {"halving": {"resource": "n_estimators", "max_resources": 10}},
+            "is neither \"n_samples\" nor a parameter",
+        ),
+        ({"halving": {"factor": 1}}, "[halving] factor = 1 must be a number > 1"),
+        ({"halving": {"factor": 0.5}}, "[halving] factor = 0.5 must be a number > 1"),
+        ({"halving": {"resource": "max_iter"}}, "resource = 'max_iter' needs max_resources"),
+        ({"halving": {"min_resources": 0}}, "[halving] min_resources = 0 must be a whole number >= 1"),
+        ({"halving": {"factr": 3}}, "[halving] unknown key 'factr'"),
+        ({"cv": {"kind": "holdout"}}, "needs cross-validation folds, not kind = 'holdout'"),
+        ({"metrics": ["accuracy", "f1_macro"]}, "ranks by one metric"),
+        ({"search": "grid"}, "[halving] applies only to search = 'halving' or 'halving-random'"),
+        ({"search": "halving-random"}, "n_trials is required"),
+        (
+            {"halving": {"resource": "max_iter", "max_resources": 9}, "space": {"max_iter": [1, 2]}},
+            "[space] max_iter is the [halving] resource",
+        ),
+    ],
+    ids=[
+        "unknown-resource",
+        "resource-not-a-param",
+        "factor-1",
+        "factor-below-1",
+        "no-max-resources",
+        "min-resources",
+        "unknown-key",
+        "holdout",
+        "two-metrics",
+        "table-without-halving",
+        "random-without-n-trials",
+        "resource-in-space",
+    ],
+)
+def test_bad_halving_specs_exit_2_with_one_line_and_write_nothing(
+    write_spec, invoke, db_path, overrides, message
+):
+    spec = write_spec(**{**HALVING, **overrides})
+    done = invoke("run", spec, "--store", db_path)
+    assert done.exit_code == 2, done.output
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not db_path.exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--max-trials", "2"), ("--dask", "tcp://127.0.0.1:1")])
+def test_options_a_halving_run_cannot_honour_are_refused(write_spec, invoke, db_path, option, value):
+    done = invoke("run", write_spec(**HALVING), "--store", db_path, option, value)
+    assert done.exit_code == 2 and f"{option} does not apply" in done.stderr
+    assert not db_path.exists()
