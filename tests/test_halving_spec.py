@@ -48,6 +48,8 @@ def test_a_halving_spec_runs_scikit_learns_halving_and_records_each_rung(write_s
     assert "rung 0:   9 candidates (9 complete), resource 60" in shown.stdout
     assert "rung" in invoke("trials", "tiny", "--store", db_path).stdout.splitlines()[0]
 
+    refused = invoke("verify", "tiny", "--store", db_path)
+    assert refused.exit_code == 2 and "halves over n_samples" in refused.stderr
     again = invoke("run", spec, "--store", db_path)  # everything served from the store
     assert again.exit_code == 0 and "0 trial(s) run now (0 folds fitted)" in again.stderr
     resumed = invoke("resume", "tiny", "--store", db_path)  # from the stored spec
@@ -77,6 +79,8 @@ def test_halving_random_spec_and_a_param_resource(write_spec, invoke, db_path):
         assert [(r.rung, r.resource, r.n_trials) for r in study.rungs()] == [(0, 2, 6), (1, 6, 2)]
         assert all(t.params["max_iter"] == t.resource for t in trials)
         first = [t.params["alpha"] for t in trials if t.rung == 0]
+    verified = invoke("verify", "tiny", "--store", db_path, "--trial", "7")  # rung 1, max_iter 6
+    assert verified.exit_code == 0, verified.output
     random_spec = write_spec(
         search="random",
         n_trials=6,
