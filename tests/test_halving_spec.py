@@ -153,3 +153,23 @@ def test_options_a_halving_run_cannot_honour_are_refused(write_spec, invoke, db_
     done = invoke("run", write_spec(**HALVING), "--store", db_path, option, value)
     assert done.exit_code == 2 and f"{option} does not apply" in done.stderr
     assert not db_path.exists()
+
+
+def test_report_draws_the_ladder_and_importance_names_its_rung(write_spec, invoke, db_path, tmp_path):
+    assert invoke("run", write_spec(**HALVING), "--store", db_path).exit_code == 0
+    out = tmp_path / "r.html"
+    assert invoke("report", "tiny", "--store", db_path, "-o", out).exit_code == 0
+    html = out.read_text()
+    assert 'class="ladder"' in html and "Successive halving" in html
+    assert "9 candidates, 9 -&gt; 3 per rung; 3 kept at the last rung, 6 dropped" in html
+    assert html.count("<tr class=\"ladder-kept\">") == 3 and html.count("<tr class=\"ladder-dropped\">") == 6
+    assert "dropped after rung 0 of 1" in html and "180 samples" in html
+    assert html.count('<g class="ladder-') == 9  # one line per candidate
+    importance = json.loads(invoke("importance", "tiny", "--store", db_path, "--json").stdout)
+    assert importance["n_trials"] == 9  # rung 0: every candidate at one resource
+    assert "halving study: rung 0 only (9 configurations at resource 60)" in importance["note"]
+
+    plain = write_spec(name="plain", filename="plain.toml")  # other studies have no ladder
+    assert invoke("run", plain, "--store", db_path).exit_code == 0
+    assert invoke("report", "plain", "--store", db_path, "-o", out).exit_code == 0
+    assert 'class="ladder"' not in out.read_text()

@@ -110,3 +110,39 @@ class StudyHalving:
             )
             for key, path in paths.items()
         ]
+
+
+MIN_IMPORTANCE_CONFIGS = 8  # a rung needs this many complete configurations to carry importance
+
+
+def one_rung(study: Any, trials: list[Trial] | None) -> tuple[list[Trial], str]:
+    """The complete trials importance uses in a halving study, and why (one sentence).
+
+    Scores of different rungs come from different resources, so one rung is used: the last
+    with at least :data:`MIN_IMPORTANCE_CONFIGS` complete configurations (the most resource
+    per fit while still spanning the space), else rung 0, where every configuration ran at
+    the first rung's resource. The resource param is left out of the params (constant there).
+    """
+    from dataclasses import replace
+
+    complete = [t for t in (trials if trials is not None else study.trials()) if t.status == "complete"]
+    by_rung: dict[int, list[Trial]] = {}
+    for trial in complete:
+        by_rung.setdefault(trial.rung if trial.rung is not None else 0, []).append(trial)
+    if not by_rung:
+        return [], "halving study: no complete trial yet"
+    wide = [r for r, ts in by_rung.items() if len(ts) >= MIN_IMPORTANCE_CONFIGS]
+    rung = max(wide) if wide else min(by_rung)
+    chosen = by_rung[rung]
+    why = (
+        f"the last rung with at least {MIN_IMPORTANCE_CONFIGS} complete configurations"
+        if wide
+        else f"no rung has {MIN_IMPORTANCE_CONFIGS} complete configurations, and rung {rung} holds "
+        "every configuration at the first rung's resource"
+    )
+    resource = (study.spec.get("halving") or {}).get("resource", "n_samples")
+    stripped = [replace(t, params={k: v for k, v in t.params.items() if k != resource}) for t in chosen]
+    return stripped, (
+        f"halving study: rung {rung} only ({len(chosen)} configurations at resource "
+        f"{chosen[0].resource}), {why}; rungs differ in resource, so their scores are not pooled"
+    )

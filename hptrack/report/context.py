@@ -330,6 +330,7 @@ class StudyReport:
     n_reused_folds: int  # folds taken from earlier fits instead of refitting
     history: History | None = None  # None: the store recorded no run of this study
     insight: Any = None  # report.insight.Insight: importance and the analysis figures (built there)
+    ladder: Any = None  # report.ladder.Ladder: a successive-halving study's rungs (None otherwise)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from .context import (
     StudyReport,
 )
 from .insight import insight
+from .ladder import build_ladder
 from .plots import param_plots
 from .text import MISSING, duration, hash_field, page_names, param_values, timestamp, value_text
 from .timeline import history
@@ -106,6 +107,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         n_reused_folds=sum(len(t.origins) for t in trials),
         history=history(study),
         insight=insight(_importance(study, trials), trials, ranked, metric),
+        ladder=build_ladder(study, trials, metric) if study.halving else None,
     )
 
 

@@ -8,7 +8,8 @@ its estimator (seeds applied) and its one metric, and with the study, store and 
 already open (the recording's ``preset``). The candidates are the spec's: the grid
 ``[space]`` in ``ParameterGrid`` order, or random trials ``0..n_trials-1`` drawn as a
 random search draws them, given to scikit-learn as a list of one-point grids (so its
-order is theirs; ``min_resources`` defaults as scikit-learn's class for each kind). Each (candidate, rung) is a trial, with its rung and resource.
+order is theirs; ``min_resources`` defaults as scikit-learn's class for each kind).
+Each (candidate, rung) is a trial, with its rung and resource.
 """
 
 from __future__ import annotations
