@@ -363,7 +363,7 @@ def compare_text(result: Any) -> str:
         lines.append(_agreement_line(result.importance))
     for label, best in (("A", result.best_a), ("B", result.best_b)):
         if best is None:
-            lines.append(f"best of {label}: none (no complete trial)")
+            lines.append(f"best of {label}: none (no ranked trial)")
         else:
             lines.append(
                 f"best of {label}: #{best.number} {result.metric} {number(best.mean)} ± {number(best.std)}  "

@@ -262,15 +262,98 @@ def test_a_failed_ranking_metric_leaves_the_trial_complete_and_unranked(write_sp
     assert exported[1]["rank_test_neg_log_loss"] is None
 
 
-def test_best_says_why_when_no_complete_trial_has_a_ranking_score(write_spec, db_path, invoke):
-    spec = write_spec(**_iris_spec(metrics=["neg_log_loss", "accuracy"], space={"loss": ["hinge"]}))
-    assert invoke("run", spec, "--store", db_path).exit_code == 0
-    result = invoke("best", "tiny", "--store", db_path)
-    assert result.exit_code == 2
-    assert result.stderr == (
-        "Error: no complete trial of study 'tiny' has a 'neg_log_loss' score (its scorer failed); "
-        "see the score_errors of `hptrack trials tiny --json`\n"
+# neg_mean_squared_log_error fails on every fold of a target with values <= -1: nothing
+# before the fits can tell (the check is scikit-learn's, on the fold's values)
+_MSLE_ERROR = (
+    "ValueError: Mean Squared Logarithmic Error cannot be used when targets contain values "
+    "less than or equal to -1."
+)
+
+
+def _never_scored_spec(write_spec, tmp_path, metrics):
+    (tmp_path / "continuous.py").write_text(CONTINUOUS)
+    return write_spec(
+        estimator="sklearn.linear_model:Ridge",
+        data="continuous:load",
+        metrics=metrics,
+        fixed={},
+        cv={"kind": "kfold", "folds": 3},
+        space={"alpha": [0.1, 1.0, 10.0]},
     )
+
+
+def test_a_ranking_metric_that_never_scored_fails_the_run_and_every_view_agrees(
+    write_spec, db_path, invoke, tmp_path
+):
+    spec = _never_scored_spec(write_spec, tmp_path, ["neg_mean_squared_log_error", "r2"])
+    result = invoke("run", spec, "--store", db_path, "--report", tmp_path / "r.html")
+    assert result.exit_code == 1, result.output
+    line = (
+        f"study 'tiny': metric 'neg_mean_squared_log_error' failed on every fold so far (9 fitted "
+        f"folds; {_MSLE_ERROR}); it is the ranking metric, so no trial is ranked: see the "
+        f"score_errors of `hptrack trials tiny --store {db_path} --json`"
+    )
+    assert f"Warning: metric 'neg_mean_squared_log_error' failed on every fold of the first trial" in (
+        result.stderr
+    )
+    assert result.stderr.endswith(f"Error: {line}\n")
+    assert result.stdout == ""  # no table of "top" configurations that rank nothing
+    history = json.loads(invoke("history", "tiny", "--store", db_path, "--json").stdout)
+    assert [run["exit"] for run in history] == [1]
+
+    again = invoke("run", spec, "--store", db_path)  # a finished study answered from the store
+    assert again.exit_code == 1 and again.stderr.endswith(f"Error: {line}\n")
+
+    trials = invoke("trials", "tiny", "--store", db_path)
+    assert trials.exit_code == 0 and f"Warning: {line}" in trials.stderr
+    assert "no test (no complete trial has a neg_mean_squared_log_error score)" in trials.stdout
+    best = invoke("best", "tiny", "--store", db_path)
+    assert best.exit_code == 2
+    assert best.stderr.endswith(
+        "Error: no complete trial of study 'tiny' has a 'neg_mean_squared_log_error' score (its "
+        f"scorer failed); see the score_errors of `hptrack trials tiny --json`\n"
+    )
+    compared = invoke("compare", "tiny", "tiny", "--store", db_path)
+    assert "best of A: none (no ranked trial)" in compared.stdout
+    assert "no complete trial" not in compared.stdout
+    html = (tmp_path / "r.html").read_text()
+    assert "No complete trial has a neg_mean_squared_log_error score (its scorer failed)" in html
+    assert "No complete trials yet" not in html
+    with Store(db_path) as store:
+        (unscored,) = store.study("tiny").unscored_metrics()
+    assert (unscored.metric, unscored.n_folds, unscored.error, unscored.ranking) == (
+        "neg_mean_squared_log_error",
+        9,
+        _MSLE_ERROR,
+        True,
+    )
+
+
+def test_another_metric_that_never_scored_is_a_warning_and_the_run_succeeds(
+    write_spec, db_path, invoke, tmp_path
+):
+    spec = _never_scored_spec(write_spec, tmp_path, ["r2", "neg_mean_squared_log_error"])
+    result = invoke("run", spec, "--store", db_path)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Warning: study 'tiny': metric 'neg_mean_squared_log_error' failed on every fold so far "
+        f"(9 fitted folds; {_MSLE_ERROR}); no trial has a mean of it"
+    ) in result.stderr
+    assert "alpha=0.1" in result.stdout  # ranked by r2 as usual
+    with Store(db_path) as store:
+        assert [u.metric for u in store.study("tiny").unscored_metrics()] == ["neg_mean_squared_log_error"]
+
+
+def test_a_metric_that_scored_on_some_fold_is_not_reported(write_spec, db_path, invoke):
+    # neg_log_loss fails for the hinge loss only: the study is fine, no warning
+    spec = write_spec(
+        **_iris_spec(metrics=["neg_log_loss", "accuracy"], space={"loss": ["log_loss", "hinge"]})
+    )
+    result = invoke("run", spec, "--store", db_path)
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr
+    with Store(db_path) as store:
+        assert store.study("tiny").unscored_metrics() == []
 
 
 # ------------------------------------------------------------------ refused up front
@@ -278,11 +361,17 @@ def test_best_says_why_when_no_complete_trial_has_a_ranking_score(write_spec, db
 
 CONTINUOUS = textwrap.dedent(
     """
-    from sklearn.datasets import make_regression
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer, make_regression
 
 
     def load():
         return make_regression(n_samples=60, n_features=3, random_state=0)
+
+
+    def words():
+        X, y = load_breast_cancer(return_X_y=True)
+        return X[:120, :4], np.where(y[:120] == 1, "benign", "malignant")
     """
 )
 
@@ -358,6 +447,42 @@ CONTINUOUS = textwrap.dedent(
             "spec.toml: [cv] kind = 'stratified' needs class labels but y is continuous "
             '(a regression target); use [cv] kind = "kfold"',
         ),
+        (
+            dict(estimator="sklearn.svm:SVC", metrics=["neg_log_loss"], space={"C": [1, 10]}),
+            "spec.toml: metrics: 'neg_log_loss' scores predict_proba, which SVC does not have with "
+            "these params; use an estimator with predict_proba, or use a metric scored on predict "
+            "such as 'accuracy'",
+        ),
+        (
+            dict(
+                estimator="sklearn.linear_model:SGDClassifier",
+                metrics=["accuracy", "neg_log_loss"],
+                space={"loss": ["hinge", "perceptron", "squared_hinge"]},
+            ),
+            "spec.toml: metrics: 'neg_log_loss' scores predict_proba, which SGDClassifier does not "
+            "have with these params; use an estimator with predict_proba, or use a metric scored on "
+            "predict such as 'accuracy'",
+        ),
+        (
+            dict(
+                estimator="sklearn.linear_model:LogisticRegression",
+                data="continuous:words",
+                metrics=["accuracy", "f1"],
+            ),
+            "spec.toml: metrics: 'f1' scores the positive class pos_label=1, but y's labels are "
+            "'benign' and 'malignant'; use 'f1_macro', or return y as 0/1 from the data loader "
+            "(1 = the positive class)",
+        ),
+        (
+            dict(
+                estimator="sklearn.linear_model:LogisticRegression",
+                data="continuous:words",
+                metrics=["neg_brier_score"],
+            ),
+            "spec.toml: metrics: 'neg_brier_score' needs the labels 0 and 1 (or -1 and 1) to know "
+            "the positive class, but y's labels are 'benign' and 'malignant'; return y as 0/1 from "
+            "the data loader (1 = the positive class)",
+        ),
     ],
     ids=[
         "classification-for-regressor",
@@ -368,6 +493,10 @@ CONTINUOUS = textwrap.dedent(
         "samples-on-multiclass",
         "stratified-for-regressor",
         "stratified-on-continuous",
+        "no-predict-proba",
+        "no-predict-proba-in-any-space-value",
+        "pos-label-not-a-label",
+        "brier-on-string-labels",
     ],
 )
 def test_a_metric_or_cv_that_cannot_work_for_the_data_is_refused_before_the_store(

@@ -179,13 +179,54 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def progress_bar(total: int, label: str) -> tuple[Any, Callable[[Any, str | None], None]]:
+    """A progress bar on stderr, and the ``on_fold`` callback that moves it per finished trial.
+
+    The callback also says at once, with one ``Warning:`` line, when a metric's scorer failed
+    on every fold of the first trial that finished: a long run need not end to show it.
+    """
     bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+    watch = _ScorerWatch()
 
     def on_fold(result: Any, status: str | None) -> None:
+        watch.fold(result)
         if status is not None:
             bar.update(1)
+            for line in watch.trial_finished():
+                newline = "" if getattr(bar, "is_hidden", True) else "\n"  # off the bar's line
+                click.echo(f"{newline}Warning: {line}", err=True)
 
     return bar, on_fold
+
+
+class _ScorerWatch:
+    """Which metrics have scored on some fitted fold of this run, until the first trial ends."""
+
+    def __init__(self) -> None:
+        self.fitted = 0
+        self.scored: dict[str, int] = {}
+        self.errors: dict[str, str] = {}
+        self.done = False
+
+    def fold(self, result: Any) -> None:
+        if self.done or getattr(result, "error", None) is not None or not hasattr(result, "test"):
+            return
+        self.fitted += 1
+        for metric, value in result.test.items():
+            self.scored[metric] = self.scored.get(metric, 0) + (value == value)  # NaN != NaN
+        for metric, error in (getattr(result, "score_errors", None) or {}).items():
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            self.errors.setdefault(metric, lines[-1] if lines else "")
+
+    def trial_finished(self) -> list[str]:
+        if self.done or not self.fitted:
+            return []
+        self.done = True
+        return [
+            f"metric {metric!r} failed on every fold of the first trial ({self.errors.get(metric, 'no score')}); "
+            "the run goes on (Ctrl-C stops it, keeping what is done)"
+            for metric, n in self.scored.items()
+            if n == 0
+        ]
 
 
 @contextmanager

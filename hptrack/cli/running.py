@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -75,22 +75,42 @@ def _run(
                 }
                 summary = _run_plan(writer, plan, options, allow_code_change, on_fold, client, reuse)
             study = store.study(plan.name)
-            all_failed = _all_failed(summary, study)
-            run.exit = 0 if all_failed is None else 1
+            outcome = _Outcome.of(summary, study)
+            run.exit = 0 if outcome.error is None else 1
         top = study.trials(status="complete", top=5)
         running = [] if summary.finished else study.trials(status="running")
         if report is not None:  # after the run is finished, so the report's history shows its end
             _write_report(store, [plan.name], report)
-    _print_outcome(summary, _run_state(summary, running, store_path), all_failed, top, study.metrics)
+    _print_outcome(summary, _run_state(summary, running, store_path), outcome, top, study.metrics)
 
 
-def _print_outcome(
-    summary: Any, state: str, all_failed: str | None, top: list[Any], metrics: list[str]
-) -> None:
+class _Outcome(NamedTuple):
+    """What a run's end says beyond its summary: an error (exit 1) and warnings."""
+
+    error: str | None
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, summary: Any, study: Any) -> _Outcome:
+        """Every trial failed, or the ranking metric scored on no fold: exit 1 (SPEC section 3).
+
+        A metric that failed on every fitted fold so far is a warning; the ranking one is
+        an error, as no trial can be ranked.
+        """
+        unscored = study.unscored_metrics()
+        error = _all_failed(summary, study)
+        if error is None:
+            error = next((u.text() for u in unscored if u.ranking), None)
+        return cls(error, [u.text() for u in unscored if not u.ranking])
+
+
+def _print_outcome(summary: Any, state: str, outcome: _Outcome, top: list[Any], metrics: list[str]) -> None:
     """What a run did on stderr, then the top configurations on stdout (or exit 1)."""
     _print_summary(summary, state)
-    if all_failed is not None:  # SPEC section 3: a run in which every trial failed exits 1
-        click.echo(f"Error: {all_failed}", err=True)
+    for warning in outcome.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if outcome.error is not None:
+        click.echo(f"Error: {outcome.error}", err=True)
         sys.exit(1)
     click.echo(_format.trials_table(top, metrics))
 
@@ -110,9 +130,9 @@ def _answer_unchanged(spec: Any, store_path: Path) -> bool:
         pass
     with open_store(store_path) as store:
         study = store.study(spec.name)
-        all_failed = _all_failed(summary, study)
+        outcome = _Outcome.of(summary, study)
         top = study.trials(status="complete", top=5)
-    _print_outcome(summary, "finished", all_failed, top, study.metrics)
+    _print_outcome(summary, "finished", outcome, top, study.metrics)
     return True
 
 

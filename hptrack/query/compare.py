@@ -384,7 +384,7 @@ def _test_bests(
 ) -> tuple[TTestResult | None, str]:
     if best_a is None or best_b is None:
         missing = a.name if best_a is None else b.name
-        return None, f"no paired test: study {missing!r} has no complete trial"
+        return None, f"no paired test: study {missing!r} has no ranked trial"
     if a.n_folds < 2 or ratio is None:
         return None, f"no paired test: {a.n_folds} fold (a holdout split): nothing to pair"
     if not comparable:

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HptrackError
-from ..store.provenance import distinct_hashes, fold_errors, hash_use_rows, numbers_by_hash
+from ..store.provenance import (
+    distinct_hashes,
+    fold_errors,
+    hash_use_rows,
+    numbers_by_hash,
+    unscored_metrics,
+)
 from .ties import numbers_text, short_hash
 from .trials import Trial
 
@@ -22,6 +28,38 @@ class HashUse:
     n_trials: int
     first_started: str | None
     last_started: str | None
+
+
+@dataclass(frozen=True)
+class UnscoredMetric:
+    """A metric whose scorer failed on every fitted fold of a study so far.
+
+    ``n_folds`` counts the study's fitted folds, ``error`` is the last line of the first
+    recorded traceback of the scorer, and ``ranking`` says whether the metric is the
+    study's first one, which ranks it (then no trial has a rank).
+    """
+
+    study: str
+    metric: str
+    n_folds: int
+    error: str | None
+    ranking: bool
+    store_option: str = ""  # `` --store PATH`` for the hint, unless the store is the default
+
+    def text(self) -> str:
+        """One line: which metric, on how many folds, the error, what it means, where to look."""
+        why = f"; {self.error}" if self.error else ""
+        folds = "fold" if self.n_folds == 1 else "folds"
+        consequence = (
+            "it is the ranking metric, so no trial is ranked"
+            if self.ranking
+            else "no trial has a mean of it"
+        )
+        where = f"hptrack trials {shlex.quote(self.study)}{self.store_option} --json"
+        return (
+            f"study {self.study!r}: metric {self.metric!r} failed on every fold so far "
+            f"({self.n_folds} fitted {folds}{why}); {consequence}: see the score_errors of `{where}`"
+        )
 
 
 def hashes_in_order(conn: sqlite3.Connection, study_id: int, kind: str) -> list[str]:
@@ -101,6 +139,7 @@ class StudyProvenance:
     code_hash: str
     data_hash: str
     provenance: dict[str, Any]
+    metrics: list[str]
 
     if TYPE_CHECKING:  # provided by Study, which mixes this class in
 
@@ -177,6 +216,7 @@ class StudyProvenance:
             best=self._best_or_none,
             store_option=self._store_option(),
         )
+        found.extend(u.text() for u in self.unscored_metrics())
         recorded = self.provenance
         for key, what, consequence in (
             ("unseeded", "drew on unseeded randomness", "its scores cannot be reproduced bit for bit"),
@@ -193,6 +233,26 @@ class StudyProvenance:
             return self.best()
         except HptrackError:
             return None
+
+    def unscored_metrics(self) -> list[UnscoredMetric]:
+        """The metrics whose scorer failed on every fitted fold so far.
+
+        A scorer that cannot work for the estimator (``neg_log_loss`` without
+        ``predict_proba``) or the labels (``f1`` on string labels) scores ``error_score``
+        on every fold while the trials complete; this names such metrics. When the first
+        metric is one of them, no trial is ranked (``hptrack run`` then exits 1).
+
+        Returns
+        -------
+        list of UnscoredMetric
+            In the study's metric order; empty when every metric scored on some fold, or
+            no fold was fitted yet.
+        """
+        ranking = self.metrics[0] if self.metrics else None
+        return [
+            UnscoredMetric(self.name, metric, n_folds, error, metric == ranking, self._store_option())
+            for metric, n_folds, error in unscored_metrics(self._conn, self.id)
+        ]
 
     def most_common_error(self) -> tuple[str, int] | None:
         """The most common error of the study's failed folds, and on how many folds.

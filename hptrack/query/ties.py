@@ -226,8 +226,8 @@ def ties_with_best(
     TiesWithBest
     """
     reason: str | None = None
-    if best is None:
-        reason = "no complete trial yet"
+    if best is None:  # complete trials whose scorer failed on every fold have no rank either
+        reason = f"no complete trial has a {metric} score" if folds else "no complete trial yet"
     elif ratio is None:
         reason = scheme
     p_values: dict[int, float | None] = {}

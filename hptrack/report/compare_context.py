@@ -136,7 +136,7 @@ def _pair_without_metric(a: StudyReport, b: StudyReport) -> PairComparison:
 def _best_text(best: Any) -> str:
     """``0.9512 ± 0.0101 (trial 3)``."""
     if best is None:
-        return "no complete trial"
+        return "no ranked trial"
     return f"{number(best.mean, missing=MISSING)} ± {number(best.std, missing=MISSING)} (trial {best.number})"
 
 

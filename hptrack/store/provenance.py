@@ -8,6 +8,7 @@ text come from :data:`_HASH_COLUMNS`, never from user input.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -80,3 +81,53 @@ def complete_data_hashes(conn: sqlite3.Connection, study_id: int) -> dict[int, s
             (study_id,),
         ).fetchall()
     )
+
+
+def unscored_metrics(conn: sqlite3.Connection, study_id: int) -> list[tuple[str, int, str | None]]:
+    """Metrics that scored on none of the study's fitted folds: name, fitted folds, first error.
+
+    A fold counts once its fit succeeded (no fold error). A metric has scored when any such
+    fold holds a test score for it (the ranking metric's in ``folds``, the others' in
+    ``scores``); each check stops at the first scored fold, so a healthy study costs one
+    row per metric. The error is the last line of the first recorded traceback of that
+    metric's scorer. Empty when no fold was fitted yet.
+    """
+    fitted = (
+        "FROM folds f JOIN trials t ON t.id = f.trial_id LEFT JOIN fold_notes n "
+        "ON n.trial_id = f.trial_id AND n.fold = f.fold WHERE t.study_id = ? AND n.error IS NULL"
+    )
+    metrics = conn.execute(
+        "SELECT id, name FROM metrics WHERE study_id = ? ORDER BY id", (study_id,)
+    ).fetchall()
+    found: list[tuple[int, str]] = []
+    for metric_id, name in metrics:
+        if metric_id == 0:  # the ranking metric's scores are the fold rows' own
+            scored = conn.execute(f"SELECT 1 {fitted} AND f.test IS NOT NULL LIMIT 1", (study_id,))
+        else:
+            scored = conn.execute(
+                f"SELECT 1 {fitted} AND EXISTS (SELECT 1 FROM scores s WHERE s.trial_id = f.trial_id "
+                "AND s.fold = f.fold AND s.metric_id = ? AND s.test IS NOT NULL) LIMIT 1",
+                (study_id, metric_id),
+            )
+        if scored.fetchone() is None:
+            found.append((metric_id, name))
+    if not found:
+        return []
+    (n_fitted,) = conn.execute(f"SELECT count(*) {fitted}", (study_id,)).fetchone()
+    if not n_fitted:
+        return []
+    return [(name, n_fitted, _first_score_error(conn, study_id, name)) for _, name in found]
+
+
+def _first_score_error(conn: sqlite3.Connection, study_id: int, metric: str) -> str | None:
+    """The last line of the first recorded traceback of ``metric``'s scorer, if any."""
+    for (text,) in conn.execute(
+        "SELECT n.score_errors FROM fold_notes n JOIN trials t ON t.id = n.trial_id "
+        "WHERE t.study_id = ? AND n.score_errors IS NOT NULL ORDER BY n.trial_id, n.fold LIMIT 100",
+        (study_id,),
+    ):
+        error = json.loads(text).get(metric)
+        if error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            return lines[-1] if lines else None
+    return None
