@@ -1,6 +1,7 @@
 """Successive halving over a 100-candidate grid: hptrack's drop-in against scikit-learn's.
 
     python benchmarks/halving.py [--workload digits|large] [--repeat N] [--quick]
+    python benchmarks/halving.py --instructions [--workload digits|large]
 
 ``SVC`` over a 10 x 10 grid of ``C`` x ``gamma``, 5 stratified folds, ``factor=3``,
 ``random_state=0``, ``HalvingGridSearchCV``'s defaults otherwise:
@@ -15,11 +16,17 @@ rounds that interleave scikit-learn's class, hptrack's into a fresh store, and h
 re-run of a complete study (every fold served from the store). Medians of the rounds are
 printed, with the median of each round's own ratio. ``--quick``: a 5 x 4 grid on 600
 digits. The machines are shared: read the ratios, not the seconds.
+
+``--instructions`` counts the instructions of the same three whole processes under
+``valgrind --tool=callgrind`` instead (one each; counts do not swing with the machine's
+load, and imports, the store's creation and the refit are all in them). Needs valgrind.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -69,6 +76,39 @@ def _process(kind: str, store: Path, workload: str) -> tuple[float, str]:
     return time.perf_counter() - start, done.stdout.strip()
 
 
+def _instructions(kind: str, store: Path, workload: str, out: Path) -> int:
+    """Instructions of one whole process under callgrind."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", SEARCH]
+    done = subprocess.run(
+        [*command, kind, str(store), workload], env=env, capture_output=True, text=True, check=True
+    )
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def count_instructions(workload: str) -> None:
+    """scikit-learn's process, hptrack's on a fresh store (two at once), then the re-run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tmp = Path(tempfile.mkdtemp(prefix="hptrack-halving-"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sk, ht = pool.map(
+            lambda kind: _instructions(kind, tmp / "done.db", workload, tmp / f"{kind}.out"), ["sk", "ht"]
+        )
+    rerun = _instructions("ht", tmp / "done.db", workload, tmp / "rerun.out")
+    print("| workload | measure | hptrack | scikit-learn | ratio | target |")
+    print("|---|---|---|---|---|---|")
+    rows = (("first run", ht, "<= 1.05"), ("re-run of the complete study", rerun, "<= 0.1"))
+    for measure, count, target in rows:
+        print(
+            f"| HalvingGridSearchCV, SVC 10 x 10 grid, {workload} | {measure}: instructions of the whole "
+            f"process (callgrind) | {count / 1e9:.2f} G | {sk / 1e9:.2f} G | {count / sk:.3f} | {target} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -76,8 +116,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--workload", choices=["digits", "large"], default="digits")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--instructions", action="store_true", help="count instructions (callgrind)")
     args = parser.parse_args()
     workload = "quick" if args.quick else args.workload
+    if args.instructions:
+        count_instructions(workload)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="hptrack-halving-"))
     done = tmp / "done.db"
     _, expected = _process("ht", done, workload)  # the complete study the re-runs serve
