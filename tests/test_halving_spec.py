@@ -4,6 +4,8 @@ bad input refused before anything is written."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -58,6 +60,13 @@ def test_a_halving_spec_runs_scikit_learns_halving_and_records_each_rung(write_s
         study = store.study("tiny")
         assert [r.n_trials for r in study.rungs()] == theirs.n_candidates_
         assert [r.resource for r in study.rungs()] == theirs.n_resources_
+        ours = study.cv_results()
+        for key in ("iter", "n_resources", "mean_test_accuracy"):
+            np.testing.assert_array_equal(ours[key], theirs.cv_results_[key.replace("accuracy", "score")])
+    text = invoke("export", "tiny", "--store", db_path, "--format", "csv").stdout
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert [row["iter"] for row in exported] == [str(i) for i in theirs.cv_results_["iter"]]
+    assert [row["n_resources"] for row in exported] == [str(n) for n in theirs.cv_results_["n_resources"]]
 
 
 def test_halving_random_spec_and_a_param_resource(write_spec, invoke, db_path):

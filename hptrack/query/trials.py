@@ -160,7 +160,8 @@ def build_trials(
     std_rows = {m: a.tolist() for m, a in stds.items()}
     out: list[Trial] = []
     for i, row in enumerate(rows):
-        _id, number, params, status, _score, seed, code_hash, data_hash, started, finished, host, pid = row[:12]
+        _id, number, params, status, _score, seed, code_hash, data_hash, started, finished = row[:10]
+        host, pid, rung, resource = row[10:14]
         complete_folds = have_all[i]
         out.append(
             Trial(
@@ -184,8 +185,8 @@ def build_trials(
                 finished=finished,
                 host=host,
                 pid=pid,
-                rung=row[12],
-                resource=row[13],
+                rung=rung,
+                resource=resource,
             )
         )
     return out
