@@ -46,6 +46,8 @@ def test_a_halving_spec_runs_scikit_learns_halving_and_records_each_rung(write_s
     np.testing.assert_array_equal(means, theirs.cv_results_["mean_test_score"])
     best = json.loads(invoke("best", "tiny", "--store", db_path, "--json").stdout)
     assert best["number"] == theirs.best_index_ and best["rung"] == theirs.n_iterations_ - 1
+    listed = json.loads(invoke("studies", "--store", db_path, "--json").stdout)
+    assert listed[0]["best_score"] == best["mean"]["accuracy"] == theirs.best_score_
     shown = invoke("show", "tiny", "--store", db_path)
     assert "rung 0:   9 candidates (9 complete), resource 60" in shown.stdout
     assert "rung" in invoke("trials", "tiny", "--store", db_path).stdout.splitlines()[0]

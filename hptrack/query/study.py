@@ -129,7 +129,7 @@ class Study(
             n_complete=counts["complete"],
             n_failed=counts["failed"],
             metric=self.metric,
-            best_score=reads.best_score(self._conn, self.id),
+            best_score=reads.best_score(self._conn, self.id, last_rung=self.halving),
             code_hash=self.code_hash,
             data_hash=self.data_hash,
             created=self.created,

@@ -107,7 +107,10 @@ def study_summary_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         SELECT s.name, s.search, s.n_trials, s.metrics, s.code_hash, s.data_hash, s.created,
             (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete'),
             (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'failed'),
-            (SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete')
+            CASE WHEN s.search IN ('halving', 'halving-random') THEN (  -- the last rung's best
+                SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete'
+                AND t.rung = (SELECT max(rung) FROM trials WHERE study_id = s.id AND status = 'complete'))
+            ELSE (SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete') END
         FROM studies s ORDER BY s.id
         """
     ).fetchall()
@@ -125,8 +128,15 @@ def status_counts(conn: sqlite3.Connection, study_id: int) -> dict[str, int]:
     return counts
 
 
-def best_score(conn: sqlite3.Connection, study_id: int) -> float | None:
-    """The highest ranking score of a complete trial, or None."""
+def best_score(conn: sqlite3.Connection, study_id: int, *, last_rung: bool = False) -> float | None:
+    """The highest ranking score of a complete trial (``last_rung``: of the last rung), or None."""
+    if last_rung:
+        number = best_number(conn, study_id, last_rung=True)
+        if number is None:
+            return None
+        return conn.execute(
+            "SELECT score FROM trials WHERE study_id = ? AND number = ?", (study_id, number)
+        ).fetchone()[0]
     return conn.execute(
         "SELECT max(score) FROM trials WHERE study_id = ? AND status = 'complete'", (study_id,)
     ).fetchone()[0]
