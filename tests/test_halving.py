@@ -238,3 +238,42 @@ def test_a_merged_halving_study_keeps_each_trials_rung_and_resource(tmp_path, di
     assert done.exit_code == 0, done.output
     assert trial_rungs(target) == trial_rungs(source)
     assert {r[1] for r in trial_rungs(target)} == {0, 1}  # 12 candidates on 90, 6 on 180
+
+
+def test_a_killed_halving_spec_run_resumes_inside_its_rung(tmp_path):
+    from conftest import to_toml
+    from test_resume import hptrack as cli_process
+    from test_resume import start
+
+    write_slow_spec(tmp_path)
+    spec = {
+        "name": "slow-halving",
+        "search": "halving",
+        "seed": 3,
+        "estimator": "slowmod:SlowNB",
+        "data": "slowmod:load",
+        "metrics": ["accuracy"],
+        "cv": {"kind": "stratified", "folds": 3, "shuffle": True},
+        "space": {"var_smoothing": [10.0**-k for k in range(1, 19)]},
+        "halving": {"factor": 3},
+    }
+    (tmp_path / "halving.toml").write_text(to_toml(spec))
+
+    def trials(db: Path) -> list[Any]:
+        done = cli_process("trials", "slow-halving", "--store", db, "--json", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return [(t["number"], t["rung"], t["resource"], t["params"], t["scores"]) for t in json.loads(done.stdout)]
+
+    whole = cli_process("run", "halving.toml", "--store", tmp_path / "whole.db", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    db = tmp_path / "killed.db"
+    proc = start("run", "halving.toml", "--store", db, cwd=tmp_path)
+    _wait_for_rung(db, 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    total = len(fold_rows(tmp_path / "whole.db"))
+    assert 18 * 3 < len(fold_rows(db)) < total  # inside rung 1
+    resumed = cli_process("resume", "slow-halving", "--store", db, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(fold_rows(db)) == total
+    assert trials(db) == trials(tmp_path / "whole.db")
