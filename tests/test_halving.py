@@ -262,7 +262,8 @@ def test_a_killed_halving_spec_run_resumes_inside_its_rung(tmp_path):
     def trials(db: Path) -> list[Any]:
         done = cli_process("trials", "slow-halving", "--store", db, "--json", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        return [(t["number"], t["rung"], t["resource"], t["params"], t["scores"]) for t in json.loads(done.stdout)]
+        rows = json.loads(done.stdout)
+        return [(t["number"], t["rung"], t["resource"], t["params"], t["scores"]) for t in rows]
 
     whole = cli_process("run", "halving.toml", "--store", tmp_path / "whole.db", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
