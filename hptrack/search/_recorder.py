@@ -7,6 +7,10 @@ batch it numbers the candidates (numbers continue across batches), computes each
 then folds of other studies with the same key), and serves those results instead of
 fitting. Folds fitted in this process and thread are committed at once; results that come
 back from joblib workers are committed when their batch returns. Only this process writes.
+Successive halving calls ``evaluate_candidates`` once per rung, with ``more_results``
+naming the rung (``iter``) and its ``n_resources``: each trial is stored with both.
+A spec's halving run (:mod:`._spec`) gives a ``preset``: the plan, store, study and run
+are its caller's, so the recording only claims, serves and commits.
 """
 
 from __future__ import annotations
