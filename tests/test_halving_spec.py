@@ -184,3 +184,15 @@ def test_report_draws_the_ladder_and_importance_names_its_rung(write_spec, invok
     assert invoke("run", plain, "--store", db_path).exit_code == 0
     assert invoke("report", "plain", "--store", db_path, "-o", out).exit_code == 0
     assert 'class="ladder"' not in out.read_text()
+
+
+def test_a_halving_spec_with_n_jobs_equals_the_serial_run(write_spec, invoke, tmp_path):
+    spec = write_spec(**HALVING)
+    stores = [tmp_path / "serial.db", tmp_path / "jobs.db"]
+    assert invoke("run", spec, "--store", stores[0]).exit_code == 0
+    done = invoke("run", spec, "--store", stores[1], "--n-jobs", "2")
+    assert done.exit_code == 0, done.output
+    listed = [json.loads(invoke("trials", "tiny", "--store", db, "--json").stdout) for db in stores]
+    assert [(t["rung"], t["params"], t["scores"]) for t in listed[0]] == [
+        (t["rung"], t["params"], t["scores"]) for t in listed[1]
+    ]

@@ -36,6 +36,10 @@ class _Preset:
     reused: int = 0
     finished: int = 0
 
+    def __reduce__(self) -> Any:
+        """A joblib worker gets the search without the store: the recording it sees writes nothing."""
+        return (_detached, ())
+
     def finished_trials(self, statuses: list[str | None]) -> None:
         """Trials a commit finished: counted, and told to ``on_fold`` (the progress bar)."""
         for status in statuses:
@@ -43,6 +47,11 @@ class _Preset:
                 self.finished += 1
                 if self.on_fold is not None:
                     self.on_fold(None, status)
+
+
+def _detached() -> None:
+    """What a :class:`_Preset` unpickles to in a joblib worker."""
+    return None
 
 
 def check_halving_options(plan: StudyPlan, *, max_trials: int | None, dask: str | None) -> None:
@@ -101,7 +110,10 @@ def run_halving(
     preset = _Preset(writer, stored, plan, on_fold)
     search = _search(plan, n_jobs=n_jobs, reuse=reuse)
     search._hptrack_preset = preset
-    search.fit(plan.X, plan.y, **plan.fit_params)
+    try:
+        search.fit(plan.X, plan.y, **plan.fit_params)
+    finally:
+        del search._hptrack_preset
     counts = writer.counts(stored.id)
     return RunSummary(
         study=plan.name,
