@@ -1,4 +1,4 @@
-"""hptrack: reproducible, auditable grid and random search, recorded in one SQLite file.
+"""hptrack: reproducible, auditable grid, random and halving search, recorded in one SQLite file.
 
 The search classes are drop-ins for scikit-learn's and load it lazily, so
 ``import hptrack`` (and the query commands) stay fast; ``hptrack.search(fn, space,
@@ -25,12 +25,14 @@ from .errors import (
 
 if TYPE_CHECKING:  # editors and mypy still see the real classes
     from .query import Store
-    from .search import GridSearchCV, RandomizedSearchCV
+    from .search import GridSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV, RandomizedSearchCV
 
 __all__ = [
     "ClusterError",
     "DriftError",
     "GridSearchCV",
+    "HalvingGridSearchCV",
+    "HalvingRandomSearchCV",
     "HptrackError",
     "MergeRefusedError",
     "MissingDependencyError",
@@ -50,7 +52,7 @@ def __getattr__(name: str) -> Any:  # PEP 562: load scikit-learn only when asked
         from .query import Store
 
         return Store
-    if name in {"GridSearchCV", "RandomizedSearchCV"}:
+    if name in {"GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV"}:
         from . import search
 
         return getattr(search, name)

@@ -141,10 +141,12 @@ def trials_table(
         return "no trials match"
     tie_column = ties is not None and ties.tested
     note = better_note(direction, ", {}")  # of the first metric
+    rungs = any(t.rung is not None for t in trials)  # successive halving: each trial's rung
     headers = [
         "#",
         "rank",
         "status",
+        *(["rung", "resource"] if rungs else []),
         *(["tied"] if tie_column else []),
         *[f"{m} (mean ± std{note if i == 0 else ''})" for i, m in enumerate(metrics)],
     ]
@@ -156,6 +158,7 @@ def trials_table(
                 str(t.number),
                 str(t.rank) if t.rank is not None else "-",
                 t.status,
+                *([_cell(t.rung), _cell(t.resource)] if rungs else []),
                 *([tie_cell(ties, t.number)] if tie_column and ties is not None else []),
                 *[
                     f"{number(t.mean[m])} ± {number(t.std[m])}" if t.mean[m] is not None else "-"
@@ -167,10 +170,16 @@ def trials_table(
     return table(headers, rows)
 
 
+def _cell(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def trial_text(
     trial: Trial, metrics: Sequence[str], *, title: str, direction: Direction | None = None
 ) -> str:
     lines = [title, f"  status:    {trial.status}", f"  rank:      {trial.rank or '-'}"]
+    if trial.rung is not None:
+        lines.append(f"  rung:      {trial.rung} (resource {trial.resource})")
     lines.append(f"  params:    {json.dumps(trial.params, sort_keys=True)}")
     for i, m in enumerate(metrics):
         folds = ", ".join(number(v) for v in trial.scores[m])
@@ -204,6 +213,21 @@ def _direction_of(spec: Mapping[str, Any]) -> Direction:
     return Direction.of_spec(spec)
 
 
+def _rung_lines(info: Mapping[str, Any]) -> list[str]:
+    """A successive-halving study's rungs: settings, then candidates and resource per rung."""
+    if not info.get("rungs"):
+        return []
+    settings = info["spec"].get("halving") or {}
+    lines = ["  halving:     " + ", ".join(f"{k} {v}" for k, v in settings.items())]
+    for r in info["rungs"]:
+        best = number(r["best_score"]) if r["best_score"] is not None else "-"
+        lines.append(
+            f"    rung {r['rung']}:   {r['n_trials']} candidates ({r['n_complete']} complete), "
+            f"resource {r['resource']}, best {best}"
+        )
+    return lines
+
+
 def study_text(info: Mapping[str, Any]) -> str:
     prov = info["provenance"]
     env = prov.get("environment", {})
@@ -216,6 +240,7 @@ def study_text(info: Mapping[str, Any]) -> str:
         f"  trials:      {counts['complete']} complete, {counts['failed']} failed, "
         f"{counts['running']} running, {counts['pending']} pending",
         *_prefix_fits_lines(info),
+        *_rung_lines(info),
         f"  metrics:     {', '.join(info['metrics'])} (ranked by {info['metrics'][0]}"
         f"{better_note(_direction_of(info.get('spec') or {}), ', {}')})",
         f"  seed:        {info['seed']}",

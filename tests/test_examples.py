@@ -42,6 +42,16 @@ def test_example_spec_runs(tmp_path, spec, name, budget):
     assert json.loads(best.stdout)["rank"] == 1
 
 
+def test_halving_example_runs_its_rungs(tmp_path):
+    db = tmp_path / "ex.db"
+    done = hptrack("run", EXAMPLES / "digits_halving.toml", "--store", db, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(hptrack("show", "digits-svc-halving", "--store", db, "--json", cwd=tmp_path).stdout)
+    assert [(r["n_trials"], r["resource"]) for r in info["rungs"]] == [(16, 199), (6, 597), (2, 1791)]
+    best = json.loads(hptrack("best", "digits-svc-halving", "--store", db, "--json", cwd=tmp_path).stdout)
+    assert best["rung"] == 2 and best["resource"] == 1791
+
+
 def test_mlp_example_covers_the_textbook_space(tmp_path):
     done = hptrack(
         "run", EXAMPLES / "mlp_random.toml", "--store", tmp_path / "ex.db", "--max-trials", "0", cwd=tmp_path

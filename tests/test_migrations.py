@@ -224,7 +224,7 @@ def test_older_schemas_upgrade_to_the_current_one_keeping_every_row(fixture: str
     before = rows_of(original, path)
     assert sum(map(len, before.values())) > 0
     with Store(path) as store:
-        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert rows_of(original, path) == before
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
@@ -365,7 +365,7 @@ def test_v4_fixture_is_a_fourth_schema_store_hptrack_wrote():
 def test_v4_upgrades_with_zero_prefix_counters_keeping_every_row(v4: Path):
     before, runs = store_rows(v4), run_counters(v4)
     with Store(v4) as store:
-        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert store.study("iris-knn").prefix_fits().to_dict() == {"fitted": 0, "reused": 0}
     assert store_rows(v4) == before
     assert run_counters(v4) == [(*run, 0, 0) for run in runs]

@@ -75,9 +75,15 @@ BAD_SPECS = [
     pytest.param({"drop": ("data",)}, "missing required key 'data'; add", id="no-data"),
     pytest.param({"drop": ("space",)}, "missing required key 'space'; add a [space] table", id="no-space"),
     pytest.param(
-        {"search": "grd"}, "search = 'grd' must be 'grid' or 'random'; did you mean 'grid'?", id="search"
+        {"search": "grd"},
+        "search = 'grd' must be one of 'grid', 'random', 'halving', 'halving-random'; did you mean 'grid'?",
+        id="search",
     ),
-    pytest.param({"search": 3}, "search = 3 must be 'grid' or 'random'", id="search-type"),
+    pytest.param(
+        {"search": 3},
+        "search = 3 must be one of 'grid', 'random', 'halving', 'halving-random'",
+        id="search-type",
+    ),
     # n_trials
     pytest.param(
         {"search": "random"},

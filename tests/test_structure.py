@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "query",
         "run",
+        "search",  # a spec's successive halving runs through the drop-in (lazily: run and resume)
         "report",
         "_format",
         "_version",

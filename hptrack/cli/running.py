@@ -11,6 +11,7 @@ import click
 
 from .. import _format
 from ..errors import DriftError, HptrackError
+from ..spec.halving import HALVING_SEARCHES
 from ._app import (
     RESUME_HINT,
     cache_mem_option,
@@ -163,6 +164,10 @@ def _run_plan(
     from ..run import run_plan
 
     try:
+        if plan.search in HALVING_SEARCHES:  # scikit-learn's halving loop, through the drop-in
+            from ..search import run_halving
+
+            return run_halving(writer, plan, n_jobs=options["n_jobs"], reuse=reuse, on_fold=on_fold)
         return run_plan(
             writer,
             plan,
@@ -182,6 +187,14 @@ def _run_plan(
             f"a fit failed and the spec sets error_score = 'raise' ({type(exc).__name__}: "
             f"{message}); the failure is recorded: hptrack trials {plan.name} --status failed"
         ) from exc
+
+
+def _check_halving(plan: Any, max_trials: int | None, dask: str | None) -> None:
+    """Refuse options a halving study cannot honour, before anything is written."""
+    if plan.search in HALVING_SEARCHES:
+        from ..search import check_halving_options
+
+        check_halving_options(plan, max_trials=max_trials, dask=dask)
 
 
 def _print_summary(summary: Any, state: str) -> None:
@@ -301,6 +314,7 @@ def run(
     from ..run import plan_from_spec
 
     plan = plan_from_spec(loaded)  # validated before the store is touched
+    _check_halving(plan, max_trials, dask)
     _run(
         store_path,
         plan,
@@ -347,6 +361,7 @@ def resume(
     with open_store(store_path) as store:
         stored = store.require_study(study)
     plan = plan_from_spec(spec_from_store(stored))
+    _check_halving(plan, max_trials, dask)
     _run(
         store_path,
         plan,

@@ -24,8 +24,8 @@ def study_cv_results(
     trials: Sequence[Trial], *, n_folds: int, metrics: Sequence[str], rank_metric: str
 ) -> dict[str, Any]:
     """A study's trials (by number) as ``cv_results_``; the ranking metric's ranks are the trials'
-    own (failed trials unranked)."""
-    return cv_results_layout(
+    own (failed trials unranked); a halving study's have ``iter`` and ``n_resources`` too."""
+    results = cv_results_layout(
         [t.params for t in trials],
         n_splits=n_folds,
         test_scores={m: [[nan_for_none(v) for v in t.scores[m]] for t in trials] for m in metrics},
@@ -41,6 +41,12 @@ def study_cv_results(
         score_time=[[nan_for_none(v) for v in t.score_time] for t in trials],
         ranks={rank_metric: [t.rank for t in trials]},
     )
+    if trials and all(t.rung is not None for t in trials):
+        import numpy as np
+
+        results["iter"] = np.array([t.rung for t in trials])
+        results["n_resources"] = np.array([t.resource for t in trials])
+    return results
 
 
 def export_rows(
@@ -144,6 +150,8 @@ class ExportRow:
             self._add_train_columns(row, t.train_scores)
         for key, stat, kind in self.times:
             row[key] = _safe(stat(getattr(t, kind)))
+        if t.rung is not None:  # successive halving, named as in scikit-learn's cv_results_
+            row["iter"], row["n_resources"] = t.rung, t.resource
         row["seed"] = _SORTED_JSON.encode(t.seed)
         row["code_hash"] = t.code_hash
         row["error"] = next(iter(t.errors.values()), None)
@@ -171,10 +179,16 @@ def _safe(value: Any) -> Any:
 
 
 def export_columns(
-    param_names: Sequence[str], metrics: Sequence[str], n_folds: int, shapes: Sequence[tuple[bool, bool]]
+    param_names: Sequence[str],
+    metrics: Sequence[str],
+    n_folds: int,
+    shapes: Sequence[tuple[bool, bool]],
+    *,
+    halving: bool = False,
 ) -> list[str]:
     """The columns a one-shot export lists: the union of the rows' keys in order of first
-    appearance, from the ``(has train scores, has origins)`` shapes of the rows in trial order."""
+    appearance, from the ``(has train scores, has origins)`` shapes of the rows in trial order
+    (``halving``: with ``iter`` and ``n_resources``)."""
     columns: list[str] = []
     make_row = ExportRow(param_names, metrics, {m: {} for m in metrics})
     for has_train, has_origin in shapes:
@@ -191,6 +205,7 @@ def export_columns(
             code_hash=None,
             train_scores={m: folds for m in metrics} if has_train else None,
             origins={0: {}} if has_origin else {},
+            rung=0 if halving else None,
         )
         columns.extend(k for k in make_row(example) if k not in columns)
     return columns

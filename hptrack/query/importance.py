@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
@@ -463,13 +463,18 @@ class StudyImportance:
         from .ties import complete_fold_scores, fold_scores_by_trial
 
         metric = self._check_metric(metric) if metric is not None else self.metric
+        reason = None
+        if self.spec.get("halving"):  # one rung's trials: their scores share one resource
+            from .halving import one_rung
+
+            trials, reason = one_rung(self, trials)
         if trials is not None:
             params = {t.number: t.params for t in trials if t.status == "complete"}
             folds = complete_fold_scores(trials, metric)
         else:
             folds = fold_scores_by_trial(reads.metric_fold_scores(self._conn, self.id, metric), self.n_folds)
             params = {number: json.loads(text) for number, text in reads.complete_params(self._conn, self.id)}
-        return compute_importance(
+        result = compute_importance(
             study=self.name,
             metric=metric,
             seed=self.seed,
@@ -477,6 +482,7 @@ class StudyImportance:
             folds=folds,
             log_scaled=log_scaled(self.spec),
         )
+        return result if reason is None else replace(result, note=f"{result.note}; {reason}")
 
 
 def log_scaled(spec: Mapping[str, Any]) -> list[str]:

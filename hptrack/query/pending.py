@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._json import canonical_json, describe
 from ..errors import SpecError
-from ..spec import space_candidates, stored_space, to_param
+from ..spec import base_search, space_candidates, stored_space, to_param
 from ..store import reads
 from ..store.claims import pending_numbers
 
@@ -42,15 +42,15 @@ def pending_rows(
             spec = study.spec
             space = stored_space(spec.get("space", {}))
             candidates = space_candidates(
-                study.search, space, study.seed, spec.get("n_trials"), convert=to_param
+                base_search(study.search), space, study.seed, spec.get("n_trials"), convert=to_param
             )
         seed = {
             **study.provenance.get("seeds", {}),
-            **({"sample": [study.seed, number]} if study.search == "random" else {}),
+            **({"sample": [study.seed, number]} if base_search(study.search) == "random" else {}),
         }
         params = json.loads(describe(candidates[number]).text)
         rows.append(
-            (None, number, canonical_json(params), "pending", None, canonical_json(seed)) + (None,) * 6
+            (None, number, canonical_json(params), "pending", None, canonical_json(seed)) + (None,) * 8
         )
     return rows
 

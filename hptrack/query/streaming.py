@@ -53,7 +53,8 @@ def write_export(study: StudyExport, out: TextIO, fmt: str) -> int:
         Trials written.
     """
     names, shapes, ranks = _first_pass(study)
-    columns = export_columns(names, study.metrics, study.n_folds, shapes)
+    halving = bool(study.spec.get("halving"))  # type: ignore[attr-defined]
+    columns = export_columns(names, study.metrics, study.n_folds, shapes, halving=halving)
     make_row = ExportRow(names, study.metrics, ranks)
     rows = (make_row(t) for trials in trial_pages(study) for t in trials)
     if fmt == "csv":

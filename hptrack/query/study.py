@@ -21,6 +21,7 @@ from ..store import STATUSES, StudyDump, json_safe, reads
 from ..store.dumps import dump_study
 from .curves import StudyCurves
 from .export import StudyTables
+from .halving import StudyHalving
 from .importance import StudyImportance
 from .pending import StudyPending
 from .provenance import StudyProvenance
@@ -41,6 +42,7 @@ class Study(
     StudyHistory,
     StudyPending,
     StudyCurves,
+    StudyHalving,
 ):
     """A study in a store: its spec and provenance, and queries over its trials.
 
@@ -147,7 +149,7 @@ class Study(
             n_complete=counts["complete"],
             n_failed=counts["failed"],
             metric=self.metric,
-            best_score=reads.best_score(self._conn, self.id, self.direction),
+            best_score=reads.best_score(self._conn, self.id, self.direction, last_rung=self.halving),
             code_hash=self.code_hash,
             data_hash=self.data_hash,
             created=self.created,
@@ -187,6 +189,7 @@ class Study(
                 "provenance": self.provenance,
                 "created": self.created,
                 **({"prefix_fits": fits.to_dict()} if fits else {}),
+                **({"rungs": [r.to_dict() for r in self.rungs()]} if self.halving else {}),
             }
         )
 
@@ -311,8 +314,14 @@ class Study(
             )
         return self._build(rows, whole_study=False)[0]
 
+    @property
+    def halving(self) -> bool:
+        """Whether this is a successive-halving study (a trial per candidate and rung)."""
+        return self.search in ("halving", "halving-random")
+
     def best(self) -> Trial:
-        """The best complete trial by the ranking metric (lowest number among ties).
+        """The best complete trial by the ranking metric (lowest number among ties); in a
+        successive-halving study, the best of the last rung, as scikit-learn's ``best_index_``.
 
         Returns
         -------
@@ -326,6 +335,9 @@ class Study(
             score of the ranking metric (its scorer failed).
         """
         trials = self.trials(status="complete", top=1)
+        if self.halving and trials:  # scikit-learn's best_index_: the best of the last rung
+            number = reads.best_number(self._conn, self.id, self.direction, last_rung=True)
+            trials = [self.trial(number)] if number is not None else trials
         if trials and trials[0].rank is None:  # complete, but the ranking scorer failed
             raise HptrackError(
                 f"no complete trial of study {self.name!r} has a {self.metric!r} score (its scorer "

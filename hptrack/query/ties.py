@@ -373,7 +373,7 @@ class StudyTies:
         """The best complete trial by ``metric`` (as :meth:`best`: lowest number among ties)."""
         direction = self.direction_of(metric)
         if metric == self.metric:
-            return reads.best_number(self._conn, self.id, direction)
+            return reads.best_number(self._conn, self.id, direction, last_rung=self.halving)
         means = {n: nan_mean(v) for n, v in folds.items()}
         scored = [(direction.sort_key(m), n) for n, m in means.items() if m is not None]
         return min(scored)[1] if scored else None

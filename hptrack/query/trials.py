@@ -53,6 +53,9 @@ class Trial:
         When and where it ran.
     score_errors : dict of int to dict
         Per fold, the traceback of each scorer that failed on a fold whose fit succeeded.
+    rung, resource : int or None
+        Successive halving: the rung (scikit-learn's ``iter``) and the resource the trial
+        was fitted with there (``n_resources``); None in other studies.
     """
 
     number: int
@@ -77,6 +80,8 @@ class Trial:
     # fold -> {metric: traceback}: scorers that failed on a fold whose fit succeeded (the
     # fold is not failed; that metric's score is the study's error_score, NaN by default)
     score_errors: dict[int, dict[str, str]] = field(default_factory=dict)
+    rung: int | None = None
+    resource: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN becomes None).
@@ -107,6 +112,8 @@ class Trial:
             "host": self.host,
             "pid": self.pid,
         }
+        if self.rung is not None:  # successive halving
+            out["rung"], out["resource"] = self.rung, self.resource
         if self.train_scores is not None:
             out["train_scores"] = self.train_scores
         if self.origins:
@@ -153,7 +160,8 @@ def build_trials(
     std_rows = {m: a.tolist() for m, a in stds.items()}
     out: list[Trial] = []
     for i, row in enumerate(rows):
-        _id, number, params, status, _score, seed, code_hash, data_hash, started, finished, host, pid = row
+        _id, number, params, status, _score, seed, code_hash, data_hash, started, finished = row[:10]
+        host, pid, rung, resource = row[10:14]
         complete_folds = have_all[i]
         out.append(
             Trial(
@@ -177,6 +185,8 @@ def build_trials(
                 finished=finished,
                 host=host,
                 pid=pid,
+                rung=rung,
+                resource=resource,
             )
         )
     return out

@@ -332,6 +332,7 @@ class StudyReport:
     history: History | None = None  # None: the store recorded no run of this study
     insight: Any = None  # report.insight.Insight: importance and the analysis figures (built there)
     curves: Any = None  # report.curves.CurvesSection: an objective's learning curves (None: none)
+    ladder: Any = None  # report.ladder.Ladder: a successive-halving study's rungs (None otherwise)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from .context import (
 )
 from .curves import curve_section
 from .insight import insight
+from .ladder import build_ladder
 from .plots import param_plots
 from .text import MISSING, duration, hash_field, page_names, param_values, timestamp, value_text
 from .timeline import history
@@ -109,6 +110,7 @@ def study_report(study: Study, anchor: str) -> StudyReport:
         history=history(study),
         insight=insight(_importance(study, trials), trials, ranked, metric, study.direction),
         curves=curve_section(study, ranked),
+        ladder=build_ladder(study, trials, metric) if study.halving else None,
     )
 
 

@@ -21,6 +21,7 @@ from ..spec import (
     DEFAULT_METRIC,
     Candidates,
     StudySpec,
+    base_search,
     check_metrics,
     check_metrics_fit,
     make_estimator,
@@ -78,6 +79,7 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     forget_user_modules(spec)
     before = set(sys.modules)
     estimator = make_estimator(spec)
+    check_halving(spec, estimator)
     check_metrics(spec)
     loader = resolve_loader(spec)
     X, y, groups = load_data(spec, loader)
@@ -103,7 +105,8 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
         estimator=estimator,
         candidates=candidates,
         samples=Candidates(
-            len(candidates), partial(_sample_seed, spec.seed) if spec.search == "random" else _no_seed
+            len(candidates),
+            partial(_sample_seed, spec.seed) if base_search(spec.search) == "random" else _no_seed,
         ),
         seeds=seeds,
         seed=spec.seed,
@@ -206,6 +209,35 @@ def build_objective_plan(
     )
 
 
+def check_halving(spec: StudySpec, estimator: Any) -> None:
+    """A halving spec's resource against its estimator (the rest was checked when it was loaded).
+
+    Raises
+    ------
+    SpecError
+        The resource is neither ``"n_samples"`` nor a parameter of the estimator, or it is
+        in ``[space]`` or ``[fixed]`` (halving sets it per rung).
+    """
+    if spec.halving is None or spec.halving.resource == "n_samples":
+        return
+    import difflib
+
+    resource, params = spec.halving.resource, estimator.get_params()
+    if resource not in params:
+        close = difflib.get_close_matches(resource, ["n_samples", *params], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SpecError(
+            f"{spec.source}: [halving] resource = {resource!r} is neither \"n_samples\" nor a parameter "
+            f"of {type(estimator).__name__}{hint}"
+        )
+    for table, keys in (("[space]", spec.space), ("[fixed]", spec.fixed)):
+        if resource in keys:
+            raise SpecError(
+                f"{spec.source}: {table} {resource} is the [halving] resource, which halving sets per "
+                f"rung; remove it from {table}"
+            )
+
+
 def _split_hint(spec: StudySpec) -> str:
     """How to fix a spec whose splitter cannot split its data."""
     if spec.cv.kind == "holdout":
@@ -231,7 +263,8 @@ def spec_candidates(spec: StudySpec) -> Candidates:
     SpecError
         A random search asks for more trials than its all-list space holds.
     """
-    if spec.search == "random" and only_lists(spec.space):  # type: ignore[arg-type]
+    search = base_search(spec.search)  # halving starts from a grid or random candidates
+    if search == "random" and only_lists(spec.space):  # type: ignore[arg-type]
         size = math.prod(len(v) for v in spec.space.values())  # type: ignore[arg-type]
         assert spec.n_trials is not None
         if spec.n_trials > size:
@@ -239,7 +272,7 @@ def spec_candidates(spec: StudySpec) -> Candidates:
                 f"{spec.source}: n_trials = {spec.n_trials} is more than the {size} distinct "
                 "configurations of [space]; lower n_trials, or use search = 'grid'"
             )
-    return space_candidates(spec.search, spec.space, spec.seed, spec.n_trials, convert=to_param)
+    return space_candidates(search, spec.space, spec.seed, spec.n_trials, convert=to_param)
 
 
 def spec_from_store(stored: StoredStudy) -> StudySpec:

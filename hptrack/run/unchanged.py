@@ -31,7 +31,7 @@ from pathlib import Path
 from .._json import spec_identity
 from ..errors import HptrackError
 from ..identity import code_unchanged
-from ..spec import StudySpec, diff_specs
+from ..spec import HALVING_SEARCHES, StudySpec, diff_specs
 from ..store import SCHEMA_VERSION, StoredStudy, Writer, header_user_version
 from .data import data_identity, forget_user_modules, load_data, resolve_loader
 from .summary import RunSummary
@@ -104,6 +104,9 @@ def unchanged_study(spec: StudySpec, store_path: Path) -> StoredStudy | None:
     """
     if not store_path.is_file() or header_user_version(store_path) != SCHEMA_VERSION:
         return None  # no store yet, or one the full path upgrades first
+    if spec.search in HALVING_SEARCHES:  # its next rung exists once the last one is scored: the
+        return None  # full path serves what is stored and runs what is left
+
     try:
         with Writer(store_path, readonly=True) as reader:
             stored = reader.stored_study(spec.name)

@@ -7,6 +7,10 @@ batch it numbers the candidates (numbers continue across batches), computes each
 then folds of other studies with the same key), and serves those results instead of
 fitting. Folds fitted in this process and thread are committed at once; results that come
 back from joblib workers are committed when their batch returns. Only this process writes.
+Successive halving calls ``evaluate_candidates`` once per rung, with ``more_results``
+naming the rung (``iter``) and its ``n_resources``: each trial is stored with both.
+A spec's halving run (:mod:`._spec`) gives a ``preset``: the plan, store, study and run
+are its caller's, so the recording only claims, serves and commits.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..spec import check_study_name
 from ..store import FoldRecord, StoredStudy, Writer, command_line, keep_wal_open
 from . import _study
 from ._data import FitData, GivenSplits, placeholder_splits, reproducible_splits, same_splits_again
+from ._fold_results import RemoteView, by_metric, float_or_nan, rungs_of, score_errors, served_result
 from ._sklearn_shim import checked_cv, evaluate_with
 
 # Quick folds share a commit: one is written once FLUSH_SECONDS passed since the last write, or,
@@ -50,6 +55,7 @@ class _Batch:
     candidates: list[dict[str, Any]]
     n_splits: int
     keys: dict[tuple[int, int], str]
+    rungs: list[tuple[int, int]] | None = None  # successive halving: (rung, resource) per candidate
     served: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     trial_ids: dict[int, int] = field(default_factory=dict)
     done: set[tuple[int, int]] = field(default_factory=set)  # served or committed
@@ -79,6 +85,7 @@ class Recording:
         self.unseeded_split: str | None = None  # repr of a splitter whose split is drawn afresh
         self.prefix: str | None = None  # set with the plan (when reuse is on)
         self.prefix_fits = [0, 0]  # pipeline prefix steps fitted, reused (hptrack.run.prefix)
+        self.preset = getattr(search, "_hptrack_preset", None)  # a spec's halving run (._spec)
         self._exit = ExitStack()
 
     # ------------------------------------------------------------------ around scikit-learn's fit
@@ -91,7 +98,9 @@ class Recording:
 
         def evaluate(candidate_params: Any, cv: Any = None, more_results: Any = None, **kwargs: Any) -> Any:
             candidates = list(candidate_params)
-            splits = self._prepare(candidates, checked_cv(self.search, cv))
+            splits = self._prepare(
+                candidates, checked_cv(self.search, cv), rungs_of(more_results, len(candidates))
+            )
             given = GivenSplits(splits) if splits is not None else cv  # split once, not twice
             try:
                 return inner(candidates, cv=given, more_results=more_results, **kwargs)
@@ -120,11 +129,13 @@ class Recording:
         """What a joblib worker gets with the search: the current batch's stored results only."""
         batch = self.batch
         served = batch.served if batch is not None and not self.observed else {}
-        return (_RemoteView, (served, self.prefix))
+        return (RemoteView, (served, self.prefix))
 
     # ------------------------------------------------------------------ per batch
 
-    def _prepare(self, candidates: list[dict[str, Any]], cv: Any) -> list[Any] | None:
+    def _prepare(
+        self, candidates: list[dict[str, Any]], cv: Any, rungs: list[tuple[int, int]] | None = None
+    ) -> list[Any] | None:
         """Number the batch, open the study on the first one, and find its stored folds.
 
         Returns the splits scikit-learn's own split of ``cv`` would give (:func:`same_splits_again`),
@@ -136,6 +147,8 @@ class Recording:
         if outcome == "error" or not candidates or (splits is not None and len(splits) != n_splits):
             self.batch = None  # scikit-learn raises its own error, the store untouched
             return None
+        if self.plan is None and self.preset is not None:
+            self._start_preset(splits)
         if self.plan is None:
             self._start(candidates, splits)
         assert self.plan is not None
@@ -146,12 +159,20 @@ class Recording:
                 keys.update(
                     ((c, s), key) for s, key in enumerate(self.plan.fold_keys_for(params, split_hashes) or [])
                 )
-        self.batch = _Batch(self.offset, candidates, n_splits, keys)
+        self.batch = _Batch(self.offset, candidates, n_splits, keys, rungs)
         if self.stored is not None:
             self._claim()
         elif self.writer is not None and self.metrics is not None:  # the scorers are known
             self._open()
         return splits if splits is not None and same_splits_again(cv) else None
+
+    def _start_preset(self, splits: list[Any] | None) -> None:
+        """A spec's halving run: the plan, the store and its open study and run are the caller's."""
+        preset = self.preset
+        self.writer, self.stored, self.plan = preset.writer, preset.stored, preset.plan
+        self.metrics = list(preset.stored.metrics)
+        self.keyed = splits is not None and not self.plan.unstable and self.plan.has_fold_keys
+        self.prefix = self.plan.inputs.prefix if self.search.reuse else None
 
     def _start(self, candidates: list[dict[str, Any]], splits: list[Any] | None) -> None:
         """The first batch: the study's identity, the store, the stored study if any."""
@@ -239,7 +260,7 @@ class Recording:
         stop = batch.offset + len(candidates)
         params = [describe(c).text for c in candidates]  # as the study record writes them
         with writer.transaction():  # one commit; other candidates than the stored ones claim nothing
-            writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates))
+            writer.add_trials(stored.id, batch.offset, params, ["{}"] * len(candidates), batch.rungs)
             claims = writer.claim(
                 stored.id, len(candidates), code_hash=plan.code_hash, data_hash=plan.data_hash
             )
@@ -284,6 +305,8 @@ class Recording:
         ]
         keys = {(batch.offset + c, s): key for (c, s), key in todo.items()}
         choice = choose_reused(tasks, keys, writer.reusable_folds(keys.values()), plan)
+        if self.preset is not None:
+            self.preset.reused += len(choice.copies)
         for task, source in choice.copies:
             result, record = copy_of(task, source, plan)
             self._commit(task.number, record)
@@ -296,7 +319,7 @@ class Recording:
     def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The stored result of this (candidate, split), or None to fit it."""
         batch = self.batch
-        return None if batch is None or self.observed else _served(batch.served, kwargs)
+        return None if batch is None or self.observed else served_result(batch.served, kwargs)
 
     def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
         """Commit a fitted fold now when this is the coordinating process and thread."""
@@ -349,8 +372,8 @@ class Recording:
             self.metrics = list(scores) if isinstance(scores, dict) else ["score"]
             self._open_with_metrics()
         assert self.metrics is not None
-        test = _by_metric(result["test_scores"], self.metrics)
-        train = _by_metric(result["train_scores"], self.metrics) if "train_scores" in result else None
+        test = by_metric(result["test_scores"], self.metrics)
+        train = by_metric(result["train_scores"], self.metrics) if "train_scores" in result else None
         record = FoldRecord(
             fold=split,
             test=test,
@@ -359,10 +382,12 @@ class Recording:
             score_time=float(result["score_time"]),
             error=result["fit_error"],
             fold_key=batch.keys.get((cand, split)),
-            score_errors=_score_errors(test, failures or [], self.search.error_score),
+            score_errors=score_errors(test, failures or [], self.search.error_score),
         )
         self._commit(batch.offset + cand, record)
         batch.done.add((cand, split))
+        if self.preset is not None:
+            self.preset.fitted += 1
 
     def _open_with_metrics(self) -> None:
         """A callable ``scoring``'s study, opened once a first result names its metrics."""
@@ -398,6 +423,8 @@ class Recording:
         self.flush_after = min(max(FLUSH_SECONDS, (time.thread_time() - cpu) / COMMIT_SHARE), FLUSH_MAX_SECONDS)
         _interval[0] = self.flush_after
         self.claimed.difference_update(t for (t, _), status in zip(pending, statuses) if status is not None)
+        if self.preset is not None:
+            self.preset.finished_trials(statuses)
 
     def _result(self, test: dict[str, Any], train: dict[str, Any] | None, record: Any) -> dict[str, Any]:
         """A stored fold as scikit-learn's ``_fit_and_score`` returns it."""
@@ -412,68 +439,14 @@ class Recording:
             if failed:
                 error_score = search.error_score
                 return {m: error_score for m in metrics} if multimetric else error_score
-            floats = {m: _float((values or {}).get(m)) for m in metrics}
-            return floats if multimetric else floats["score"]
+            floats = {m: float_or_nan((values or {}).get(m)) for m in metrics}
+            return floats if multimetric else floats[metrics[0]]
 
         result: dict[str, Any] = {"test_scores": scores(test)}
         if search.return_train_score:
             result["train_scores"] = scores(train)
-        result["n_test_samples"] = 0  # set from the split when served (:func:`_served`)
-        result["fit_time"] = _float(record.fit_time)
-        result["score_time"] = _float(record.score_time)
+        result["n_test_samples"] = 0  # set from the split when served (:func:`served_result`)
+        result["fit_time"] = float_or_nan(record.fit_time)
+        result["score_time"] = float_or_nan(record.score_time)
         result["fit_error"] = getattr(record, "error", None)
         return result
-
-
-class _RemoteView:
-    """A recording as a joblib worker sees it: serves the batch's stored results, writes nothing."""
-
-    def __init__(self, served: dict[tuple[int, int], dict[str, Any]], prefix: str | None = None) -> None:
-        self.served, self.prefix, self.prefix_fits = served, prefix, [0, 0]
-
-    def stored_result(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored result of this (candidate, split), or None to fit it."""
-        return _served(self.served, kwargs)
-
-    def fitted(self, kwargs: dict[str, Any], result: dict[str, Any], failures: list[str]) -> None:
-        """Workers write nothing: the coordinator commits the batch when it returns."""
-
-    def failed(self, kwargs: dict[str, Any], error: str) -> None:
-        """Workers write nothing."""
-
-    def batch_done(self, out: list[dict[str, Any]]) -> None:
-        """Workers write nothing."""
-
-
-def _served(served: dict[tuple[int, int], dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored result of the (candidate, split) of a ``_fit_and_score`` call, or None."""
-    result = served.get((kwargs["candidate_progress"][0], kwargs["split_progress"][0]))
-    if result is None:
-        return None
-    return {**result, "n_test_samples": len(kwargs["test"])}
-
-
-def _score_errors(test: dict[str, float], failures: list[str], error_score: Any) -> dict[str, str] | None:
-    """Which metric each "Scoring failed" warning of a fold was about: scikit-learn warns once
-    per failed scorer, in scorer order, on the test rows first; those metrics hold ``error_score``."""
-    if not failures:
-        return None
-
-    def is_error_score(value: float) -> bool:
-        return bool(math.isnan(value)) if math.isnan(float(error_score)) else value == error_score
-
-    failed = [m for m, value in test.items() if is_error_score(value)]
-    details = [message.split("Details: \n", 1)[-1] for message in failures]
-    return dict(zip(failed, details)) or None
-
-
-def _by_metric(scores: Any, metrics: list[str]) -> dict[str, float]:
-    """A result's scores (a number or a dict) by metric."""
-    if isinstance(scores, dict):
-        return {m: _float(scores.get(m)) for m in metrics}
-    return {metrics[0]: _float(scores)}
-
-
-def _float(value: Any) -> float:
-    """A stored or returned number as a float (None: NaN)."""
-    return math.nan if value is None else float(value)

@@ -30,6 +30,10 @@ PROCESS_PARAMS = frozenset(
     {"n_jobs", "pre_dispatch", "verbose", "refit", "store", "study", "allow_code_change", "reuse"}
 )
 
+# The two successive-halving search kinds, and the search params that decide their rungs.
+HALVING_SEARCHES = ("halving", "halving-random")
+HALVING_PARAMS = ("factor", "resource", "min_resources", "max_resources", "aggressive_elimination")
+
 
 def describe_cv(cv: Any, n_splits: int) -> Any:
     """The ``cv`` argument as recorded in the spec."""
@@ -183,6 +187,10 @@ def _short(value: Any) -> str:
 def search_space(search: Any) -> tuple[str, Any, Any]:
     """``(kind, space, n_trials)`` of the search: grid, random, or a custom ``_run_search``."""
     params = shallow_params(search)
+    if "param_grid" in params and _own_run_search(search, "HalvingGridSearchCV"):
+        return "halving", search.param_grid, None  # trials per (candidate, rung): known as it runs
+    if "param_distributions" in params and _own_run_search(search, "HalvingRandomSearchCV"):
+        return "halving-random", search.param_distributions, search.n_candidates
     if "param_grid" in params and _own_run_search(search, "GridSearchCV"):
         return "grid", search.param_grid, len(ParameterGrid(search.param_grid))
     if "param_distributions" in params and _own_run_search(search, "RandomizedSearchCV"):
@@ -225,6 +233,8 @@ def study_spec(
         "error_score": search.error_score,
         "train_scores": bool(search.return_train_score),
     }
+    if kind in HALVING_SEARCHES:  # what decides the rungs (grid and random specs are unchanged)
+        spec["halving"] = {key: getattr(search, key) for key in HALVING_PARAMS}
     unstable: list[str] = []
     for key, value in spec.items():
         try:
@@ -282,7 +292,7 @@ def make_plan(
     random_state = getattr(search, "random_state", None)
     return build_plan(
         name,
-        search=spec["search"] if spec["search"] in ("grid", "random") else "custom",
+        search=spec["search"] if spec["search"] in ("grid", "random", *HALVING_SEARCHES) else "custom",
         spec=spec,
         estimator=copy.deepcopy(search.estimator),
         candidates=candidates,

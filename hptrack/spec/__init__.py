@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .diff import diff_specs
 from .direction import DIRECTIONS, MAXIMIZE, MAXIMIZING, MINIMIZE, MINIMIZING, Direction, parse_direction
+from .halving import HALVING_SEARCHES, HalvingSpec, base_search
 from .metrics import check_metrics, check_metrics_fit, check_scorer_direction, metric_kind
 from .resolve import make_estimator, make_objective, resolve
 from .space import (
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_METRIC",
     "DIRECTIONS",
     "DISTRIBUTIONS",
+    "HALVING_SEARCHES",
     "MAXIMIZE",
     "MAXIMIZING",
     "MINIMIZE",
@@ -45,7 +47,9 @@ __all__ = [
     "Candidates",
     "Direction",
     "Distribution",
+    "HalvingSpec",
     "StudySpec",
+    "base_search",
     "check_metrics",
     "check_metrics_fit",
     "check_scorer_direction",

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import SpecError
 from ._objective import check_plain_metric, code_key
 from .direction import MAXIMIZE, MINIMIZE, parse_direction
+from .halving import HALVING_SEARCHES, HalvingSpec, base_search, parse_halving
 from .space import DISTRIBUTIONS, Distribution
 
 if sys.version_info >= (3, 11):
@@ -25,7 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-SEARCH_KINDS = ("grid", "random")
+SEARCH_KINDS = ("grid", "random", *HALVING_SEARCHES)
 
 
 CV_KINDS = ("kfold", "stratified", "group", "holdout")
@@ -46,6 +47,7 @@ TOP_KEYS = (
     "fixed",
     "cv",
     "space",
+    "halving",
 )
 
 
@@ -143,6 +145,7 @@ class StudySpec:
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<spec>"
     objective: str | None = None  # "module:fn", called as fn(params, fold), instead of an estimator
+    halving: HalvingSpec | None = None  # search = "halving" / "halving-random" (spec/halving.py)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data: what is stored, compared and hashed (no paths)."""
@@ -164,6 +167,7 @@ class StudySpec:
                 key: value.to_dict() if isinstance(value, Distribution) else list(value)
                 for key, value in self.space.items()
             },
+            **({"halving": self.halving.to_dict()} if self.halving is not None else {}),
         }
 
     @classmethod
@@ -222,8 +226,9 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         raise fail(str(exc)) from None
     search = raw["search"]
     if not isinstance(search, str) or search not in SEARCH_KINDS:
-        raise fail(f"search = {search!r} must be 'grid' or 'random'{_did_you_mean(search, SEARCH_KINDS)}")
-    n_trials = _parse_n_trials(raw.get("n_trials"), search, fail)  # checked in the order of the file
+        kinds = ", ".join(repr(kind) for kind in SEARCH_KINDS)
+        raise fail(f"search = {search!r} must be one of {kinds}{_did_you_mean(search, SEARCH_KINDS)}")
+    n_trials = _parse_n_trials(raw.get("n_trials"), base_search(search), fail)  # in the file's order
     seed = _parse_seed(raw.get("seed", 0), fail)
     runs = code_key(raw, fail)
     for key in (runs, "data"):
@@ -235,18 +240,13 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         raise fail("train_scores applies to an estimator; an objective returns train metrics itself")
     error_score = _parse_error_score(raw.get("error_score", math.nan), fail)
     fixed = raw.get("fixed", {})
-    if not isinstance(fixed, dict):
-        raise fail(f"fixed = {fixed!r} must be a [fixed] table of parameter = value")
-    for key, value in fixed.items():
-        _check_value(value, f"[fixed] {key}", fail)
     cv = _parse_cv(raw.get("cv", {}), fail)
-    space = _parse_space(raw["space"], search, fail)
-    overlap = sorted(set(space) & set(fixed))
-    if overlap:
-        raise fail(
-            f"[fixed] {overlap[0]} is also in [space]; keep it in one of them "
-            "([fixed] holds it constant, [space] searches it)"
-        )
+    space = _parse_space(raw["space"], base_search(search), fail)
+    _check_fixed(fixed, space, fail)
+    if runs == "objective" and search in HALVING_SEARCHES:
+        raise fail(f"search = {search!r} fits an estimator on growing resources; use an estimator, "
+                   "or search = 'grid' / 'random' with an objective")
+    halving = parse_halving(raw.get("halving"), search, fail, cv_kind=cv.kind, metrics=metrics)
     return StudySpec(
         name=name,
         search=search,
@@ -264,7 +264,22 @@ def _parse(raw: Mapping[str, Any], *, base_dir: Path, source: str) -> StudySpec:
         cv=cv,
         base_dir=base_dir,
         source=source,
+        halving=halving,
     )
+
+
+def _check_fixed(fixed: object, space: Mapping[str, Any], fail: Any) -> None:
+    """``[fixed]`` is a table of params with spec values, none of them also in ``[space]``."""
+    if not isinstance(fixed, dict):
+        raise fail(f"fixed = {fixed!r} must be a [fixed] table of parameter = value")
+    for key, value in fixed.items():
+        _check_value(value, f"[fixed] {key}", fail)
+    overlap = sorted(set(space) & set(fixed))
+    if overlap:
+        raise fail(
+            f"[fixed] {overlap[0]} is also in [space]; keep it in one of them "
+            "([fixed] holds it constant, [space] searches it)"
+        )
 
 
 def _parse_n_trials(n_trials: object, search: str, fail: Any) -> int | None:

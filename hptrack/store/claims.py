@@ -74,11 +74,17 @@ def materialise(
 
 
 def add_trials(
-    conn: sqlite3.Connection, study_id: int, first: int, params: list[str], seeds: list[str]
+    conn: sqlite3.Connection,
+    study_id: int,
+    first: int,
+    params: list[str],
+    seeds: list[str],
+    rungs: list[tuple[int, int]] | None = None,
 ) -> None:
     """Insert pending trials numbered from ``first`` up front (the drop-ins' batches); the
-    study's ``n_trials`` grows to cover them, never shrinks."""
-    insert_trials(conn, study_id, first, params, seeds)
+    study's ``n_trials`` grows to cover them, never shrinks. ``rungs``: each trial's
+    ``(rung, resource)`` in a successive-halving study."""
+    insert_trials(conn, study_id, first, params, seeds, rungs)
     conn.execute(
         "UPDATE studies SET n_trials = max(n_trials, (SELECT count(*) FROM trials WHERE study_id = ?)) "
         "WHERE id = ?",

@@ -23,7 +23,8 @@ def dump_study(conn: sqlite3.Connection, study_id: int, name: str) -> StudyDump:
         conn,
         "SELECT t.id, t.number, t.params, coalesce(t.seed, s.trial_seed) AS seed, t.status, t.score, "
         "hc.hash AS code_hash, hd.hash AS data_hash, t.started, t.finished, t.heartbeat, "
-        f"{TRIAL_HOST} AS host, t.pid, t.run_id FROM trials t JOIN studies s ON s.id = t.study_id "
+        f"{TRIAL_HOST} AS host, t.pid, t.run_id, t.rung, t.resource "
+        "FROM trials t JOIN studies s ON s.id = t.study_id "
         "LEFT JOIN hashes hc ON hc.id = t.code_id LEFT JOIN hashes hd ON hd.id = t.data_id "
         "LEFT JOIN runs r ON r.id = t.run_id WHERE t.study_id = ? ORDER BY t.number",
         (study_id,),

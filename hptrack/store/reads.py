@@ -109,9 +109,10 @@ def study_summary_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         SELECT s.name, s.search, s.n_trials, s.metrics, s.code_hash, s.data_hash, s.created,
             (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete'),
             (SELECT count(*) FROM trials t WHERE t.study_id = s.id AND t.status = 'failed'),
-            CASE WHEN json_extract(s.spec, '$.direction') = 'minimize'
-                THEN (SELECT min(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete')
-                ELSE (SELECT max(score) FROM trials t WHERE t.study_id = s.id AND t.status = 'complete') END
+            (SELECT CASE WHEN json_extract(s.spec, '$.direction') = 'minimize' THEN min(score)
+                ELSE max(score) END FROM trials t WHERE t.study_id = s.id AND t.status = 'complete'
+                AND (s.search NOT IN ('halving', 'halving-random')  -- else the last rung's best
+                    OR t.rung = (SELECT max(rung) FROM trials WHERE study_id = s.id AND status = 'complete')))
         FROM studies s ORDER BY s.id
         """
     ).fetchall()
@@ -129,22 +130,54 @@ def status_counts(conn: sqlite3.Connection, study_id: int) -> dict[str, int]:
     return counts
 
 
-def best_score(conn: sqlite3.Connection, study_id: int, direction: Direction = MAXIMIZING) -> float | None:
-    """The best ranking score of a complete trial (highest, or lowest when minimizing), or None."""
+def best_score(
+    conn: sqlite3.Connection, study_id: int, direction: Direction = MAXIMIZING, *, last_rung: bool = False
+) -> float | None:
+    """The best ranking score of a complete trial (highest, or lowest when minimizing; ``last_rung``:
+    of the last rung), or None."""
+    if last_rung:
+        number = best_number(conn, study_id, direction, last_rung=True)
+        if number is None:
+            return None
+        return conn.execute(
+            "SELECT score FROM trials WHERE study_id = ? AND number = ?", (study_id, number)
+        ).fetchone()[0]
     return conn.execute(
         f"SELECT {direction.sql_best}(score) FROM trials WHERE study_id = ? AND status = 'complete'",
         (study_id,),
     ).fetchone()[0]
 
 
-def best_number(conn: sqlite3.Connection, study_id: int, direction: Direction = MAXIMIZING) -> int | None:
-    """The best complete trial by the ranking score (lowest number among ties), or None."""
+def best_number(
+    conn: sqlite3.Connection, study_id: int, direction: Direction = MAXIMIZING, *, last_rung: bool = False
+) -> int | None:
+    """The best complete trial by the ranking score in ``direction`` (lowest number among ties), or None.
+
+    ``last_rung`` (successive halving): among the trials of the last rung with a complete
+    trial, as scikit-learn's ``best_index_`` is the best of its last iteration.
+    """
+    rung = (
+        " AND rung = (SELECT max(rung) FROM trials WHERE study_id = ? AND status = 'complete')"
+        if last_rung
+        else ""
+    )
     row = conn.execute(
         "SELECT number FROM trials WHERE study_id = ? AND status = 'complete' AND score IS NOT "
-        f"NULL ORDER BY score {direction.sql_order}, number LIMIT 1",
-        (study_id,),
+        f"NULL{rung} ORDER BY score {direction.sql_order}, number LIMIT 1",
+        (study_id, study_id) if last_rung else (study_id,),
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def rung_rows(conn: sqlite3.Connection, study_id: int) -> list[tuple[Any, ...]]:
+    """Per rung of a successive-halving study, in order: rung, resource, trials, complete
+    trials and their best ranking score (none for any other study)."""
+    return conn.execute(
+        "SELECT rung, min(resource), count(*), sum(status = 'complete'), "
+        "max(CASE WHEN status = 'complete' THEN score END) FROM trials "
+        "WHERE study_id = ? AND rung IS NOT NULL GROUP BY rung ORDER BY rung",
+        (study_id,),
+    ).fetchall()
 
 
 # --------------------------------------------------------------------------- trials
@@ -162,7 +195,8 @@ def trial_rows(
     after: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """Trial rows: id, number, params, status, score, seed, code_hash, data_hash, started,
-    finished, host, pid; by number, or ``best_first`` by score in ``direction`` (then number).
+    finished, host, pid, rung, resource; by number, or ``best_first`` by score in ``direction``
+    (then number).
 
     ``statuses`` must come from :data:`STATUSES` (they are written into the SQL as literals,
     which lets SQLite use its indexes).
@@ -185,7 +219,8 @@ def trial_rows(
     clause = where + order + (f" LIMIT {int(limit)}" if limit is not None else "")
     return conn.execute(  # times as iso_from_us text, formatted by SQLite (faster for many rows)
         "SELECT t.id, t.number, t.params, t.status, t.score, coalesce(t.seed, s.trial_seed), hc.hash, "
-        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {TRIAL_HOST}, t.pid FROM trials t "
+        f"hd.hash, {iso_sql('t.started')}, {iso_sql('t.finished')}, {TRIAL_HOST}, t.pid, t.rung, t.resource "
+        "FROM trials t "
         "JOIN studies s ON s.id = t.study_id LEFT JOIN hashes hc ON hc.id = t.code_id "
         f"LEFT JOIN hashes hd ON hd.id = t.data_id LEFT JOIN runs r ON r.id = t.run_id {clause}",
         args,

@@ -36,16 +36,32 @@ def finish_trial(
 
 
 def insert_trials(
-    conn: sqlite3.Connection, study_id: int, first: int, params: Sequence[str], seeds: Sequence[str]
+    conn: sqlite3.Connection,
+    study_id: int,
+    first: int,
+    params: Sequence[str],
+    seeds: Sequence[str],
+    rungs: Sequence[tuple[int, int]] | None = None,
 ) -> None:
     """Insert pending trials numbered from ``first``; numbers already stored are left as they are.
 
     A seed equal to the study's ``trial_seed`` is stored as NULL (it is stored once).
+    ``rungs`` are the trials' ``(rung, resource)`` in a successive-halving study.
     """
+    if rungs is None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status) "
+            "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending')",
+            [(study_id, first + i, p, s, study_id) for i, (p, s) in enumerate(zip(params, seeds))],
+        )
+        return
     conn.executemany(
-        "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status) "
-        "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending')",
-        [(study_id, first + i, p, s, study_id) for i, (p, s) in enumerate(zip(params, seeds))],
+        "INSERT OR IGNORE INTO trials (study_id, number, params, seed, status, rung, resource) "
+        "VALUES (?, ?, ?, nullif(?, (SELECT trial_seed FROM studies WHERE id = ?)), 'pending', ?, ?)",
+        [
+            (study_id, first + i, p, s, study_id, rung, resource)
+            for i, (p, s, (rung, resource)) in enumerate(zip(params, seeds, rungs))
+        ],
     )
 
 
@@ -240,10 +256,11 @@ def _insert_trial(
     finished = row.get("status") in ("complete", "failed")
     cursor = conn.execute(
         "INSERT INTO trials (study_id, number, params, seed, status, score, code_id, data_id, started, "
-        "finished, heartbeat, host, pid, run_id) VALUES (?1, ?2, ?3, "
+        "finished, heartbeat, host, pid, run_id, rung, resource) VALUES (?1, ?2, ?3, "
         "nullif(?4, (SELECT trial_seed FROM studies WHERE id = ?1)), ?5, ?6, "
         "(SELECT id FROM hashes WHERE hash = ?7), (SELECT id FROM hashes WHERE hash = ?8), ?9, ?10, ?11, "
-        "CASE WHEN ?15 AND ?12 = (SELECT host FROM runs WHERE id = ?14) THEN NULL ELSE ?12 END, ?13, ?14)",
+        "CASE WHEN ?15 AND ?12 = (SELECT host FROM runs WHERE id = ?14) THEN NULL ELSE ?12 END, ?13, ?14, "
+        "?16, ?17)",
         [
             study_id,
             row["number"],
@@ -260,6 +277,8 @@ def _insert_trial(
             row.get("pid"),
             row.get("run_id"),
             finished,
+            row.get("rung"),
+            row.get("resource"),
         ],
     )
     trial_id = int(cursor.lastrowid or 0)

@@ -1,6 +1,6 @@
 """The store's schema: ordered migrations keyed on ``PRAGMA user_version``.
 
-Tables (schema 6)
+Tables (schema 7)
 -----------------
 studies    one row per study: ``name``, ``search``, ``n_trials``, ``n_folds``, ``metrics`` (JSON
            list, the ranking metric first), ``seed``, ``spec`` and ``spec_hash``, ``code_hash``
@@ -19,7 +19,13 @@ trials     one row per trial: ``study_id``, ``number`` (unique per study), ``par
            ``finished`` (integer microseconds since the Unix epoch, UTC), the claim:
            ``heartbeat`` (ISO text, NULL once finished), ``host`` (NULL once finished on
            the host of its run ``run_id``, which holds it) and ``pid`` (NULL once finished),
-           and ``run_id``, the run that last claimed it.
+           and ``run_id``, the run that last claimed it; (schema 7) ``rung`` and ``resource``:
+           for a successive-halving study, the rung (scikit-learn's ``iter``, 0-based) the trial
+           belongs to and the resource it was fitted with there (``n_resources``: samples, or the
+           value of the study's resource param), NULL for every other study. A halving study has
+           one trial per (candidate, rung), numbered as the rows of scikit-learn's ``cv_results_``
+           (rung 0's candidates first), so a candidate promoted twice is three trials with the
+           same params (n_samples) or params differing only in the resource param.
 folds      one row per recorded fold, keyed ``(trial_id, fold)`` (WITHOUT ROWID): ``test`` and
            ``train``, the ranking metric's (id 0) scores; ``fit_us``/``score_us``, fit and score
            times in integer microseconds; ``run_id``, the run that committed it.
@@ -279,6 +285,19 @@ def _v6_curves(db: Database) -> None:
     _statements(db, _V6)
 
 
+# Successive halving (issue 22): a trial per (candidate, rung), each with its rung and the
+# resource it was fitted with (documented above). NULL for grid and random trials, which costs
+# one header byte per trial row, not per fold.
+_V7 = """
+ALTER TABLE trials ADD COLUMN rung INTEGER;
+ALTER TABLE trials ADD COLUMN resource INTEGER
+"""
+
+
+def _v7_rungs(db: Database) -> None:
+    _statements(db, _V7)
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v1_initial,
     _v2_fold_keys,
@@ -286,6 +305,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v4_compact,
     _v5_prefix_fits,
     _v6_curves,
+    _v7_rungs,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -303,11 +303,19 @@ class Writer:
         recorded folds, ``(number, fold) -> FoldRecord`` (failed ones too; two queries)."""
         return reads.trials_between(self._conn, study_id, first, stop)
 
-    def add_trials(self, study_id: int, first: int, params: list[str], seeds: list[str]) -> None:
+    def add_trials(
+        self,
+        study_id: int,
+        first: int,
+        params: list[str],
+        seeds: list[str],
+        rungs: list[tuple[int, int]] | None = None,
+    ) -> None:
         """Add pending trials numbered from ``first`` (canonical JSON params and seeds); numbers
-        already stored are left as they are (a search that asks for more candidates)."""
+        already stored are left as they are (a search that asks for more candidates).
+        ``rungs``: each trial's ``(rung, resource)`` in a successive-halving study."""
         with self._transaction() as db:
-            add_trials(db.conn, study_id, first, params, seeds)
+            add_trials(db.conn, study_id, first, params, seeds, rungs)
 
     def reusable_folds(self, keys: Iterable[str]) -> dict[str, list[ReusableFold]]:
         """Successful stored folds with these content keys, in any study (:mod:`.fold_keys`)."""

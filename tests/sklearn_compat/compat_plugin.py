@@ -1,4 +1,4 @@
-"""pytest plugin that runs scikit-learn's installed ``test_search.py`` against hptrack.
+"""pytest plugin that runs scikit-learn's installed search tests against hptrack.
 
 Loaded by ``run.py`` with ``-p compat_plugin`` (this directory on ``PYTHONPATH``):
 
@@ -6,8 +6,9 @@ Loaded by ``run.py`` with ``-p compat_plugin`` (this directory on ``PYTHONPATH``
     Write every test's outcome (and the first line of its failure) to PATH as JSON.
 ``--hptrack-dropins``
     While pytest imports scikit-learn's ``model_selection/tests/test_search.py``,
-    ``sklearn.model_selection.GridSearchCV`` and ``RandomizedSearchCV`` are hptrack's, so
-    the module's own names, and the ``parametrize`` lists built from them at import
+    ``sklearn.model_selection.GridSearchCV`` and ``RandomizedSearchCV`` are hptrack's (for
+    ``test_successive_halving.py``: ``HalvingGridSearchCV`` and ``HalvingRandomSearchCV``),
+    so the module's own names, and the ``parametrize`` lists built from them at import
     time, hold the drop-ins; scikit-learn's namespace is restored right after. Each test
     gets its own empty store (``HPTRACK_STORE``) and runs in its own temporary directory.
 
@@ -25,8 +26,11 @@ from typing import Any
 
 import pytest
 
-SWAPPED_NAMES = ("GridSearchCV", "RandomizedSearchCV")
-TEST_MODULE = "sklearn/model_selection/tests/test_search.py"
+# each target test module and the names of sklearn.model_selection swapped while it is imported
+TARGETS = {
+    "sklearn/model_selection/tests/test_search.py": ("GridSearchCV", "RandomizedSearchCV"),
+    "sklearn/model_selection/tests/test_successive_halving.py": ("HalvingGridSearchCV", "HalvingRandomSearchCV"),
+}
 
 _EXCEPTION_ONLY = re.compile(r"[A-Za-z_.]+:")
 _QUOTED_ERROR = re.compile(r"[A-Za-z_.]*(Error|Exception|Warning): \S")
@@ -43,27 +47,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hptrack-dropins",
         action="store_true",
         default=False,
-        help="Substitute hptrack's GridSearchCV/RandomizedSearchCV in sklearn's test_search.py.",
+        help="Substitute hptrack's drop-ins in sklearn's test_search.py / test_successive_halving.py.",
     )
 
 
-def _is_target(collector: pytest.Collector) -> bool:
-    """Whether ``collector`` is scikit-learn's ``test_search.py`` module."""
-    return isinstance(collector, pytest.Module) and collector.path.as_posix().endswith(TEST_MODULE)
+def _target(collector: pytest.Collector) -> tuple[str, tuple[str, ...]] | None:
+    """``(module path, swapped names)`` when ``collector`` is one of scikit-learn's target modules."""
+    if not isinstance(collector, pytest.Module):
+        return None
+    path = collector.path.as_posix()
+    return next(((module, names) for module, names in TARGETS.items() if path.endswith(module)), None)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     """Import the target module with hptrack's classes in ``sklearn.model_selection``."""
-    if not (collector.config.getoption("hptrack_dropins") and _is_target(collector)):
+    target = _target(collector) if collector.config.getoption("hptrack_dropins") else None
+    if target is None:
         return (yield)
+    module_path, names = target
     import sklearn.model_selection as model_selection
 
     import hptrack
 
-    originals = {name: getattr(model_selection, name) for name in SWAPPED_NAMES}
-    for name in SWAPPED_NAMES:
-        setattr(model_selection, name, getattr(hptrack, name))
+    dropins = {name: getattr(hptrack, name) for name in names}  # halving: enables sklearn's first
+    originals = {name: getattr(model_selection, name) for name in names}
+    for name in names:
+        setattr(model_selection, name, dropins[name])
     try:
         report = yield
     finally:
@@ -72,10 +82,10 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     if report.failed:  # the import failed: pytest reports it
         return report
     module = collector.obj  # type: ignore[attr-defined]
-    for name in SWAPPED_NAMES:
+    for name in names:
         found = getattr(module, name)
         if found is not getattr(hptrack, name):
-            raise RuntimeError(f"{TEST_MODULE} still uses {found!r} for {name}; the drop-in swap failed")
+            raise RuntimeError(f"{module_path} still uses {found!r} for {name}; the drop-in swap failed")
         _swapped[name] = f"{found.__module__}.{found.__qualname__}"
     return report
 

@@ -1,13 +1,16 @@
 """Run scikit-learn's own search tests against hptrack's drop-ins, and compare.
 
-    python tests/sklearn_compat/run.py                 # both runs, then the table (~30 s)
+    python tests/sklearn_compat/run.py                 # both files, both runs, the tables (~60 s)
+    python tests/sklearn_compat/run.py --file halving  # test_successive_halving.py only
     python tests/sklearn_compat/run.py --json out.json # also keep every outcome
     python tests/sklearn_compat/run.py -k rank         # only the tests pytest's -k selects
 
-The INSTALLED ``sklearn/model_selection/tests/test_search.py`` runs twice, each in its
-own ``python -m pytest`` subprocess (the two at once): as shipped, and with hptrack's
-``GridSearchCV``/``RandomizedSearchCV`` substituted for scikit-learn's by
-``compat_plugin.py`` (each test with its own empty store). The table gives both runs'
+Each INSTALLED test file (``sklearn/model_selection/tests/test_search.py``, and
+``test_successive_halving.py``) runs twice, each in its own ``python -m pytest``
+subprocess (the two at once): as shipped, and with hptrack's drop-ins
+(``GridSearchCV``/``RandomizedSearchCV``, resp. ``HalvingGridSearchCV``/
+``HalvingRandomSearchCV``) substituted for scikit-learn's by ``compat_plugin.py``
+(each test with its own empty store). The table gives both runs'
 counts, the share of the tests passing as shipped that still pass with the drop-ins, and
 each test that passes as shipped but not with the drop-ins, with the first line of its
 failure. ``KNOWN_DIFFERENCES.md`` explains them; ``test_sklearn_compat.py`` locks the rate in.
@@ -35,14 +38,20 @@ KNOWN_DIFFERENCES = HERE / "KNOWN_DIFFERENCES.md"
 # Fixed seeds, so both runs draw the same data: sklearn's conftest reads these.
 SEED_ENV = {"SKLEARN_SEED": "0", "SKLEARN_TESTS_GLOBAL_RANDOM_SEED": "42", "SKLEARN_WARNINGS_AS_ERRORS": "0"}
 TIMEOUT_S = 1800
+# the test files (``--file``) and the drop-ins substituted in each
+FILES = {
+    "search": ("test_search.py", ("GridSearchCV", "RandomizedSearchCV")),
+    "halving": ("test_successive_halving.py", ("HalvingGridSearchCV", "HalvingRandomSearchCV")),
+}
 
 
-def sklearn_test_file() -> Path:
-    """The installed ``sklearn/model_selection/tests/test_search.py`` (sklearn not imported)."""
+def sklearn_test_file(file: str = "search") -> Path:
+    """The installed ``sklearn/model_selection/tests/<FILES[file]>`` (sklearn not imported)."""
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("scikit-learn is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "model_selection" / "tests" / "test_search.py"
+    tests = Path(next(iter(spec.submodule_search_locations))) / "model_selection" / "tests"
+    path = tests / FILES[file][0]
     if not path.is_file():
         raise RuntimeError(f"{path} is missing: this scikit-learn was installed without its tests")
     return path
@@ -57,6 +66,7 @@ class RunResult:
     seconds: float
     swapped: dict[str, str] = field(default_factory=dict)
     sklearn_version: str = ""
+    file: str = "search"
 
     def named(self, outcome: str) -> set[str]:
         """The ids of the tests that ended with ``outcome``."""
@@ -109,13 +119,13 @@ class Comparison:
         }
 
 
-def _command(outcomes: Path, *, dropins: bool, select: str | None) -> list[str]:
+def _command(outcomes: Path, *, dropins: bool, select: str | None, file: str = "search") -> list[str]:
     """The pytest command line for one run."""
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(sklearn_test_file()),
+        str(sklearn_test_file(file)),
         "-p",
         PLUGIN,
         "-p",
@@ -145,14 +155,16 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _start(workdir: Path, *, dropins: bool, select: str | None) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(
+    workdir: Path, *, dropins: bool, select: str | None, file: str = "search"
+) -> tuple[subprocess.Popen[bytes], Path]:
     """Start one run in ``workdir``; its output goes to ``pytest.log`` there."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "pytest.ini").write_text("[pytest]\n")
     outcomes = workdir / "outcomes.json"
     log = (workdir / "pytest.log").open("wb")
     process = subprocess.Popen(
-        _command(outcomes, dropins=dropins, select=select),
+        _command(outcomes, dropins=dropins, select=select, file=file),
         cwd=workdir,
         env=_environment(),
         stdout=log,
@@ -162,7 +174,9 @@ def _start(workdir: Path, *, dropins: bool, select: str | None) -> tuple[subproc
     return process, outcomes
 
 
-def _finish(process: subprocess.Popen[bytes], outcomes: Path, *, dropins: bool, started: float) -> RunResult:
+def _finish(
+    process: subprocess.Popen[bytes], outcomes: Path, *, dropins: bool, started: float, file: str = "search"
+) -> RunResult:
     """Wait for one run and read its outcomes."""
     process.wait(timeout=TIMEOUT_S)
     seconds = time.perf_counter() - started
@@ -171,13 +185,13 @@ def _finish(process: subprocess.Popen[bytes], outcomes: Path, *, dropins: bool, 
         tail = log.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"pytest exited with {process.returncode} and wrote no outcomes:\n{tail}")
     data = json.loads(outcomes.read_text())
-    if dropins and len(data["swapped"]) != 2:
+    if dropins and sorted(data["swapped"]) != sorted(FILES[file][1]):
         raise RuntimeError(f"the drop-ins were not substituted ({data['swapped']}); see {log}")
-    return RunResult(dropins, data["tests"], seconds, data["swapped"], data["sklearn_version"])
+    return RunResult(dropins, data["tests"], seconds, data["swapped"], data["sklearn_version"], file)
 
 
-def measure(select: str | None = None, *, workdir: Path | None = None) -> Comparison:
-    """Run the test file as shipped and with the drop-ins (concurrently), and compare.
+def measure(select: str | None = None, *, workdir: Path | None = None, file: str = "search") -> Comparison:
+    """Run one test file as shipped and with the drop-ins (concurrently), and compare.
 
     Parameters
     ----------
@@ -185,6 +199,8 @@ def measure(select: str | None = None, *, workdir: Path | None = None) -> Compar
         A pytest ``-k`` expression: run only these tests (both runs).
     workdir : Path, optional
         Where the runs write their logs and outcomes; a temporary directory by default.
+    file : {"search", "halving"}, default="search"
+        Which test file (:data:`FILES`).
 
     Returns
     -------
@@ -198,10 +214,10 @@ def measure(select: str | None = None, *, workdir: Path | None = None) -> Compar
     with tempfile.TemporaryDirectory(prefix="hptrack-sklearn-compat-") as tmp:
         base = workdir or Path(tmp)
         started = time.perf_counter()
-        shipped = _start(base / "as-shipped", dropins=False, select=select)
-        swapped = _start(base / "dropins", dropins=True, select=select)
-        baseline = _finish(*shipped, dropins=False, started=started)
-        dropins = _finish(*swapped, dropins=True, started=started)
+        shipped = _start(base / file / "as-shipped", dropins=False, select=select, file=file)
+        swapped = _start(base / file / "dropins", dropins=True, select=select, file=file)
+        baseline = _finish(*shipped, dropins=False, started=started, file=file)
+        dropins = _finish(*swapped, dropins=True, started=started, file=file)
     return Comparison(baseline, dropins)
 
 
@@ -218,7 +234,7 @@ def format_table(comparison: Comparison) -> str:
     baseline, dropins = comparison.baseline, comparison.dropins
     exercised = sum(bool(dropins.tests.get(n, {}).get("store_written")) for n in baseline.named("passed"))
     lines = [
-        f"scikit-learn {baseline.sklearn_version}: {sklearn_test_file()}",
+        f"scikit-learn {baseline.sklearn_version}: {sklearn_test_file(baseline.file)}",
         "",
         "| run | tests | passed | failed | errors | skipped | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -263,12 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="select", help="pytest -k expression: run only these tests")
     parser.add_argument("--json", type=Path, help="also write both runs' outcomes to this file")
     parser.add_argument("--workdir", type=Path, help="keep the runs' logs and outcomes here")
+    parser.add_argument("--file", choices=[*FILES, "all"], default="all", help="which test file (default: all)")
     args = parser.parse_args(argv)
-    comparison = measure(args.select, workdir=args.workdir)
-    print(format_table(comparison))
+    files = list(FILES) if args.file == "all" else [args.file]
+    comparisons = {file: measure(args.select, workdir=args.workdir, file=file) for file in files}
+    print("\n\n".join(format_table(comparison) for comparison in comparisons.values()))
     if args.json:
-        args.json.write_text(json.dumps(comparison.to_json(), indent=1, sort_keys=True) + "\n")
-    unexplained = sorted(set(comparison.lost) - known_differences())
+        out = {file: comparison.to_json() for file, comparison in comparisons.items()}
+        args.json.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    lost = {name for comparison in comparisons.values() for name in comparison.lost}
+    unexplained = sorted(lost - known_differences())
     if unexplained:
         print(f"\nNot in {KNOWN_DIFFERENCES.name} ({len(unexplained)}): " + ", ".join(unexplained))
         return 1

@@ -1,4 +1,5 @@
-"""scikit-learn's own ``test_search.py``, run against hptrack's drop-ins.
+"""scikit-learn's own ``test_search.py`` and ``test_successive_halving.py``, run against
+hptrack's drop-ins.
 
 The fast test checks the machinery on two of scikit-learn's tests: the substitution
 reaches the module's names and its ``parametrize`` lists, and each test writes its own
@@ -21,9 +22,10 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 
-# Measured on scikit-learn 1.9.1: all 140 tests that pass as shipped pass with the
-# drop-ins. Never lower it.
+# Measured on scikit-learn 1.9.1: all 140 tests of test_search.py and all 98 of
+# test_successive_halving.py that pass as shipped pass with the drop-ins. Never lower them.
 MEASURED_PASS_RATE = 140 / 140
+MEASURED_HALVING_PASS_RATE = 98 / 98
 MEASURED_WITH_SKLEARN = "1.9.1"
 
 
@@ -65,6 +67,22 @@ def test_drop_ins_replace_scikit_learns_classes_in_its_test_module(tmp_path: Pat
     assert comparison.pass_rate == 1.0
 
 
+def test_halving_drop_ins_replace_scikit_learns_classes_in_its_test_module(tmp_path: Path) -> None:
+    comparison = runner.measure("test_groups_support", workdir=tmp_path, file="halving")
+    names = [f"test_groups_support[{name}]" for name in ("HalvingGridSearchCV", "HalvingRandomSearchCV")]
+    swapped = comparison.dropins.swapped
+    assert sorted(swapped) == ["HalvingGridSearchCV", "HalvingRandomSearchCV"]
+    assert all(qualname.startswith("hptrack.") for qualname in swapped.values()), swapped
+    for name in names:
+        assert comparison.baseline.tests[name]["outcome"] == "passed"
+        assert comparison.dropins.tests[name] == {
+            "outcome": "passed",
+            "message": "",
+            "cause": "",
+            "store_written": True,
+        }
+
+
 def _full_comparison_skipped() -> str:
     """Why the full comparison is skipped here, or "" when it runs."""
     choice = os.environ.get("HPTRACK_SKLEARN_TESTS", "")
@@ -82,10 +100,13 @@ def _full_comparison_skipped() -> str:
 
 
 @pytest.mark.skipif(bool(_full_comparison_skipped()), reason=_full_comparison_skipped() or "runs")
-def test_scikit_learn_search_tests_pass_with_the_drop_ins(tmp_path: Path) -> None:
-    comparison = runner.measure(workdir=tmp_path)
+@pytest.mark.parametrize(
+    ("file", "measured"), [("search", MEASURED_PASS_RATE), ("halving", MEASURED_HALVING_PASS_RATE)]
+)
+def test_scikit_learn_search_tests_pass_with_the_drop_ins(tmp_path: Path, file: str, measured: float) -> None:
+    comparison = runner.measure(workdir=tmp_path, file=file)
     table = runner.format_table(comparison)
-    assert comparison.pass_rate >= MEASURED_PASS_RATE - 1e-9, table
+    assert comparison.pass_rate >= measured - 1e-9, table
     if comparison.baseline.sklearn_version == MEASURED_WITH_SKLEARN:  # test ids change between versions
         unexplained = sorted(set(comparison.lost) - runner.known_differences())
         assert not unexplained, f"not in KNOWN_DIFFERENCES.md: {unexplained}\n{table}"
