@@ -195,6 +195,8 @@ def verdict(out: Path) -> tuple[str, str, str]:
     word: a fit time in a table, the order parallel fits finish in). "differs": otherwise.
     """
     shipped, again, first, rerun = (read(out, name)[:2] for name in RUNS)
+    if shipped[0] == "-":
+        return "-", "-", "not run"
 
     def compare(other: tuple[str, str]) -> str:
         if other[0] == "-":
