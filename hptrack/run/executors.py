@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,10 +67,34 @@ class JoblibExecutor(SerialExecutor):
             return
         from joblib import Parallel, delayed
 
+        _workers_see_sys_path(self.n_jobs)
         chunks = schedule(tasks, plan.inputs, self.workers)  # tasks sharing a pipeline prefix together
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
         for results in parallel(delayed(evaluate_tasks)(plan.inputs, chunk) for chunk in chunks):
             yield from results
+
+
+_LOKY_PATH: list[tuple[str, ...]] = []  # sys.path when this process last used loky's workers
+
+
+def _workers_see_sys_path(n_jobs: int | None) -> None:
+    """Restart loky's workers when ``sys.path`` changed since they were started.
+
+    loky keeps its worker processes from one call to the next, each with the ``sys.path``
+    it started with; a spec folder put on the path since (a user's module beside another
+    spec, run in the same process) would not import there.
+    """
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    if type(backend).__name__ != "LokyBackend":
+        return  # another backend (dask, threads) ships or shares what it needs
+    current = tuple(sys.path)
+    if _LOKY_PATH != [current]:
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+        _LOKY_PATH[:] = [current]
 
 
 class DaskExecutor(SerialExecutor):
