@@ -10,6 +10,7 @@ estimator (is the resource one of its params?) is checked when the plan is built
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,9 @@ def parse_halving(
                                ("exhaust", "smallest"), fail)
     max_resources = _resources(raw.get("max_resources", "auto"), "max_resources", ("auto",), fail)
     if resource != "n_samples" and max_resources == "auto":
+        if difflib.get_close_matches(resource, ["n_samples"], n=1, cutoff=0.7):
+            raise fail(f"[halving] resource = {resource!r} is not a resource; did you mean 'n_samples'? "
+                       "(or an estimator parameter, with max_resources)")
         raise fail(f"[halving] resource = {resource!r} needs max_resources (\"auto\" is the number of "
                    "samples); add e.g. max_resources = 100")
     aggressive = raw.get("aggressive_elimination", False)
