@@ -85,29 +85,20 @@ def plan_from_spec(spec: StudySpec) -> StudyPlan:
     X, y, groups = load_data(spec, loader)
     imported = [name for name in sys.modules if name not in before]  # `import helper` at import time
     check_metrics_fit(spec, estimator, y)
-    check_cv_target(spec, estimator, y)
-    check_cv_groups(spec, estimator, y, groups)
-    splitter = make_splitter(spec, estimator, y)
-    splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
+    splitter, splits, candidates, samples, identity = _folds_and_identity(spec, estimator, X, y, groups)
     seeds = apply_seeds(estimator, spec.seed, fixed=[*spec.fixed, *spec.space])
-    candidates = spec_candidates(spec)
     factory = resolve(spec.estimator, base_dir=spec.base_dir, key="estimator", source=spec.source)
     scorers = build_scorers(spec.metrics, estimator)
     code = code_fingerprint(
         [factory, loader, estimator, *scorers.values()], base_dir=spec.base_dir, modules=imported
     )
-    identity = spec_identity(spec.to_dict())
-    identity["cv"] = {**identity["cv"], "kind": resolved_cv_kind(spec, estimator, y)}
     return build_plan(
         spec.name,
         search=spec.search,
         spec=identity,
         estimator=estimator,
         candidates=candidates,
-        samples=Candidates(
-            len(candidates),
-            partial(_sample_seed, spec.seed) if base_search(spec.search) == "random" else _no_seed,
-        ),
+        samples=samples,
         seeds=seeds,
         seed=spec.seed,
         scorers=scorers,
@@ -178,22 +169,14 @@ def build_objective_plan(
     X, y, groups = data
     fixed = {k: to_param(v) for k, v in spec.fixed.items()}
     objective = Objective(fn, spec.objective or "", spec.seed, fixed)
-    check_cv_target(spec, objective, y)
-    check_cv_groups(spec, objective, y, groups)
-    splitter = make_splitter(spec, objective, y)
-    splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
-    candidates = spec_candidates(spec)
-    identity = spec_identity(spec.to_dict())
-    identity["cv"] = {**identity["cv"], "kind": resolved_cv_kind(spec, objective, y)}
+    splitter, splits, candidates, samples, identity = _folds_and_identity(spec, objective, X, y, groups)
     return build_plan(
         spec.name,
         search=spec.search,
         spec=identity,
         estimator=objective,
         candidates=candidates,
-        samples=Candidates(
-            len(candidates), partial(_sample_seed, spec.seed) if spec.search == "random" else _no_seed
-        ),
+        samples=samples,
         seeds={"seed": spec.seed},
         seed=spec.seed,
         scorers={m: ObjectiveMetric(m) for m in spec.metrics},
@@ -207,6 +190,23 @@ def build_objective_plan(
         origin=origin,
         error_score=spec.error_score,
     )
+
+
+def _folds_and_identity(
+    spec: StudySpec, estimator: Any, X: Any, y: Any, groups: Any
+) -> tuple[Any, list[Any], Any, Candidates, dict[str, Any]]:
+    """What an estimator's and an objective's plans share: the CV checks, the splitter and its
+    splits, the candidates and their seeds, and the spec's stored identity."""
+    check_cv_target(spec, estimator, y)
+    check_cv_groups(spec, estimator, y, groups)
+    splitter = make_splitter(spec, estimator, y)
+    splits = compute_splits(splitter, X, y, groups, spec.source, _split_hint(spec))
+    candidates = spec_candidates(spec)
+    random = base_search(spec.search) == "random"
+    samples = Candidates(len(candidates), partial(_sample_seed, spec.seed) if random else _no_seed)
+    identity = spec_identity(spec.to_dict())
+    identity["cv"] = {**identity["cv"], "kind": resolved_cv_kind(spec, estimator, y)}
+    return splitter, splits, candidates, samples, identity
 
 
 def check_halving(spec: StudySpec, estimator: Any) -> None:
